@@ -1,0 +1,1 @@
+"""The `tekton` command: lifecycle of the fleet and conversations with its CIs."""

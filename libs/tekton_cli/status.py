@@ -1,0 +1,106 @@
+"""`tekton status`: what is running, registered and active, per CI."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import msgspec
+
+from tekton_cli.fleet import NATS
+from tekton_cli.procs import alive, read_record
+from tekton_common import bus
+from tekton_common.catalog import CATALOG
+from tekton_common.errors import TektonError
+from tekton_common.registry import is_active, read_registry
+from tekton_common.settings import Settings
+
+
+class CIStatus(msgspec.Struct):
+    """One CI's line in `tekton status`."""
+
+    ci: str
+    component: str
+    ci_port: int
+    component_port: int
+    pid: int | None
+    running: bool
+    registered: bool
+    active: bool
+    instances: int
+    model: str | None
+    last_activity: float | None
+    uptime: float | None
+    memory_mb: float | None
+
+
+class FleetStatus(msgspec.Struct):
+    """`tekton status --json`."""
+
+    nats_url: str
+    nats_reachable: bool
+    registry: str
+    register_ai: bool
+    cis: list[CIStatus]
+
+
+async def fleet_status(settings: Settings) -> FleetStatus:
+    """Read pid files, the registry (KV or file fallback) and process tables."""
+    nc = None
+    with contextlib.suppress(TektonError):
+        nc = await bus.connect(settings, "tekton-cli")
+    try:
+        records = await read_registry(settings, nc)
+    finally:
+        if nc is not None:
+            await bus.close(nc)
+    now = time.time()
+    rows = []
+    for spec in CATALOG:
+        ci = str(spec.ci_id)
+        proc = alive(read_record(settings, ci))
+        mine = [r for r in records if r.ci == ci]
+        live = [r for r in mine if is_active(r, settings, now)]
+        newest = max(mine, key=lambda r: r.last_heartbeat, default=None)
+        memory = uptime = None
+        if proc is not None:
+            with contextlib.suppress(Exception):
+                memory = round(proc.memory_info().rss / 2**20, 1)
+                uptime = round(now - proc.create_time(), 1)
+        rows.append(
+            CIStatus(
+                ci=ci,
+                component=spec.component,
+                ci_port=spec.ci_port(settings.ci_port_base),
+                component_port=spec.component_port(settings.port_base),
+                pid=proc.pid if proc else None,
+                running=proc is not None,
+                registered=bool(mine),
+                active=bool(live),
+                instances=len(mine),
+                model=newest.model if newest else None,
+                last_activity=max((r.last_activity for r in mine), default=None),
+                uptime=uptime,
+                memory_mb=memory,
+            )
+        )
+    reachable = nc is not None
+    return FleetStatus(
+        nats_url=settings.bus_url,
+        nats_reachable=reachable,
+        registry="kv" if reachable else "file",
+        register_ai=settings.register_ai,
+        cis=rows,
+    )
+
+
+def nats_line(settings: Settings, status: FleetStatus) -> str:
+    """One line about the bus for the human-readable status."""
+    embedded = alive(read_record(settings, NATS))
+    where = (
+        f"embedded pid {embedded.pid}"
+        if embedded
+        else ("external" if not settings.embedded_nats else "embedded, not running")
+    )
+    state = "reachable" if status.nats_reachable else "UNREACHABLE (registry from files)"
+    return f"NATS {status.nats_url} ({where}): {state}"

@@ -1,0 +1,100 @@
+"""NATS connection helper: uvloop, reconnect forever with capped backoff, drain on stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import nats
+from nats.aio.client import Client
+
+from tekton_common.errors import TransportError
+from tekton_common.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BACKOFF_BASE = 0.25
+BACKOFF_CAP = 5.0
+
+
+def backoff_delay(attempt: int) -> float:
+    """Exponential backoff with full jitter, capped at BACKOFF_CAP seconds."""
+    ceiling: float = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(attempt, 16))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def _pick_server(servers: list[Any], _info: dict[str, Any]) -> tuple[Any, float]:
+    # nats-py asks us which server to try next and how long to wait first.
+    server = min(servers, key=lambda s: s.reconnects)
+    return server, backoff_delay(server.reconnects)
+
+
+async def connect(
+    settings: Settings,
+    name: str,
+    *,
+    retry_forever: bool = False,
+    on_reconnect: Callable[[], Awaitable[None]] | None = None,
+    on_disconnect: Callable[[], Awaitable[None]] | None = None,
+) -> Client:
+    """Connect to the settings' NATS URL.
+
+    With `retry_forever` the first connection is retried with backoff until it
+    succeeds (services); without it an unreachable server raises TransportError at
+    once (command-line tools). Once connected, reconnection never gives up.
+    """
+
+    async def _error(exc: Exception) -> None:
+        log.debug("nats error: %s", exc)
+
+    async def _noop() -> None:
+        return None
+
+    attempt = 0
+    while True:
+        try:
+            return await nats.connect(
+                settings.bus_url,
+                name=name,
+                connect_timeout=2,
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=1,
+                reconnect_to_server_handler=_pick_server,
+                error_cb=_error,
+                reconnected_cb=on_reconnect or _noop,
+                disconnected_cb=on_disconnect or _noop,
+            )
+        except (OSError, TimeoutError, nats.errors.Error) as exc:
+            if not retry_forever:
+                raise TransportError(
+                    f"cannot reach NATS at {settings.bus_url}: {exc or type(exc).__name__}"
+                    " (is the platform up? try `tekton up`)"
+                ) from exc
+            delay = backoff_delay(attempt)
+            attempt += 1
+            log.warning("NATS at %s unreachable, retrying in %.1fs", settings.bus_url, delay)
+            await asyncio.sleep(delay)
+
+
+async def close(nc: Client, timeout: float = 5.0) -> None:
+    """Drain a connection (finish in-flight handlers), then close it."""
+    if nc.is_closed:
+        return
+    try:
+        await asyncio.wait_for(nc.drain(), timeout)
+    except (TimeoutError, nats.errors.Error, OSError):
+        await nc.close()
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on uvloop when it is installed, else on asyncio's loop."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional speed-up, imported only where a loop starts
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)

@@ -1,0 +1,85 @@
+"""One exception tree for all of Tekton.
+
+    TektonError
+    ├── ConfigError (+ ValueError)          bad settings or flags, found at start-up
+    ├── UnknownCIError (+ LookupError)      a CI name that is not in the catalog
+    ├── ProtocolError (+ ValueError)        a malformed message on the socket or the bus
+    │   └── LineTooLongError                a socket line over the 1 MiB limit
+    ├── TransportError (+ ConnectionError)  a server cannot be reached
+    │   └── RequestTimeoutError (+ TimeoutError)
+    ├── RemoteError                         a CI answered with an error reply
+    ├── OverBudgetError                     a token or cost limit was reached
+    ├── NotReadyError                       the service is starting or stopping
+    └── ProviderError                       the model provider failed
+
+Each error carries the micro status code the bus answers with (`code`), so a handler
+can turn any TektonError into `Nats-Service-Error-Code` without a lookup table.
+"""
+
+from __future__ import annotations
+
+
+class TektonError(Exception):
+    """Base of every error Tekton raises on purpose."""
+
+    code: int = 500
+
+
+class ConfigError(TektonError, ValueError):
+    """A setting, flag or configuration file is invalid."""
+
+    code = 400
+
+
+class UnknownCIError(TektonError, LookupError):
+    """A CI name that is neither an id nor an alias in the catalog."""
+
+    code = 404
+
+
+class ProtocolError(TektonError, ValueError):
+    """A message that does not follow the wire protocol."""
+
+    code = 400
+
+
+class LineTooLongError(ProtocolError):
+    """A socket line longer than the protocol's limit."""
+
+
+class TransportError(TektonError, ConnectionError):
+    """A server (NATS, a CI socket) could not be reached."""
+
+    code = 503
+
+
+class RequestTimeoutError(TransportError, TimeoutError):
+    """No reply arrived before the deadline."""
+
+    code = 504
+
+
+class RemoteError(TektonError):
+    """A CI replied with an error; `code` is the code it sent."""
+
+    def __init__(self, message: str, code: int = 500) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class OverBudgetError(TektonError):
+    """A token or cost budget is exhausted."""
+
+    code = 429
+
+
+class NotReadyError(TektonError):
+    """The service is not ready to take this request."""
+
+    code = 503
+
+
+class ProviderError(TektonError):
+    """The model provider failed to produce a reply."""
+
+    code = 502

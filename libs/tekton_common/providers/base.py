@@ -1,0 +1,49 @@
+"""The provider interface every CI calls its model through."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import msgspec
+
+from tekton_common.wire import Turn, Usage
+
+
+class ModelRequest(msgspec.Struct, frozen=True):
+    """What a CI asks of its model."""
+
+    ci: str
+    role: str
+    capability: str
+    system: str
+    messages: list[Turn]
+    max_tokens: int
+    temperature: float | None = None
+
+
+class ModelReply(msgspec.Struct, frozen=True):
+    """What the model answered."""
+
+    content: str
+    model: str
+    usage: Usage
+    finish_reason: str = "end_turn"
+
+
+OnChunk = Callable[[str], Awaitable[None]]
+
+
+class Provider(Protocol):
+    """A model backend. `model` names what replies will report in their `model` field."""
+
+    name: str
+    model: str
+
+    async def complete(self, request: ModelRequest) -> ModelReply:
+        """Answer in one piece."""
+        ...
+
+    async def stream(self, request: ModelRequest, on_chunk: OnChunk) -> ModelReply:
+        """Answer piece by piece through `on_chunk`, then return the whole reply."""
+        ...

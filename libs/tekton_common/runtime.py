@@ -1,0 +1,150 @@
+"""One CI's request handling, shared by the socket protocol and the NATS endpoints."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import msgspec
+
+from tekton_common import __version__
+from tekton_common.catalog import CISpec
+from tekton_common.metrics import Metrics
+from tekton_common.providers import ModelRequest, Provider
+from tekton_common.settings import Settings
+from tekton_common.wire import (
+    ChatRequest,
+    HealthResponse,
+    InfoResponse,
+    Pong,
+    Response,
+    StreamChunk,
+    StreamEnd,
+    StreamError,
+    StreamStart,
+    Turn,
+)
+
+Emit = Callable[[msgspec.Struct], Awaitable[None]]
+
+
+class CIRuntime:
+    """A CI's identity, model settings and provider, and the replies it gives."""
+
+    def __init__(self, spec: CISpec, settings: Settings, provider: Provider) -> None:
+        override = settings.ci_override(spec)
+        self.spec = spec
+        self.settings = settings
+        self.provider = provider
+        self.ai_id = str(spec.ci_id)
+        self.prompt = override.prompt or spec.prompt
+        self.temperature = (
+            override.temperature if override.temperature is not None else (spec.temperature)
+        )
+        self.max_tokens = override.max_tokens or spec.max_tokens
+        self.metrics = Metrics(self.ai_id)
+        self.started_at = time.time()
+        self.last_activity = self.started_at
+        self.ready = False
+
+    @property
+    def model(self) -> str:
+        """The model replies report (``simulated`` when offline)."""
+        return self.provider.model
+
+    @property
+    def ci_port(self) -> int:
+        """This CI's socket port under the current settings."""
+        return self.spec.ci_port(self.settings.ci_port_base)
+
+    @property
+    def component_port(self) -> int:
+        """This CI's HTTP health port under the current settings."""
+        return self.spec.component_port(self.settings.port_base)
+
+    def _model_request(self, request: ChatRequest) -> ModelRequest:
+        return ModelRequest(
+            ci=self.ai_id,
+            role=self.spec.role,
+            capability=self.spec.capability,
+            system=self.prompt,
+            messages=[*request.history, Turn(role="user", content=request.text)],
+            max_tokens=request.max_tokens or self.max_tokens,
+            temperature=request.temperature
+            if request.temperature is not None
+            else (self.temperature),
+        )
+
+    async def chat(self, request: ChatRequest) -> Response:
+        """Answer a chat request in one reply."""
+        started = time.perf_counter()
+        reply = await self.provider.complete(self._model_request(request))
+        self.last_activity = time.time()
+        self.metrics.add_tokens(reply.usage)
+        return Response(
+            ai_id=self.ai_id,
+            content=reply.content,
+            model=reply.model,
+            usage=reply.usage,
+            latency=round(time.perf_counter() - started, 6),
+            request_id=request.request_id,
+        )
+
+    async def stream(self, request: ChatRequest, emit: Emit) -> None:
+        """Answer as stream_start, stream_chunk…, stream_end (or stream_error)."""
+        started = time.perf_counter()
+        rid = request.request_id
+        await emit(StreamStart(ai_id=self.ai_id, model=self.model, request_id=rid))
+        index = 0
+
+        async def on_chunk(text: str) -> None:
+            nonlocal index
+            await emit(StreamChunk(content=text, chunk_index=index, request_id=rid))
+            index += 1
+
+        try:
+            reply = await self.provider.stream(self._model_request(request), on_chunk)
+        except Exception as exc:  # the stream must end with a message, whatever failed
+            await emit(
+                StreamError(ai_id=self.ai_id, error=f"{type(exc).__name__}: {exc}", request_id=rid)
+            )
+            raise
+        self.last_activity = time.time()
+        self.metrics.add_tokens(reply.usage)
+        await emit(
+            StreamEnd(
+                ai_id=self.ai_id,
+                model=reply.model,
+                usage=reply.usage,
+                latency=round(time.perf_counter() - started, 6),
+                chunks=index,
+                request_id=rid,
+            )
+        )
+
+    def pong(self) -> Pong:
+        """Reply to ping."""
+        return Pong(ai_id=self.ai_id, timestamp=time.time())
+
+    def health(self) -> HealthResponse:
+        """Reply to health."""
+        return HealthResponse(
+            status="healthy" if self.ready else "starting",
+            component=self.spec.component,
+            model=self.model,
+            ai_id=self.ai_id,
+        )
+
+    def info(self) -> InfoResponse:
+        """Reply to info."""
+        return InfoResponse(
+            ai_id=self.ai_id,
+            component=self.spec.component,
+            description=self.spec.description,
+            role=self.spec.role,
+            model_provider=self.provider.name,
+            model_name=self.model,
+            port=self.ci_port,
+            component_port=self.component_port,
+            version=__version__,
+        )

@@ -1,0 +1,137 @@
+"""Settings, read once at start-up into a frozen object and passed down.
+
+Sources, later ones winning: built-in defaults, ``tekton.toml`` (top-level keys, plus
+``[ci.<name>]`` tables for per-CI model settings), ``$TEKTON_HOME/.env.tekton``, the
+environment (``TEKTON_<FIELD>``), then command-line flags.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from tekton_common.catalog import CISpec, get_ci
+from tekton_common.errors import ConfigError
+
+ENV_PREFIX = "TEKTON_"
+
+
+class CIOverride(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Per-CI settings from ``[ci.<name>]`` in tekton.toml."""
+
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    prompt: str | None = None
+
+
+class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Every setting a Tekton process reads; see docs/configuration.md."""
+
+    home: str = ".tekton"
+    host: str = "127.0.0.1"
+    nats_url: str | None = None
+    nats_port: int = 4222
+    port_base: int = 8000
+    ci_port_base: int = 45000
+    register_ai: bool = True
+    heartbeat_interval: float = 5.0
+    stale_after: float = 15.0
+    model: str | None = None
+    simulated_latency_ms: float = 0.0
+    log_level: str = "INFO"
+    request_timeout: float = 60.0
+    ci: dict[str, CIOverride] = {}
+
+    @property
+    def home_path(self) -> Path:
+        """`home` as an absolute path."""
+        return Path(self.home).expanduser().resolve()
+
+    @property
+    def embedded_nats(self) -> bool:
+        """True when Tekton runs its own nats-server (no TEKTON_NATS_URL)."""
+        return self.nats_url is None
+
+    @property
+    def bus_url(self) -> str:
+        """The NATS URL every process connects to."""
+        return self.nats_url or f"nats://127.0.0.1:{self.nats_port}"
+
+    def ci_override(self, spec: CISpec) -> CIOverride:
+        """The tekton.toml overrides for one CI (empty when none)."""
+        return self.ci.get(spec.name, CIOverride())
+
+
+_FIELDS = frozenset(Settings.__struct_fields__) - {"ci"}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    ci_tables = data.pop("ci", {})
+    if not isinstance(ci_tables, dict):
+        raise ConfigError(f"{path}: [ci] must be a table of CI names")
+    data["ci"] = {get_ci(name).name: table for name, table in ci_tables.items()}
+    return data
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a ``KEY=VALUE`` file (comments, blank lines and quotes allowed)."""
+    values: dict[str, str] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return values
+    for number, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if not sep:
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def _prefixed(source: Mapping[str, str]) -> dict[str, str]:
+    picked: dict[str, str] = {}
+    for key, value in source.items():
+        field = key.removeprefix(ENV_PREFIX).lower()
+        if key.startswith(ENV_PREFIX) and field in _FIELDS:
+            picked[field] = value
+    return picked
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Merge every source into one validated, frozen Settings."""
+    env = dict(os.environ if environ is None else environ)
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    toml_path = config_file or Path(env.get("TEKTON_CONFIG", "tekton.toml"))
+    merged: dict[str, Any] = _read_toml(toml_path)
+    home = given.get("home") or env.get("TEKTON_HOME") or merged.get("home") or ".tekton"
+    merged.update(_prefixed(read_env_file(Path(home).expanduser() / ".env.tekton")))
+    merged.update(_prefixed(env))
+    merged.update(given)
+    merged["home"] = str(home)
+    for key in ("nats_url", "model"):
+        if merged.get(key) == "":
+            merged[key] = None
+    try:
+        return msgspec.convert(merged, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid setting: {exc}") from exc

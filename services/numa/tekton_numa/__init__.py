@@ -1,0 +1,1 @@
+"""Numa, the platform overseer: reports the state of the whole fleet."""

@@ -1,0 +1,35 @@
+"""Numa's process: the numa CI plus the ``tekton.numa.status`` endpoint."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from nats.aio.client import Client
+from nats.micro.request import Request
+
+from tekton_common.catalog import CATALOG, get_ci
+from tekton_common.micro import EndpointDef
+from tekton_common.process import run_ci
+from tekton_common.runtime import CIRuntime
+from tekton_common.subjects import NUMA_STATUS
+from tekton_common.wire import encode
+from tekton_numa.status import platform_status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run Numa; `--components a,b,…` names the CIs the fleet is expected to have."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--components", default="")
+    known, rest = pre.parse_known_args(argv)
+    expected = [str(get_ci(c).ci_id) for c in known.components.split(",") if c.strip()] or [
+        str(spec.ci_id) for spec in CATALOG
+    ]
+
+    def extra(nc: Client, runtime: CIRuntime) -> list[EndpointDef]:
+        async def status(_request: Request) -> bytes:
+            return encode(await platform_status(nc, runtime.settings, expected))
+
+        return [EndpointDef("status", status, subject=NUMA_STATUS)]
+
+    return run_ci(rest, "tekton_numa", fixed_ci="numa", extra=extra)

@@ -1,0 +1,1 @@
+"""Rhetor, the orchestrator CI: debates, roster and team chat run here."""

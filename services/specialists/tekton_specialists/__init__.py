@@ -1,0 +1,1 @@
+"""The generic specialist process: one CI from the catalog per process."""
