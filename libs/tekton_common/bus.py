@@ -57,18 +57,25 @@ async def connect(
     attempt = 0
     while True:
         try:
-            return await nats.connect(
+            # nats-py retries a failed *first* connection as often as it would
+            # reconnect (forever, when unlimited), hiding the error; so the first
+            # connection gets one quick retry, and unlimited reconnects (with our
+            # backoff) are switched on once connected.
+            nc = await nats.connect(
                 settings.bus_url,
                 name=name,
                 connect_timeout=2,
                 allow_reconnect=True,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=1,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0.05,
                 reconnect_to_server_handler=_pick_server,
                 error_cb=_error,
                 reconnected_cb=on_reconnect or _noop,
                 disconnected_cb=on_disconnect or _noop,
             )
+            nc.options["max_reconnect_attempts"] = -1
+            nc.options["reconnect_time_wait"] = 1
+            return nc
         except (OSError, TimeoutError, nats.errors.Error) as exc:
             if not retry_forever:
                 raise TransportError(
@@ -85,10 +92,17 @@ async def close(nc: Client, timeout: float = 5.0) -> None:
     """Drain a connection (finish in-flight handlers), then close it."""
     if nc.is_closed:
         return
+    if nc.is_connected:
+        try:
+            await asyncio.wait_for(nc.drain(), timeout)
+            return
+        except (TimeoutError, nats.errors.Error, OSError) as exc:
+            log.warning("drain failed (%s); closing", exc)
     try:
-        await asyncio.wait_for(nc.drain(), timeout)
-    except (TimeoutError, nats.errors.Error, OSError):
         await nc.close()
+    except (RuntimeError, OSError, nats.errors.Error) as exc:
+        # closing while reconnecting can trip over the dead transport; it is gone anyway
+        log.debug("close while disconnected: %s", exc)
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

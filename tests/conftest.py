@@ -1,0 +1,43 @@
+"""Shared fixtures: a real nats-server per test module, settings, and CI processes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import CIProc, Env, NatsServer
+
+
+@pytest.fixture(scope="module")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A nats-server with JetStream on a free port, shared by one test module."""
+    server = NatsServer(tmp_path_factory.mktemp("nats")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def env(tmp_path: Path, nats_server: NatsServer) -> Env:
+    """Fresh TEKTON_HOME and free port bases for this test's processes."""
+    return Env(
+        home=tmp_path / "home",
+        nats_url=nats_server.url,
+        extra={"TEKTON_HEARTBEAT_INTERVAL": "0.5", "TEKTON_STALE_AFTER": "2"},
+    )
+
+
+@pytest.fixture
+def start_ci(env: Env) -> Iterator[Callable[..., CIProc]]:
+    """Start CI processes for a test; all are stopped (and reaped) afterwards."""
+    started: list[CIProc] = []
+
+    def start(ci: str, ready: bool = True, **kwargs: object) -> CIProc:
+        proc = CIProc(env, ci, **kwargs)  # type: ignore[arg-type]
+        started.append(proc)
+        return proc.wait_ready() if ready else proc
+
+    yield start
+    for proc in started:
+        proc.terminate()

@@ -1,0 +1,176 @@
+"""`tekton up` / `status` / `ask` / `team` / `ci` / `down` end to end, as a user runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import nats
+import psutil
+import pytest
+
+from tekton_common.catalog import CATALOG
+from tekton_common.client import ai_send
+from tests.helpers import free_base, free_port, tcp_open, wait_for
+
+TEKTON = [sys.executable, "-m", "tekton_cli.main"]
+SCHEMA = json.loads((Path(__file__).parent.parent / "schemas" / "micro_v1_ping.json").read_text())
+
+
+class Fleet:
+    def __init__(self, home: Path) -> None:
+        base = free_base(181)
+        self.nats_port = free_port()
+        self.port_base, self.ci_port_base = base, base + 100
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TEKTON_")}
+        self.env.update(
+            {
+                "TEKTON_HOME": str(home),
+                "TEKTON_NATS_PORT": str(self.nats_port),
+                "TEKTON_PORT_BASE": str(base),
+                "TEKTON_CI_PORT_BASE": str(base + 100),
+                "TEKTON_HEARTBEAT_INTERVAL": "0.5",
+                "TEKTON_STALE_AFTER": "2",
+            }
+        )
+        self.home = home
+
+    def run(
+        self, *args: str, stdin: str | None = None, timeout: float = 90
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*TEKTON, *args],
+            env=self.env,
+            input=stdin,
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def json(self, *args: str) -> object:
+        result = self.run(*args, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def ports(self) -> list[int]:
+        return [
+            p
+            for s in CATALOG
+            for p in (s.ci_port(self.ci_port_base), s.component_port(self.port_base))
+        ]
+
+
+@pytest.fixture
+def fleet(tmp_path: Path):
+    f = Fleet(tmp_path / "home")
+    yield f
+    f.run("down", "--grace", "3")
+
+
+def test_up_status_talk_down(fleet: Fleet) -> None:
+    up = fleet.run("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "17/17 CIs ready" in up.stdout
+    assert up.stdout.strip().splitlines()[-2].startswith("numa-ci")  # Numa started last
+
+    status = fleet.json("status")
+    assert status["nats_reachable"] and status["registry"] == "kv"
+    assert len(status["cis"]) == 17
+    for ci in status["cis"]:
+        assert ci["running"] and ci["registered"] and ci["active"], ci
+        assert ci["model"] == "simulated" and ci["memory_mb"] > 0 and ci["pid"]
+    pids = {ci["ci"]: ci["pid"] for ci in status["cis"]}
+    nats_pid = json.loads((fleet.home / "run" / "nats-server.json").read_text())["pid"]
+
+    # every CI answers on its socket port and on NATS
+    async def talk() -> tuple[list[str], list[dict]]:
+        socket_replies = await asyncio.gather(
+            *(ai_send(s.name, "roll call", port=s.ci_port(fleet.ci_port_base)) for s in CATALOG)
+        )
+        nc = await nats.connect(f"nats://127.0.0.1:{fleet.nats_port}")
+        try:
+            bus = await asyncio.gather(
+                *(nc.request(f"tekton.ci.{s.name}.chat", b"hi", timeout=5) for s in CATALOG)
+            )
+        finally:
+            await nc.close()
+        return socket_replies, [json.loads(m.data) for m in bus]
+
+    socket_replies, bus_replies = asyncio.run(talk())
+    assert all("simulated" in r for r in socket_replies)
+    assert sorted(r["ai_id"] for r in bus_replies) == sorted(str(s.ci_id) for s in CATALOG)
+
+    ask = fleet.run("ask", "athena", "Review", stdin="def f(): pass\n")
+    assert ask.returncode == 0 and "Review def f(): pass" in ask.stdout, ask.stderr
+    streamed = fleet.run("ask", "nous", "--stream", "--socket", "go on")
+    assert streamed.returncode == 0 and "go on" in streamed.stdout
+    team = fleet.run("team", "who is here?", "--deadline", "3", "--json")
+    assert sorted(json.loads(line)["ai_id"] for line in team.stdout.splitlines()) == sorted(
+        str(s.ci_id) for s in CATALOG
+    )
+    pings = fleet.json("ci", "ls")
+    assert len(pings) == 17
+    for ping in pings:
+        jsonschema.validate(ping, SCHEMA)
+    stats = fleet.json("ci", "stats", "athena")
+    chat = next(e for e in stats[0]["endpoints"] if e["name"] == "chat")
+    assert chat["num_requests"] >= 2
+
+    unknown = fleet.run("ask", "zeus", "hi")
+    assert unknown.returncode == 1 and "unknown CI 'zeus'" in unknown.stderr
+
+    # a CI killed outright stays registered but goes inactive; status tells the truth
+    os.kill(pids["metis-ci"], signal.SIGKILL)
+    assert wait_for(
+        lambda: not next(c for c in fleet.json("status")["cis"] if c["ci"] == "metis-ci")["active"],
+        10,
+    )
+    metis = next(c for c in fleet.json("status")["cis"] if c["ci"] == "metis-ci")
+    assert metis["registered"] and not metis["running"] and metis["pid"] is None
+
+    down = fleet.run("down")
+    assert down.returncode == 0, down.stderr
+    assert down.stdout.splitlines()[0].startswith("numa-ci")  # Numa stops first
+    for pid in [*pids.values(), nats_pid]:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+    assert not [p for p in fleet.ports() if tcp_open(p)]
+    assert not tcp_open(fleet.nats_port)
+    assert list((fleet.home / "registry").glob("*.json")) == []
+    assert list((fleet.home / "run").glob("*.json")) == []
+    after = fleet.json("status")
+    assert not after["nats_reachable"]
+    assert not any(ci["running"] or ci["registered"] for ci in after["cis"])
+
+
+def test_partial_up_and_down(fleet: Fleet) -> None:
+    up = fleet.run("up", "apollo-ai", "penia")
+    assert up.returncode == 0 and "2/2 CIs ready" in up.stdout, up.stdout + up.stderr
+    again = fleet.run("up", "apollo")  # already running: reused, not duplicated
+    assert again.returncode == 0
+    status = {c["ci"]: c for c in fleet.json("status")["cis"]}
+    assert status["apollo-ci"]["running"] and status["budget-ci"]["running"]
+    assert status["apollo-ci"]["instances"] == 1 and not status["athena-ci"]["running"]
+    down = fleet.run("down", "apollo")
+    assert down.returncode == 0 and "apollo-ci" in down.stdout
+    status = {c["ci"]: c for c in fleet.json("status")["cis"]}
+    assert not status["apollo-ci"]["running"] and not status["apollo-ci"]["registered"]
+    assert status["budget-ci"]["running"] and status["budget-ci"]["registered"]
+    assert tcp_open(fleet.nats_port)  # NATS stays while CIs remain
+
+
+def test_status_without_anything_running(tmp_path: Path) -> None:
+    fleet = Fleet(tmp_path / "home")
+    result = fleet.run("status")
+    assert result.returncode == 0
+    assert "UNREACHABLE" in result.stdout and "apollo-ci" in result.stdout
+    nothing = fleet.run("down")
+    assert nothing.returncode == 0 and "nothing was running" in nothing.stdout
+    talk = fleet.run("ask", "apollo", "hi")
+    assert talk.returncode == 1 and "cannot reach NATS" in talk.stderr

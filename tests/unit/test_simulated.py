@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from tekton_common.metrics import Metrics
+from tekton_common.providers import ModelRequest, SimulatedProvider
+from tekton_common.wire import Turn, Usage
+
+
+def _request(ci: str, capability: str, text: str) -> ModelRequest:
+    return ModelRequest(
+        ci=ci,
+        role="tester",
+        capability=capability,
+        system="be brief",
+        messages=[Turn(role="user", content=text)],
+        max_tokens=100,
+    )
+
+
+async def test_deterministic_role_aware_and_honest() -> None:
+    sim = SimulatedProvider()
+    a = await sim.complete(_request("apollo-ci", "planning", "ship it"))
+    b = await sim.complete(_request("apollo-ci", "planning", "ship it"))
+    c = await sim.complete(_request("synthesis-ci", "code", "ship it"))
+    assert a == b
+    assert a.model == "simulated" and "simulated" in a.content
+    assert "apollo-ci, tester" in a.content and "synthesis-ci" in c.content
+    assert a.usage.input_tokens > 0 and a.usage.output_tokens > 0
+
+
+async def test_stream_reassembles_to_the_same_reply() -> None:
+    sim = SimulatedProvider()
+    chunks: list[str] = []
+
+    async def on_chunk(text: str) -> None:
+        chunks.append(text)
+
+    reply = await sim.stream(_request("nous-ci", "reasoning", "why?"), on_chunk)
+    assert len(chunks) > 3 and "".join(chunks) == reply.content
+
+
+def test_metrics_render_prometheus_text() -> None:
+    m = Metrics("apollo-ci")
+    m.observe("nats", "chat", 0.003, True)
+    m.observe("nats", "chat", 0.2, False)
+    m.add_tokens(Usage(input_tokens=5, output_tokens=7))
+    text = m.render({"tekton_uptime_seconds": 3})
+    assert 'tekton_requests_total{ci="apollo-ci",transport="nats",endpoint="chat"} 2' in text
+    assert 'tekton_request_errors_total{ci="apollo-ci",transport="nats",endpoint="chat"} 1' in text
+    assert 'le="0.005"} 1' in text and 'le="+Inf"} 2' in text
+    assert 'tekton_model_tokens_total{ci="apollo-ci",kind="output"} 7' in text
