@@ -1,146 +1,221 @@
 """The CI port: newline-delimited JSON over TCP, replies in request order per connection.
 
-Requests on one connection are served concurrently (up to `max_inflight`) but their
-replies are written in the order the requests arrived: each request owns a queue of
-outgoing messages, and one writer drains those queues in arrival order.
+Each connection is an asyncio Protocol: bytes arrive in `data_received`, are split into
+lines, and each line is served in its own task, so requests on one connection run
+concurrently (up to `max_inflight`; past that, reading pauses). Replies still leave in
+request order: the oldest unfinished request writes straight to the socket (a stream
+flows chunk by chunk) and later ones hold their messages until it is done.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections import deque
+from typing import cast
 
 import msgspec
 
-from tekton_common.errors import LineTooLongError, ProtocolError, TektonError
+from tekton_common.errors import LineTooLongError, TektonError
 from tekton_common.runtime import CIRuntime
 from tekton_common.wire import MAX_LINE_BYTES, ErrorReply, decode_object, encode, to_chat_request
 
 log = logging.getLogger(__name__)
-READ_CHUNK = 64 * 1024
-Outbox = asyncio.Queue[msgspec.Struct | None]
 
 
-async def read_lines(
-    reader: asyncio.StreamReader, max_line: int = MAX_LINE_BYTES
-) -> AsyncIterator[bytes | LineTooLongError]:
-    """Yield complete lines; a line over `max_line` yields one error and is skipped."""
-    buffer = bytearray()
-    discarding = False
-    while True:
-        try:
-            chunk = await reader.read(READ_CHUNK)
-        except (ConnectionError, OSError):
-            return
-        if not chunk:
-            return
-        buffer += chunk
+class LineSplitter:
+    """Splits a byte stream into lines; a line over `max_line` becomes one error."""
+
+    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
+        self.max_line = max_line
+        self.buffer = bytearray()
+        self.discarding = False
+
+    def feed(self, data: bytes) -> list[bytes | LineTooLongError]:
+        """Complete lines (blank ones dropped) and errors for oversized ones, in order."""
+        out: list[bytes | LineTooLongError] = []
+        self.buffer += data
         while True:
-            end = buffer.find(b"\n")
+            end = self.buffer.find(b"\n")
             if end < 0:
-                if len(buffer) > max_line and not discarding:
-                    discarding = True
-                    yield LineTooLongError(f"line exceeds {max_line} bytes; skipped")
-                if discarding:
-                    buffer.clear()
-                break
-            line = bytes(buffer[:end])
-            del buffer[: end + 1]
-            if discarding:
-                discarding = False
-                continue
-            if len(line) > max_line:
-                yield LineTooLongError(f"line exceeds {max_line} bytes; skipped")
+                if len(self.buffer) > self.max_line:
+                    if not self.discarding:
+                        out.append(self._too_long())
+                    self.discarding = True
+                    self.buffer.clear()
+                return out
+            line = bytes(self.buffer[:end])
+            del self.buffer[: end + 1]
+            if self.discarding:
+                self.discarding = False
+            elif len(line) > self.max_line:
+                out.append(self._too_long())
             elif line.strip():
-                yield line
+                out.append(line)
+
+    def _too_long(self) -> LineTooLongError:
+        return LineTooLongError(f"line exceeds {self.max_line} bytes; skipped")
+
+
+class _Reply:
+    """The messages of one request that wait for earlier requests' replies."""
+
+    __slots__ = ("buffered", "done")
+
+    def __init__(self) -> None:
+        self.buffered: list[bytes] = []
+        self.done = False
+
+
+class Connection(asyncio.Protocol):
+    """One client connection on a CI port."""
+
+    def __init__(self, server: SocketServer) -> None:
+        self.server = server
+        self.lines = LineSplitter(server.max_line)
+        self.pending: deque[_Reply] = deque()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.transport: asyncio.Transport | None = None
+        self.reading_paused = False
+        self.eof = False
+        self.writable = asyncio.Event()
+        self.writable.set()
+
+    # -- asyncio.Protocol -------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Track the connection."""
+        # uvloop's TCP transports do not subclass asyncio.Transport, but behave as one
+        self.transport = cast(asyncio.Transport, transport)
+        self.server.connections.add(self)
+        self.server.runtime.metrics.connections += 1
+
+    def data_received(self, data: bytes) -> None:
+        """Serve every complete line."""
+        for item in self.lines.feed(data):
+            reply = self._open()
+            if isinstance(item, LineTooLongError):
+                self.emit(reply, ErrorReply(ai_id=self.server.runtime.ai_id, error=str(item)))
+                self.finish(reply)
+                continue
+            task = asyncio.get_running_loop().create_task(self.server.serve(item, self, reply))
+            self.tasks.add(task)
+            task.add_done_callback(self._task_done)
+        if len(self.tasks) >= self.server.max_inflight and self.transport:
+            self.transport.pause_reading()
+            self.reading_paused = True
+
+    def eof_received(self) -> bool:
+        """The client stopped sending: finish what it asked for, then close."""
+        self.eof = True
+        if not self.tasks and self.transport:
+            self.transport.close()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The client is gone: drop its work."""
+        self.server.connections.discard(self)
+        self.server.runtime.metrics.connections -= 1
+        for task in self.tasks:
+            task.cancel()
+        self.writable.set()
+
+    def pause_writing(self) -> None:
+        """The send buffer is full."""
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        """The send buffer drained."""
+        self.writable.set()
+
+    # -- ordered replies ----------------------------------------------------------------
+    def _open(self) -> _Reply:
+        reply = _Reply()
+        self.pending.append(reply)
+        return reply
+
+    def emit(self, reply: _Reply, message: msgspec.Struct) -> None:
+        """Send (or hold back, while an earlier request is unfinished) one message."""
+        data = encode(message) + b"\n"
+        if self.pending and self.pending[0] is reply:
+            self._write(data)
+        else:
+            reply.buffered.append(data)
+
+    def finish(self, reply: _Reply) -> None:
+        """Mark `reply` complete and release whatever now may go out."""
+        reply.done = True
+        while self.pending:
+            head = self.pending[0]
+            if head.buffered:
+                self._write(b"".join(head.buffered))
+                head.buffered.clear()
+            if not head.done:
+                return
+            self.pending.popleft()
+
+    async def drain(self) -> None:
+        """Wait while the client is not reading (backpressure)."""
+        await self.writable.wait()
+
+    def close(self) -> None:
+        """Close the connection now."""
+        if self.transport is not None:
+            self.transport.close()
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if self.transport is None:
+            return
+        if self.reading_paused and len(self.tasks) < self.server.max_inflight:
+            self.reading_paused = False
+            self.transport.resume_reading()
+        if self.eof and not self.tasks:
+            self.transport.close()
 
 
 class SocketServer:
     """Serves the socket protocol for one CI."""
 
-    def __init__(self, runtime: CIRuntime, host: str, port: int, max_inflight: int = 64) -> None:
+    def __init__(
+        self,
+        runtime: CIRuntime,
+        host: str,
+        port: int,
+        max_inflight: int = 64,
+        max_line: int = MAX_LINE_BYTES,
+    ) -> None:
         self.runtime = runtime
         self.host = host
         self.port = port
         self.max_inflight = max_inflight
+        self.max_line = max_line
+        self.connections: set[Connection] = set()
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Bind the port (shared with replicas through SO_REUSEPORT)."""
-        self._server = await asyncio.start_server(
-            self._on_connect, self.host, self.port, reuse_port=True
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Connection(self), self.host, self.port, reuse_port=True
         )
 
     async def stop(self, grace: float = 2.0) -> None:
-        """Stop accepting, give open connections `grace` seconds, then close them."""
+        """Stop accepting, give requests in flight `grace` seconds, then close."""
         if self._server is not None:
             self._server.close()
-        if self._connections:
-            _, pending = await asyncio.wait(self._connections, timeout=grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        tasks = {t for c in self.connections for t in c.tasks}
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+        for connection in list(self.connections):
+            connection.close()
 
-    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        self.runtime.metrics.connections += 1
-        try:
-            await self._serve_connection(reader, writer)
-        finally:
-            self.runtime.metrics.connections -= 1
-            self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
-
-    async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        order: asyncio.Queue[Outbox | None] = asyncio.Queue()
-        slots = asyncio.Semaphore(self.max_inflight)
-        writer_task = asyncio.create_task(self._write_in_order(order, writer))
-        workers: set[asyncio.Task[None]] = set()
-        try:
-            async for item in read_lines(reader):
-                outbox: Outbox = asyncio.Queue()
-                order.put_nowait(outbox)
-                if isinstance(item, LineTooLongError):
-                    outbox.put_nowait(ErrorReply(ai_id=self.runtime.ai_id, error=str(item)))
-                    outbox.put_nowait(None)
-                    continue
-                await slots.acquire()
-                worker = asyncio.create_task(self._serve_line(item, outbox))
-                workers.add(worker)
-                worker.add_done_callback(workers.discard)
-                worker.add_done_callback(lambda _t: slots.release())
-                if writer_task.done():
-                    break
-            order.put_nowait(None)
-            await writer_task
-        finally:
-            for worker in workers:
-                worker.cancel()
-            writer_task.cancel()
-
-    async def _write_in_order(
-        self, order: asyncio.Queue[Outbox | None], writer: asyncio.StreamWriter
-    ) -> None:
-        try:
-            while (outbox := await order.get()) is not None:
-                while (message := await outbox.get()) is not None:
-                    writer.write(encode(message) + b"\n")
-                    if outbox.empty():
-                        await writer.drain()
-        except (ConnectionError, OSError):
-            log.debug("client went away")
-
-    async def _serve_line(self, line: bytes, outbox: Outbox) -> None:
+    async def serve(self, line: bytes, conn: Connection, reply: _Reply) -> None:
+        """Answer one request line."""
         runtime = self.runtime
         started = time.perf_counter()
         kind = "chat"
@@ -153,39 +228,42 @@ class SocketServer:
             asked = obj.get("type")
             kind = asked if asked in ("ping", "health", "info") else "chat"
             if kind == "ping":
-                outbox.put_nowait(runtime.pong())
+                conn.emit(reply, runtime.pong())
             elif kind == "health":
-                outbox.put_nowait(runtime.health())
+                conn.emit(reply, runtime.health())
             elif kind == "info":
-                outbox.put_nowait(runtime.info())
+                conn.emit(reply, runtime.info())
             else:
                 request = to_chat_request(obj)
                 if request.stream:
                     kind = "stream"
 
                     async def emit(message: msgspec.Struct) -> None:
-                        outbox.put_nowait(message)
+                        conn.emit(reply, message)
+                        await conn.drain()
 
                     await runtime.stream(request, emit)
                 else:
-                    outbox.put_nowait(await runtime.chat(request))
-        except (TektonError, ProtocolError) as exc:
+                    conn.emit(reply, await runtime.chat(request))
+        except TektonError as exc:
             ok = False
-            if kind != "stream":
-                outbox.put_nowait(
-                    ErrorReply(ai_id=runtime.ai_id, error=str(exc), request_id=request_id)
+            if kind != "stream":  # a failed stream already ended with stream_error
+                conn.emit(
+                    reply, ErrorReply(ai_id=runtime.ai_id, error=str(exc), request_id=request_id)
                 )
         except Exception as exc:  # a bad request must never take the CI down
             ok = False
             log.exception("socket request failed")
             if kind != "stream":
-                outbox.put_nowait(
+                conn.emit(
+                    reply,
                     ErrorReply(
                         ai_id=runtime.ai_id,
                         error=f"internal error: {type(exc).__name__}",
                         request_id=request_id,
-                    )
+                    ),
                 )
         finally:
-            outbox.put_nowait(None)
+            conn.finish(reply)
             runtime.metrics.observe("socket", kind, time.perf_counter() - started, ok)
+        await conn.drain()

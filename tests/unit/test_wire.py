@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import asyncio
-
 import msgspec
 import pytest
 
 from tekton_common.errors import LineTooLongError, ProtocolError
-from tekton_common.socket_server import read_lines
+from tekton_common.socket_server import LineSplitter
 from tekton_common.wire import Response, Usage, bus_chat_request, decode_object, encode
 
 
@@ -39,22 +37,20 @@ def test_replies_always_carry_their_type() -> None:
     assert data["type"] == "response" and "request_id" not in data
 
 
-async def _lines(data: bytes, limit: int) -> list[bytes | str]:
-    reader = asyncio.StreamReader()
-    reader.feed_data(data)
-    reader.feed_eof()
-    return [
-        item if isinstance(item, bytes) else f"error:{type(item).__name__}"
-        async for item in read_lines(reader, limit)
-    ]
-
-
-async def test_read_lines_skips_oversized_lines_and_keeps_going() -> None:
+def test_line_splitter_skips_oversized_lines_and_keeps_going() -> None:
     big = b"x" * 300_000
-    got = await _lines(b"one\n" + big + b"\ntwo\n\n" + big + b"tail\nthree", 100_000)
-    assert got == [
-        b"one",
-        f"error:{LineTooLongError.__name__}",
-        b"two",
-        f"error:{LineTooLongError.__name__}",
-    ]
+    splitter = LineSplitter(100_000)
+    got: list[object] = []
+    # fed in uneven pieces, as TCP delivers them
+    data = b"one\n" + big + b"\ntwo\n\n" + big + b"tail\nthree"
+    for start in range(0, len(data), 65_536):
+        got += splitter.feed(data[start : start + 65_536])
+    kinds = [g if isinstance(g, bytes) else type(g) for g in got]
+    assert kinds == [b"one", LineTooLongError, b"two", LineTooLongError]
+    assert splitter.feed(b"\n") == [b"three"]
+
+
+def test_line_splitter_line_exactly_at_limit() -> None:
+    splitter = LineSplitter(10)
+    assert splitter.feed(b"0123456789\n01234567890\nok\n")[0] == b"0123456789"
+    assert splitter.feed(b"") == []

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install everything into .venv (from scratch on a fresh machine) and run the whole
+# test suite: ruff (lint + format), mypy, then pytest (unit, integration, e2e).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[dev]'
+echo "== ruff"
+.venv/bin/ruff check libs services tests bench
+.venv/bin/ruff format --check libs services tests bench
+echo "== mypy"
+.venv/bin/mypy libs services
+echo "== pytest"
+.venv/bin/pytest "$@"
