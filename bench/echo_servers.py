@@ -1,8 +1,9 @@
 """Baseline responders for the benchmarks, each run in its own process.
 
-python -m bench.echo_servers raw-nats URL      nats-py subscription echoing requests
-python -m bench.echo_servers faststream URL    the same echo through FastStream
-python -m bench.echo_servers tcp PORT          asyncio line echo on 127.0.0.1:PORT
+python -m bench.echo_servers raw-nats URL       nats-py echo on bench.echo.raw
+python -m bench.echo_servers faststream URL     FastStream echo on bench.echo.faststream
+python -m bench.echo_servers tcp PORT           asyncio streams line echo (readline, write)
+python -m bench.echo_servers tcp-protocol PORT  asyncio Protocol echo (no line parsing)
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-SUBJECT = "bench.echo"
+SUBJECT = "bench.echo.{kind}"
 
 
 async def raw_nats(url: str) -> None:
@@ -21,7 +22,7 @@ async def raw_nats(url: str) -> None:
     async def echo(msg) -> None:  # type: ignore[no-untyped-def]
         await msg.respond(msg.data)
 
-    await nc.subscribe(SUBJECT, queue="q", cb=echo)
+    await nc.subscribe(SUBJECT.format(kind="raw"), queue="q", cb=echo)
     await nc.flush()
     print("ready", flush=True)
     await asyncio.Event().wait()
@@ -33,7 +34,7 @@ async def faststream(url: str) -> None:
     # per-message logging off: the baseline is the framework, not its log volume
     broker = NatsBroker(url, logger=None)
 
-    @broker.subscriber(SUBJECT, queue="q")
+    @broker.subscriber(SUBJECT.format(kind="faststream"), queue="q")
     async def echo(msg: NatsMessage) -> bytes:
         return msg.body
 
@@ -56,6 +57,21 @@ async def tcp(port: int) -> None:
         await server.serve_forever()
 
 
+class _Echo(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)  # type: ignore[attr-defined]
+
+
+async def tcp_protocol(port: int) -> None:
+    server = await asyncio.get_running_loop().create_server(_Echo, "127.0.0.1", port)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
 def main() -> None:
     kind, target = sys.argv[1], sys.argv[2]
     try:
@@ -68,6 +84,8 @@ def main() -> None:
         runner(raw_nats(target))
     elif kind == "faststream":
         runner(faststream(target))
+    elif kind == "tcp-protocol":
+        runner(tcp_protocol(int(target)))
     else:
         runner(tcp(int(target)))
 
