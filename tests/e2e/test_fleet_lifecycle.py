@@ -20,7 +20,12 @@ from tekton_common.client import ai_send
 from tests.helpers import free_base, free_port, tcp_open, wait_for
 
 TEKTON = [sys.executable, "-m", "tekton_cli.main"]
-SCHEMA = json.loads((Path(__file__).parent.parent / "schemas" / "micro_v1_ping.json").read_text())
+SCHEMAS = {
+    verb: json.loads(
+        (Path(__file__).parent.parent / "schemas" / f"micro_v1_{verb}.json").read_text()
+    )
+    for verb in ("ping", "info", "stats")
+}
 
 
 class Fleet:
@@ -115,10 +120,11 @@ def test_up_status_talk_down(fleet: Fleet) -> None:
     assert sorted(json.loads(line)["ai_id"] for line in team.stdout.splitlines()) == sorted(
         str(s.ci_id) for s in CATALOG
     )
-    pings = fleet.json("ci", "ls")
-    assert len(pings) == 17
-    for ping in pings:
-        jsonschema.validate(ping, SCHEMA)
+    for command, verb in (("ls", "ping"), ("info", "info"), ("stats", "stats")):
+        replies = fleet.json("ci", command)
+        assert sorted(r["name"] for r in replies) == sorted(str(s.ci_id) for s in CATALOG)
+        for reply in replies:
+            jsonschema.validate(reply, SCHEMAS[verb])
     stats = fleet.json("ci", "stats", "athena")
     chat = next(e for e in stats[0]["endpoints"] if e["name"] == "chat")
     assert chat["num_requests"] >= 2
