@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.anthropic_server import FakeAnthropic
 from tests.helpers import CIProc, Env, NatsServer
 
 
@@ -41,3 +42,11 @@ def start_ci(env: Env) -> Iterator[Callable[..., CIProc]]:
     yield start
     for proc in started:
         proc.terminate()
+
+
+@pytest.fixture
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    """A local server that speaks Anthropic's Messages API."""
+    server = FakeAnthropic().start()
+    yield server
+    server.stop()

@@ -11,7 +11,7 @@ from tekton_common import bus
 from tekton_common.catalog import get_ci
 from tekton_common.errors import TektonError
 from tekton_common.logs import setup_logging
-from tekton_common.providers import provider_for
+from tekton_common.providers.select import provider_for
 from tekton_common.runtime import CIRuntime
 from tekton_common.service import CIService, ExtraEndpoints
 from tekton_common.settings import load_settings
@@ -55,6 +55,10 @@ def run_ci(
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     setup_logging(str(spec.ci_id), settings.log_level)
-    model = settings.ci_override(spec).model or settings.model
-    runtime = CIRuntime(spec, settings, provider_for(model, settings.simulated_latency_ms))
+    try:
+        provider = provider_for(spec, settings)
+    except TektonError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    runtime = CIRuntime(spec, settings, provider)
     return bus.run(CIService(runtime, extra).run())

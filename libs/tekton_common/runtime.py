@@ -73,6 +73,9 @@ class CIRuntime:
             temperature=request.temperature
             if request.temperature is not None
             else (self.temperature),
+            json_schema=request.json_schema,
+            cache_prefix=request.cache_prefix,
+            run_id=request.run_id,
         )
 
     async def chat(self, request: ChatRequest) -> Response:
@@ -88,6 +91,7 @@ class CIRuntime:
             usage=reply.usage,
             latency=round(time.perf_counter() - started, 6),
             request_id=request.request_id,
+            cost_usd=round(reply.cost_usd, 8),
         )
 
     async def stream(self, request: ChatRequest, emit: Emit) -> None:

@@ -17,6 +17,7 @@ import msgspec
 
 from tekton_common.catalog import CISpec, get_ci
 from tekton_common.errors import ConfigError
+from tekton_common.providers.models import ModelConfig
 
 ENV_PREFIX = "TEKTON_"
 
@@ -44,9 +45,15 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     stale_after: float = 15.0
     model: str | None = None
     simulated_latency_ms: float = 0.0
+    simulated_faults: str = ""
+    simulated_seed: int = 0
     log_level: str = "INFO"
     request_timeout: float = 60.0
+    openai_base_url: str = "http://127.0.0.1:11434/v1"
+    provider_max_retries: int = 4
+    provider_timeout: float = 120.0
     ci: dict[str, CIOverride] = {}
+    models: ModelConfig = ModelConfig()
 
     @property
     def home_path(self) -> Path:
@@ -68,7 +75,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return self.ci.get(spec.name, CIOverride())
 
 
-_FIELDS = frozenset(Settings.__struct_fields__) - {"ci"}
+_FIELDS = frozenset(Settings.__struct_fields__) - {"ci", "models"}
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -39,6 +39,11 @@ class ChatRequest(msgspec.Struct, frozen=True):
     stream: bool = False
     request_id: str | None = None
     traceparent: str | None = None
+    #: a JSON Schema the reply must follow (structured output)
+    json_schema: dict[str, Any] | None = None
+    #: leading history messages shared with other callers (prompt-cache breakpoint)
+    cache_prefix: int = 0
+    run_id: str | None = None
     type: str = "chat"
 
     @property
@@ -56,6 +61,7 @@ class Response(msgspec.Struct, omit_defaults=True, tag_field="type", tag="respon
     usage: Usage
     latency: float
     request_id: str | None = None
+    cost_usd: float = 0.0
 
 
 class StreamStart(msgspec.Struct, omit_defaults=True, tag_field="type", tag="stream_start"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -20,6 +20,12 @@ class ModelRequest(msgspec.Struct, frozen=True):
     messages: list[Turn]
     max_tokens: int
     temperature: float | None = None
+    #: JSON Schema the reply must follow (structured output), or None for free text
+    json_schema: dict[str, Any] | None = None
+    #: how many leading messages form a transcript prefix shared with other callers
+    #: (a debate's transcript), worth a prompt-cache breakpoint
+    cache_prefix: int = 0
+    run_id: str | None = None
 
 
 class ModelReply(msgspec.Struct, frozen=True):
@@ -29,6 +35,7 @@ class ModelReply(msgspec.Struct, frozen=True):
     model: str
     usage: Usage
     finish_reason: str = "end_turn"
+    cost_usd: float = 0.0
 
 
 OnChunk = Callable[[str], Awaitable[None]]
