@@ -1,0 +1,109 @@
+"""A local fake of an OpenAI-compatible ``/v1/chat/completions`` endpoint (Ollama, vLLM).
+
+Answers as JSON or server-sent events (with a final usage chunk when asked), records
+every request, and plays scripted faults like the Anthropic fake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.anthropic_server import FakeAnthropic, Step
+
+
+class FakeOpenAI(FakeAnthropic):
+    """Same lifecycle and script as FakeAnthropic; `url` ends in /v1."""
+
+    async def _serve(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._completions)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}/v1"
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        self.headers.append({k.lower(): v for k, v in request.headers.items()})
+        step = self.script.popleft() if self.script else Step()
+        if step.delay:
+            await asyncio.sleep(step.delay)
+        if step.status != 200:
+            return web.json_response(
+                {"error": {"message": f"fake error {step.status}"}},
+                status=step.status,
+                headers=step.headers,
+            )
+        text = (
+            step.text
+            if step.text is not None
+            else (f"fake local reply to: {body['messages'][-1]['content']}")
+        )
+        usage = {
+            "prompt_tokens": sum(len(m["content"].split()) for m in body["messages"]),
+            "completion_tokens": len(text.split()),
+        }
+        if not body.get("stream"):
+            return web.json_response(
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": usage,
+                }
+            )
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+
+        async def send(data: dict[str, Any] | str) -> None:
+            payload = data if isinstance(data, str) else json.dumps(data)
+            await response.write(f"data: {payload}\n\n".encode())
+
+        words = text.split(" ")
+        for i in range(0, len(words), 2):
+            piece = " ".join(words[i : i + 2]) + (" " if i + 2 < len(words) else "")
+            await send(
+                {
+                    "id": "c",
+                    "object": "chat.completion.chunk",
+                    "model": body["model"],
+                    "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                }
+            )
+            if step.fail_mid_stream and i >= 2:
+                await send({"error": {"message": "model crashed"}})
+                return response
+        await send(
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "model": body["model"],
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            }
+        )
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await send(
+                {
+                    "id": "c",
+                    "object": "chat.completion.chunk",
+                    "model": body["model"],
+                    "choices": [],
+                    "usage": usage,
+                }
+            )
+        await send("[DONE]")
+        return response
