@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tekton_cli import fleet, output, status, talk
+from tekton_cli import fleet, output, status, talk, usage
 from tekton_common import bus
 from tekton_common.catalog import CATALOG
 from tekton_common.errors import ConfigError, TektonError
@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("message", help="the message")
     p.add_argument("--deadline", type=float, default=10.0, help="seconds to gather replies")
     p.add_argument("--json", action="store_true", help="one JSON reply per line")
+
+    p = sub.add_parser("usage", help="tokens and cost per CI, run or model, and budget verdicts")
+    p.add_argument("--ci", help="only this CI")
+    p.add_argument("--run", help="only this run id")
+    p.add_argument("--json", action="store_true", help="the ledger's answer as JSON")
 
     p = sub.add_parser("ci", help="micro services on the bus (like `nats micro ls|info|stats`)")
     p.add_argument("verb", choices=["ls", "info", "stats"])
@@ -162,6 +167,13 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "team":
         count = await talk.team(settings, args.message, deadline=args.deadline, as_json=as_json)
         return 0 if count else 1
+    if args.command == "usage":
+        ledger = await usage.usage(settings, args.ci, args.run)
+        if as_json:
+            output.print_json(ledger)
+        else:
+            print(usage.render(ledger))
+        return 0
     verb = {"ls": "ping", "info": "info", "stats": "stats"}[args.verb]
     replies = await talk.probe(settings, verb, args.name)
     if as_json:

@@ -8,10 +8,12 @@ from collections.abc import Awaitable, Callable
 import msgspec
 
 from tekton_common import __version__
+from tekton_common.budget import BudgetGuard
 from tekton_common.catalog import CISpec
 from tekton_common.metrics import Metrics
-from tekton_common.providers import ModelRequest, Provider
+from tekton_common.providers import ModelReply, ModelRequest, Provider
 from tekton_common.settings import Settings
+from tekton_common.usage import UsageRecord
 from tekton_common.wire import (
     ChatRequest,
     HealthResponse,
@@ -43,6 +45,9 @@ class CIRuntime:
         )
         self.max_tokens = override.max_tokens or spec.max_tokens
         self.metrics = Metrics(self.ai_id)
+        self.guard = BudgetGuard(self.ai_id)
+        #: called with each model call's usage record (the service publishes it)
+        self.on_usage: Callable[[UsageRecord], None] | None = None
         self.started_at = time.time()
         self.last_activity = self.started_at
         self.ready = False
@@ -81,9 +86,9 @@ class CIRuntime:
     async def chat(self, request: ChatRequest) -> Response:
         """Answer a chat request in one reply."""
         started = time.perf_counter()
+        self.guard.check(request.run_id)
         reply = await self.provider.complete(self._model_request(request))
-        self.last_activity = time.time()
-        self.metrics.add_tokens(reply.usage)
+        self._account(reply, request.run_id)
         return Response(
             ai_id=self.ai_id,
             content=reply.content,
@@ -107,14 +112,14 @@ class CIRuntime:
             index += 1
 
         try:
+            self.guard.check(request.run_id)
             reply = await self.provider.stream(self._model_request(request), on_chunk)
         except Exception as exc:  # the stream must end with a message, whatever failed
             await emit(
                 StreamError(ai_id=self.ai_id, error=f"{type(exc).__name__}: {exc}", request_id=rid)
             )
             raise
-        self.last_activity = time.time()
-        self.metrics.add_tokens(reply.usage)
+        self._account(reply, request.run_id)
         await emit(
             StreamEnd(
                 ai_id=self.ai_id,
@@ -125,6 +130,21 @@ class CIRuntime:
                 request_id=rid,
             )
         )
+
+    def _account(self, reply: ModelReply, run_id: str | None) -> None:
+        self.last_activity = time.time()
+        self.metrics.add_tokens(reply.usage)
+        if self.on_usage is not None:
+            self.on_usage(
+                UsageRecord(
+                    ci=self.ai_id,
+                    model=reply.model,
+                    provider=self.provider.name,
+                    usage=reply.usage,
+                    cost_usd=reply.cost_usd,
+                    run_id=run_id,
+                )
+            )
 
     def pong(self) -> Pong:
         """Reply to ping."""

@@ -17,8 +17,11 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
 
+import msgspec
 from nats.aio.client import Client
 from nats.micro import add_service
 from nats.micro.service import Service
@@ -31,12 +34,23 @@ from tekton_common.registry import Registry
 from tekton_common.runtime import CIRuntime
 from tekton_common.socket_server import SocketServer
 from tekton_common.subjects import ci_group
+from tekton_common.usage import UsageRecord, ensure_usage_stream, usage_subject
 from tekton_common.wire import RegistryRecord
 
 log = logging.getLogger(__name__)
 
+
+@dataclass(frozen=True)
+class ServiceContext:
+    """What an extension (Numa's status, the Budget CI's ledger) gets to work with."""
+
+    nc: Client
+    runtime: CIRuntime
+    spawn: Callable[[Coroutine[Any, Any, None]], None]
+
+
 #: extra endpoints a process adds beside the CI's own (Numa's status, Rhetor's debates)
-ExtraEndpoints = Callable[[Client, CIRuntime], list[EndpointDef]]
+ExtraEndpoints = Callable[[ServiceContext], list[EndpointDef]]
 
 
 class CIService:
@@ -63,6 +77,7 @@ class CIService:
         self.micro: Service | None = None
         self.registered_at = time.time()
         self._stop = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()
 
     def _healthz(self) -> tuple[int, str, str]:
         body = {"status": "ok", "ci": self.runtime.ai_id, "pid": os.getpid()}
@@ -161,15 +176,27 @@ class CIService:
                 "instance": self.instance,
             },
         )
-        definitions = ci_endpoints(self.runtime) + (
-            self.extra(self.nc, self.runtime) if self.extra else []
-        )
+        await ensure_usage_stream(self.nc)
+        self.runtime.on_usage = self._publish_usage
+        self.spawn(self.runtime.guard.watch(self.nc))
+        context = ServiceContext(self.nc, self.runtime, self.spawn)
+        definitions = ci_endpoints(self.runtime) + (self.extra(context) if self.extra else [])
         await add_endpoints(self.micro, ci_group(spec.ci_id), definitions, self.dispatcher)
         await self.nc.flush()
         if self.settings.register_ai:
             await self.registry.attach(self.nc)
             await self.registry.put(self.record())
         log.info("%s joined NATS at %s", self.runtime.ai_id, self.settings.bus_url)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run background work that stops with the service."""
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _publish_usage(self, record: UsageRecord) -> None:
+        if self.nc is not None and self.nc.is_connected:
+            self.spawn(self.nc.publish(usage_subject(record.ci), msgspec.json.encode(record)))
 
     async def _on_reconnect(self) -> None:
         log.info("%s reconnected to NATS", self.runtime.ai_id)
@@ -187,9 +214,9 @@ class CIService:
     async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
         log.info("%s stopping", self.runtime.ai_id)
         self.runtime.ready = False
-        for task in tasks:
+        for task in [*tasks, *self._background]:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, *self._background, return_exceptions=True)
         if self.settings.register_ai:
             await self.registry.delete(f"{self.runtime.ai_id}.{self.instance}")
         if self.micro is not None:

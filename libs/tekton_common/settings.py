@@ -29,6 +29,8 @@ class CIOverride(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     temperature: float | None = None
     max_tokens: int | None = None
     prompt: str | None = None
+    budget_tokens: int | None = None
+    budget_cost_usd: float | None = None
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -52,6 +54,11 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     openai_base_url: str = "http://127.0.0.1:11434/v1"
     provider_max_retries: int = 4
     provider_timeout: float = 120.0
+    budget_policy: str = "enforce"
+    budget_ci_tokens: int = 0
+    budget_ci_cost_usd: float = 0.0
+    budget_run_tokens: int = 0
+    budget_run_cost_usd: float = 0.0
     ci: dict[str, CIOverride] = {}
     models: ModelConfig = ModelConfig()
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from nats.aio.client import Client
 from nats.micro.request import Request
 
 from tekton_common.catalog import CATALOG, get_ci
 from tekton_common.micro import EndpointDef
 from tekton_common.process import run_ci
-from tekton_common.runtime import CIRuntime
+from tekton_common.service import ServiceContext
 from tekton_common.subjects import NUMA_STATUS
 from tekton_common.wire import encode
 from tekton_numa.status import platform_status
@@ -26,9 +25,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         str(spec.ci_id) for spec in CATALOG
     ]
 
-    def extra(nc: Client, runtime: CIRuntime) -> list[EndpointDef]:
+    def extra(context: ServiceContext) -> list[EndpointDef]:
         async def status(_request: Request) -> bytes:
-            return encode(await platform_status(nc, runtime.settings, expected))
+            return encode(await platform_status(context.nc, context.runtime.settings, expected))
 
         return [EndpointDef("status", status, subject=NUMA_STATUS)]
 

@@ -1,0 +1,138 @@
+"""The Budget CI's ledger: totals of ``TEKTON_USAGE``, limits, verdicts, and queries.
+
+It replays the usage stream from the start when it starts (so totals survive its
+restarts), follows new records, and writes a verdict into ``tekton-budget`` the moment
+a CI or a run reaches its limit. ``tekton.budget.usage`` answers with the totals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+import nats.js.errors
+from nats.aio.msg import Msg
+from nats.js.api import DeliverPolicy
+from nats.micro.request import Request
+
+from tekton_common.budget import (
+    Limit,
+    Verdict,
+    ci_limit,
+    open_budget_bucket,
+    policy_of,
+    run_limit,
+    scope_key,
+)
+from tekton_common.micro import EndpointDef
+from tekton_common.service import ServiceContext
+from tekton_common.settings import Settings
+from tekton_common.usage import USAGE_SUBJECTS, Tally, UsageRecord, UsageTotals
+from tekton_common.wire import decode_object
+
+log = logging.getLogger(__name__)
+BUDGET_USAGE = "tekton.budget.usage"
+
+
+class Ledger:
+    """Totals plus the verdicts they have led to."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.policy = policy_of(settings)
+        self.totals = UsageTotals()
+        self.verdicts: dict[str, Verdict] = {}
+
+    def add(self, record: UsageRecord) -> list[tuple[str, Verdict]]:
+        """Count a record; returns verdicts that are new because of it."""
+        self.totals.add(record)
+        if self.policy == "ignore":
+            return []
+        name = record.ci.removesuffix("-ci")
+        checks: list[tuple[str, str, Limit, Tally]] = [
+            (
+                scope_key("ci", name),
+                f"CI {record.ci}",
+                ci_limit(self.settings, name),
+                self.totals.by_ci[record.ci],
+            )
+        ]
+        if record.run_id:
+            checks.append(
+                (
+                    scope_key("run", record.run_id),
+                    f"run {record.run_id}",
+                    run_limit(self.settings),
+                    self.totals.by_run[record.run_id],
+                )
+            )
+        fresh = []
+        for key, scope, limit, tally in checks:
+            reason = limit.exceeded_by(tally)
+            if reason and key not in self.verdicts:
+                verdict = Verdict(scope=scope, policy=self.policy, reason=reason)
+                self.verdicts[key] = verdict
+                fresh.append((key, verdict))
+                log.warning("budget reached for %s: %s (policy %s)", scope, reason, self.policy)
+        return fresh
+
+    def report(self, ci: str | None, run: str | None) -> dict[str, Any]:
+        """The answer to a usage query."""
+        return {
+            "type": "budget_usage.v1",
+            "policy": self.policy,
+            "limits": {
+                "ci": msgspec.to_builtins(ci_limit(self.settings, ci))
+                if ci
+                else msgspec.to_builtins(
+                    Limit(self.settings.budget_ci_tokens, self.settings.budget_ci_cost_usd)
+                ),
+                "run": msgspec.to_builtins(run_limit(self.settings)),
+            },
+            "total": msgspec.to_builtins(self.totals.total),
+            "groups": msgspec.to_builtins(
+                self.totals.only(f"{ci.removesuffix('-ci')}-ci" if ci else None, run)
+            ),
+            "by_model": msgspec.to_builtins(self.totals.by_model),
+            "verdicts": msgspec.to_builtins(self.verdicts),
+        }
+
+
+def budget_extension(context: ServiceContext) -> list[EndpointDef]:
+    """The Budget CI's ledger and its query endpoint."""
+    ledger = Ledger(context.runtime.settings)
+
+    async def follow() -> None:
+        nc = context.nc
+        bucket = await open_budget_bucket(nc)
+        try:  # verdicts are rebuilt from the stream; old ones may rest on old limits
+            for key in await bucket.keys():
+                await bucket.purge(key)
+        except nats.js.errors.NoKeysError:
+            pass
+
+        async def on_record(msg: Msg) -> None:
+            try:
+                record = msgspec.json.decode(msg.data, type=UsageRecord)
+            except msgspec.DecodeError:
+                log.warning("skipping malformed usage record on %s", msg.subject)
+                return
+            for key, verdict in ledger.add(record):
+                await bucket.put(key, msgspec.json.encode(verdict))
+
+        await nc.jetstream().subscribe(
+            USAGE_SUBJECTS, cb=on_record, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+        )
+
+    async def usage(request: Request) -> bytes:
+        query = decode_object(request.data) if request.data.strip() else {}
+        ci, run = query.get("ci"), query.get("run")
+        return msgspec.json.encode(
+            ledger.report(
+                ci if isinstance(ci, str) else None, run if isinstance(run, str) else None
+            )
+        )
+
+    context.spawn(follow())
+    return [EndpointDef("usage", usage, subject=BUDGET_USAGE)]
