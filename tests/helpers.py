@@ -128,7 +128,12 @@ class Env:
             self.ci_port_base = self.port_base + 100
 
     def vars(self) -> dict[str, str]:
-        env = dict(os.environ)
+        # a developer's own model key must never turn a test into a paid API call
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("TEKTON_", "ANTHROPIC_", "OPENAI_"))
+        }
         env.update(
             {
                 "TEKTON_HOME": str(self.home),

@@ -26,6 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--home", help="state folder (TEKTON_HOME, default .tekton)")
     parser.add_argument("--nats-url", help="use this NATS server instead of the embedded one")
+    parser.add_argument(
+        "--model",
+        help="model for every CI `up` starts (TEKTON_MODEL): "
+        "simulated, a profile (primary, premium, legacy), claude-…, openai:…",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -195,7 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        settings = load_settings({"home": args.home, "nats_url": args.nats_url})
+        settings = load_settings(
+            {"home": args.home, "nats_url": args.nats_url, "model": args.model}
+        )
         return bus.run(dispatch(args, settings))
     except TektonError as exc:
         print(f"tekton: error: {exc}", file=sys.stderr)

@@ -82,6 +82,8 @@ def child_env(settings: Settings) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if settings.model:
+        env["TEKTON_MODEL"] = settings.model
     return env
 
 

@@ -33,7 +33,11 @@ class Fleet:
         base = free_base(181)
         self.nats_port = free_port()
         self.port_base, self.ci_port_base = base, base + 100
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TEKTON_")}
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("TEKTON_", "ANTHROPIC_", "OPENAI_"))
+        }
         self.env.update(
             {
                 "TEKTON_HOME": str(home),
@@ -180,3 +184,13 @@ def test_status_without_anything_running(tmp_path: Path) -> None:
     assert nothing.returncode == 0 and "nothing was running" in nothing.stdout
     talk = fleet.run("ask", "apollo", "hi")
     assert talk.returncode == 1 and "cannot reach NATS" in talk.stderr
+
+
+def test_up_with_a_global_model_override(fleet: Fleet) -> None:
+    up = fleet.run("--model", "legacy", "up", "athena")
+    assert up.returncode == 0, up.stdout + up.stderr
+    status = {c["ci"]: c for c in fleet.json("status")["cis"]}
+    assert status["athena-ci"]["model"] == "claude-3-5-sonnet-20241022"
+    # no key: the explicitly chosen Claude model fails clearly instead of pretending
+    asked = fleet.run("ask", "athena", "hello")
+    assert asked.returncode == 1 and "needs ANTHROPIC_API_KEY" in asked.stderr
