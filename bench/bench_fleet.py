@@ -179,7 +179,7 @@ async def socket_section(ci_port: int, n: int) -> dict[str, dict[str, float]]:
 
 def fleet_section(home: Path) -> dict[str, float]:
     base = free_base(181)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TEKTON_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEKTON_", "ANTHROPIC_"))}
     env.update(
         {
             "TEKTON_HOME": str(home),
