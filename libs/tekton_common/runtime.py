@@ -46,6 +46,7 @@ class CIRuntime:
         self.max_tokens = override.max_tokens or spec.max_tokens
         self.metrics = Metrics(self.ai_id)
         self.guard = BudgetGuard(self.ai_id)
+        self._overrides: dict[str, Provider] = {}
         #: called with each model call's usage record (the service publishes it)
         self.on_usage: Callable[[UsageRecord], None] | None = None
         self.started_at = time.time()
@@ -81,14 +82,27 @@ class CIRuntime:
             json_schema=request.json_schema,
             cache_prefix=request.cache_prefix,
             run_id=request.run_id,
+            hints=request.context if isinstance(request.context, dict) else {},
         )
+
+    def _provider(self, request: ChatRequest) -> Provider:
+        """The CI's provider, or the one a request's model override asks for."""
+        if not request.model or request.model == self.provider.model:
+            return self.provider
+        if request.model not in self._overrides:
+            from tekton_common.providers.select import build_provider  # noqa: PLC0415
+
+            chosen = self.settings.models.profile(request.model)
+            self._overrides[request.model] = build_provider(chosen, self.settings)
+        return self._overrides[request.model]
 
     async def chat(self, request: ChatRequest) -> Response:
         """Answer a chat request in one reply."""
         started = time.perf_counter()
         self.guard.check(request.run_id)
-        reply = await self.provider.complete(self._model_request(request))
-        self._account(reply, request.run_id)
+        provider = self._provider(request)
+        reply = await provider.complete(self._model_request(request))
+        self._account(reply, request.run_id, provider.name)
         return Response(
             ai_id=self.ai_id,
             content=reply.content,
@@ -113,13 +127,14 @@ class CIRuntime:
 
         try:
             self.guard.check(request.run_id)
-            reply = await self.provider.stream(self._model_request(request), on_chunk)
+            provider = self._provider(request)
+            reply = await provider.stream(self._model_request(request), on_chunk)
         except Exception as exc:  # the stream must end with a message, whatever failed
             await emit(
                 StreamError(ai_id=self.ai_id, error=f"{type(exc).__name__}: {exc}", request_id=rid)
             )
             raise
-        self._account(reply, request.run_id)
+        self._account(reply, request.run_id, provider.name)
         await emit(
             StreamEnd(
                 ai_id=self.ai_id,
@@ -131,7 +146,7 @@ class CIRuntime:
             )
         )
 
-    def _account(self, reply: ModelReply, run_id: str | None) -> None:
+    def _account(self, reply: ModelReply, run_id: str | None, provider: str) -> None:
         self.last_activity = time.time()
         self.metrics.add_tokens(reply.usage)
         if self.on_usage is not None:
@@ -139,7 +154,7 @@ class CIRuntime:
                 UsageRecord(
                     ci=self.ai_id,
                     model=reply.model,
-                    provider=self.provider.name,
+                    provider=provider,
                     usage=reply.usage,
                     cost_usd=reply.cost_usd,
                     run_id=run_id,

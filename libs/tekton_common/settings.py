@@ -49,6 +49,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     simulated_latency_ms: float = 0.0
     simulated_faults: str = ""
     simulated_seed: int = 0
+    simulated_stance: str = ""
     log_level: str = "INFO"
     request_timeout: float = 60.0
     openai_base_url: str = "http://127.0.0.1:11434/v1"

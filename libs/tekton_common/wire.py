@@ -44,6 +44,8 @@ class ChatRequest(msgspec.Struct, frozen=True):
     #: leading history messages shared with other callers (prompt-cache breakpoint)
     cache_prefix: int = 0
     run_id: str | None = None
+    #: a per-request model (a debate's model override); the CI's own when None
+    model: str | None = None
     type: str = "chat"
 
     @property

@@ -168,3 +168,26 @@ def test_parse_faults_errors() -> None:
         parse_faults("explode:1")
     with pytest.raises(ConfigError, match="must be a number"):
         parse_faults("error:often")
+
+
+async def test_simulated_votes_follow_the_debate_role() -> None:
+    sim = SimulatedProvider()
+
+    async def vote(role: str, round_: int, provider: SimulatedProvider = sim) -> str:
+        req = ModelRequest(
+            ci="x",
+            role="r",
+            capability="reasoning",
+            system="s",
+            messages=[Turn(role="user", content="q")],
+            max_tokens=10,
+            json_schema=SCHEMA,
+            hints={"debate_role": role, "round": round_},
+        )
+        return str(json.loads((await provider.complete(req)).content)["vote"])
+
+    assert await vote("skeptic", 1) == "revise" and await vote("skeptic", 2) == "accept"
+    assert await vote("proponent", 1) == "accept"
+    assert await vote("proponent", 1, SimulatedProvider(stance="reject")) == "reject"
+    with pytest.raises(ConfigError, match="stance"):
+        SimulatedProvider(stance="maybe")

@@ -26,6 +26,8 @@ class ModelRequest(msgspec.Struct, frozen=True):
     #: (a debate's transcript), worth a prompt-cache breakpoint
     cache_prefix: int = 0
     run_id: str | None = None
+    #: what the caller says about the call's purpose (debate role, round)
+    hints: dict[str, Any] = {}
 
 
 class ModelReply(msgspec.Struct, frozen=True):

@@ -2,8 +2,10 @@
 
 Free-text replies name the CI and its role and say they are simulated. When the caller
 asks for JSON (a JSON Schema in the request), the reply is an instance of that schema,
-built deterministically from the input (a debate position, an artifact). Latency and
-faults (errors, hangs, invalid JSON) can be injected for benchmarks and fault tests.
+built deterministically from the input: a debate position (its vote follows the debate
+role: the skeptic asks for a revision in the opening round, then accepts), a mediator's
+outcome, an artifact. Latency and faults (errors, hangs, invalid JSON, JSON of the
+wrong shape) can be injected for benchmarks and fault tests.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import hashlib
 import json
 import random
+from typing import Any
 
 from tekton_common.errors import ConfigError, ProviderError
 from tekton_common.providers.base import ModelReply, ModelRequest, OnChunk
@@ -19,6 +22,8 @@ from tekton_common.providers.schema_fill import SchemaFiller
 from tekton_common.wire import Usage
 
 SIMULATED = "simulated"
+FAULT_KINDS = ("error", "timeout", "invalid_json", "wrong_schema")
+STANCES = ("", "accept", "revise", "reject")
 
 _APPROACH = {
     "planning": (
@@ -48,6 +53,40 @@ def _words(text: str) -> int:
     return max(1, len(text.split()))
 
 
+class Fault:
+    """One injected fault: a rate per call, or the first `count` calls."""
+
+    def __init__(self, kind: str, rate: float = 0.0, count: int = 0) -> None:
+        self.kind, self.rate, self.count = kind, rate, count
+
+    def fires(self, dice: random.Random) -> bool:
+        """Whether this call suffers the fault."""
+        if self.count:
+            self.count -= 1
+            return True
+        return dice.random() < self.rate
+
+
+def parse_faults(text: str) -> list[Fault]:
+    """``"error:0.1,invalid_json:#2"``: a rate per call, or ``#N`` for the first N calls."""
+    faults = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kind, _, rate = part.partition(":")
+        if kind not in FAULT_KINDS:
+            raise ConfigError(f"unknown simulated fault {kind!r}; known: {', '.join(FAULT_KINDS)}")
+        try:
+            faults.append(
+                Fault(kind, count=int(rate[1:]))
+                if rate.startswith("#")
+                else Fault(kind, rate=float(rate or 1.0))
+            )
+        except ValueError:
+            raise ConfigError(
+                f"fault rate for {kind} must be a number or #N, got {rate!r}"
+            ) from None
+    return faults
+
+
 class SimulatedProvider:
     """Replies without calling any model; `model` is always ``simulated``."""
 
@@ -55,36 +94,64 @@ class SimulatedProvider:
     model = SIMULATED
 
     def __init__(
-        self, latency_ms: float = 0.0, faults: str = "", seed: int = 0, hang_seconds: float = 3600.0
+        self,
+        latency_ms: float = 0.0,
+        faults: str = "",
+        seed: int = 0,
+        hang_seconds: float = 3600.0,
+        stance: str = "",
     ) -> None:
+        if stance not in STANCES:
+            raise ConfigError(f"simulated stance must be accept, revise or reject, got {stance!r}")
         self.latency = max(0.0, latency_ms) / 1000.0
         self.faults = parse_faults(faults)
         self.hang_seconds = hang_seconds
+        self.stance = stance
         self._dice = random.Random(seed)
 
     async def _maybe_fault(self, request: ModelRequest) -> str | None:
-        """Roll for each configured fault; returns "invalid_json" or None, or raises."""
-        for kind, rate in self.faults.items():
-            if self._dice.random() >= rate:
+        """Roll for each configured fault; returns the kind that alters the reply, or raises."""
+        for fault in self.faults:
+            if not fault.fires(self._dice):
                 continue
-            if kind == "error":
+            if fault.kind == "error":
                 raise ProviderError(f"{request.ci}: simulated provider fault (injected error)")
-            if kind == "timeout":
+            if fault.kind == "timeout":
                 await asyncio.sleep(self.hang_seconds)
                 raise ProviderError(f"{request.ci}: simulated provider fault (injected hang)")
-            return kind
+            return fault.kind
         return None
+
+    def _overrides(self, request: ModelRequest) -> dict[str, Any]:
+        """Values that make JSON replies behave like the role they play."""
+        props = (request.json_schema or {}).get("properties", {})
+        out: dict[str, Any] = {}
+        if "vote" in props:
+            role = request.hints.get("debate_role")
+            opening = request.hints.get("round", 1) == 1
+            out["vote"] = self.stance or ("revise" if role == "skeptic" and opening else "accept")
+        if "status" in props and self.stance == "reject":
+            out["status"] = "blocked"
+        return out
 
     def _reply(self, request: ModelRequest, fault: str | None = None) -> ModelReply:
         prompt = request.messages[-1].content if request.messages else ""
         digest = hashlib.sha256(f"{request.ci}\0{prompt}".encode()).digest()
         if request.json_schema is not None:
-            filler = SchemaFiller(request.json_schema, digest.hex(), f"{request.ci} (simulated)")
-            content = json.dumps(filler.fill(), ensure_ascii=False)
+            if fault == "wrong_schema":
+                data: Any = {"simulated": f"{request.ci} answered with the wrong shape"}
+            else:
+                filler = SchemaFiller(
+                    request.json_schema, digest.hex(), f"{request.ci} (simulated)"
+                )
+                data = {**filler.fill(), **self._overrides(request)}
+            content = json.dumps(data, ensure_ascii=False)
             if fault == "invalid_json":
                 content = content[: len(content) // 2]
             usage = Usage(
-                input_tokens=_words(request.system) + _words(prompt), output_tokens=_words(content)
+                input_tokens=_words(request.system)
+                + sum(_words(t.content) for t in request.messages),
+                output_tokens=_words(content),
             )
             return ModelReply(content=content, model=SIMULATED, usage=usage)
         options = _APPROACH.get(request.capability, _APPROACH["chat"])
@@ -94,6 +161,8 @@ class SimulatedProvider:
             f'[simulated {request.ci}, {request.role}] On "{topic}": I would {approach}. '
             f"This is a simulated reply; no model was called (ref {digest[:4].hex()})."
         )
+        if fault == "invalid_json":
+            content = content[: len(content) // 2]
         input_tokens = _words(request.system) + sum(_words(t.content) for t in request.messages)
         usage = Usage(input_tokens=input_tokens, output_tokens=_words(content))
         return ModelReply(content=content, model=SIMULATED, usage=usage)
@@ -113,20 +182,3 @@ class SimulatedProvider:
             piece = " ".join(words[start : start + 4])
             await on_chunk(piece if start == 0 else " " + piece)
         return reply
-
-
-FAULT_KINDS = ("error", "timeout", "invalid_json")
-
-
-def parse_faults(text: str) -> dict[str, float]:
-    """``"error:0.1,invalid_json:0.2"`` → rates per fault kind."""
-    faults: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        kind, _, rate = part.partition(":")
-        if kind not in FAULT_KINDS:
-            raise ConfigError(f"unknown simulated fault {kind!r}; known: {', '.join(FAULT_KINDS)}")
-        try:
-            faults[kind] = float(rate or 1.0)
-        except ValueError:
-            raise ConfigError(f"fault rate for {kind} must be a number, got {rate!r}") from None
-    return faults
