@@ -151,6 +151,11 @@ async def test_simulated_faults() -> None:
     hanging = SimulatedProvider(faults="timeout:1", hang_seconds=0.01)
     with pytest.raises(ProviderError, match="injected hang"):
         await hanging.complete(_json_request("a", "x"))
+    first_two = SimulatedProvider(faults="wrong_schema:#2")
+    shapes = [
+        json.loads((await first_two.complete(_json_request("a", "x"))).content) for _ in range(3)
+    ]
+    assert [("vote" in s) for s in shapes] == [False, False, True]
     half = SimulatedProvider(faults="error:0.5", seed=7)
     outcomes = []
     for _ in range(40):
@@ -163,7 +168,12 @@ async def test_simulated_faults() -> None:
 
 
 def test_parse_faults_errors() -> None:
-    assert parse_faults("error:0.1, invalid_json") == {"error": 0.1, "invalid_json": 1.0}
+    faults = parse_faults("error:0.1, invalid_json, wrong_schema:#2")
+    assert [(f.kind, f.rate, f.count) for f in faults] == [
+        ("error", 0.1, 0),
+        ("invalid_json", 1.0, 0),
+        ("wrong_schema", 0.0, 2),
+    ]
     with pytest.raises(ConfigError, match="unknown simulated fault"):
         parse_faults("explode:1")
     with pytest.raises(ConfigError, match="must be a number"):
