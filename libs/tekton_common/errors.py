@@ -2,7 +2,9 @@
 
     TektonError
     ├── ConfigError (+ ValueError)          bad settings or flags, found at start-up
-    ├── UnknownCIError (+ LookupError)      a CI name that is not in the catalog
+    ├── NotFoundError (+ LookupError)       something named that does not exist
+    │   ├── UnknownCIError                  a CI name that is not in the catalog
+    │   └── UnknownSchemaError              an artifact schema name that is not registered
     ├── ProtocolError (+ ValueError)        a malformed message on the socket or the bus
     │   └── LineTooLongError                a socket line over the 1 MiB limit
     ├── TransportError (+ ConnectionError)  a server cannot be reached
@@ -31,10 +33,18 @@ class ConfigError(TektonError, ValueError):
     code = 400
 
 
-class UnknownCIError(TektonError, LookupError):
-    """A CI name that is neither an id nor an alias in the catalog."""
+class NotFoundError(TektonError, LookupError):
+    """Something named in a request does not exist."""
 
     code = 404
+
+
+class UnknownCIError(NotFoundError):
+    """A CI name that is neither an id nor an alias in the catalog."""
+
+
+class UnknownSchemaError(NotFoundError):
+    """An artifact schema name that is not registered."""
 
 
 class ProtocolError(TektonError, ValueError):

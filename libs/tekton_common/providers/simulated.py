@@ -130,8 +130,8 @@ class SimulatedProvider:
             role = request.hints.get("debate_role")
             opening = request.hints.get("round", 1) == 1
             out["vote"] = self.stance or ("revise" if role == "skeptic" and opening else "accept")
-        if "status" in props and self.stance == "reject":
-            out["status"] = "blocked"
+        if "status" in props and "approved" in props["status"].get("enum", []):
+            out["status"] = "blocked" if self.stance == "reject" else "approved"
         return out
 
     def _reply(self, request: ModelRequest, fault: str | None = None) -> ModelReply:

@@ -1,10 +1,10 @@
-"""`python -m tekton_rhetor` runs the Rhetor CI on port 45003."""
+"""`python -m tekton_rhetor` runs Rhetor on port 45003."""
 
 from __future__ import annotations
 
 import sys
 
-from tekton_common.process import run_ci
+from tekton_rhetor.app import main
 
 if __name__ == "__main__":
-    sys.exit(run_ci(None, "tekton_rhetor", fixed_ci="rhetor"))
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Artifact schemas known by name (pydantic models), for debates and stages.
+
+A debate may name one of these instead of sending a JSON Schema; stage artifacts join
+this registry as the stages are built. pydantic is imported only by the processes
+that validate artifacts (Rhetor, the stages), never by every CI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tekton_common.errors import UnknownSchemaError
+
+
+def _decision() -> Any:
+    from pydantic import BaseModel, Field  # noqa: PLC0415 - see the module docstring
+
+    class Decision(BaseModel):
+        """A reconciled decision: what to do, why, and how to check it."""
+
+        summary: str = Field(min_length=1)
+        decision: str = Field(min_length=1)
+        rationale: str = Field(min_length=1)
+        actions: list[str] = Field(min_length=1)
+        confidence: float = Field(ge=0, le=1)
+
+    return Decision
+
+
+_FACTORIES = {"decision": _decision}
+_CACHE: dict[str, Any] = {}
+
+
+def artifact_model(name: str) -> Any:
+    """The pydantic model registered under `name`."""
+    if name not in _FACTORIES:
+        raise UnknownSchemaError(
+            f"unknown artifact schema {name!r}; known: {', '.join(sorted(_FACTORIES))}"
+        )
+    if name not in _CACHE:
+        _CACHE[name] = _FACTORIES[name]()
+    return _CACHE[name]
+
+
+def register(name: str, factory: Any) -> None:
+    """Add a named schema (a zero-argument function returning a pydantic model)."""
+    _FACTORIES[name] = factory
+
+
+def known_schemas() -> list[str]:
+    """Registered names."""
+    return sorted(_FACTORIES)

@@ -1,0 +1,79 @@
+"""Rhetor's process: the rhetor CI plus debates, the roster and moderated team chat."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from nats.micro.request import Request
+
+from tekton_common.errors import ProtocolError
+from tekton_common.micro import EndpointDef
+from tekton_common.process import run_ci
+from tekton_common.service import ServiceContext
+from tekton_common.subjects import RHETOR_DEBATE, RHETOR_ROSTER, RHETOR_TEAM
+from tekton_common.wire import decode_object
+from tekton_rhetor.calls import CallStats
+from tekton_rhetor.debate import Debate
+from tekton_rhetor.models import DebateRequest
+from tekton_rhetor.roster import Roster
+from tekton_rhetor.team import TeamRequest, moderate
+
+
+def debate_subject(debate_id: str) -> str:
+    """Where a debate's events go."""
+    return f"tekton.debates.{debate_id}.events"
+
+
+def _parse(data: bytes, kind: type[Any]) -> Any:
+    try:
+        return msgspec.convert(decode_object(data), kind)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(f"invalid {kind.__name__}: {exc}") from None
+
+
+def rhetor_extension(context: ServiceContext) -> list[EndpointDef]:
+    """Rhetor's endpoints beside its CI endpoints."""
+    nc, settings = context.nc, context.runtime.settings
+    stats = CallStats()
+    roster = Roster(nc, settings, stats)
+
+    async def debate(request: Request) -> bytes:
+        ask: DebateRequest = _parse(request.data, DebateRequest)
+        subject = debate_subject(ask.debate_id)
+
+        async def publish(event: dict[str, Any]) -> None:
+            await nc.publish(subject, msgspec.json.encode(event))
+
+        result = await Debate(
+            ask, nc, stats, context.runtime.guard, settings.debate_turn_timeout, publish
+        ).run()
+        return msgspec.json.encode(result)
+
+    async def team(request: Request) -> None:
+        ask: TeamRequest = _parse(request.data, TeamRequest)
+
+        async def emit(message: dict[str, Any]) -> None:
+            await request.respond(msgspec.json.encode(message))
+
+        await moderate(nc, ask, stats, emit)
+
+    async def roster_endpoint(_request: Request) -> bytes:
+        return msgspec.json.encode({"type": "roster.v1", "cis": await roster.snapshot()})
+
+    return [
+        EndpointDef("debate", debate, subject=RHETOR_DEBATE),
+        EndpointDef("team_chat", team, subject=RHETOR_TEAM),
+        EndpointDef("roster", roster_endpoint, subject=RHETOR_ROSTER),
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run Rhetor."""
+    return run_ci(argv, "tekton_rhetor", fixed_ci="rhetor", extra=rhetor_extension)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,365 @@
+"""The triad debate: parallel rounds over NATS, early consensus, mediation and repair.
+
+1. Opening: proponent, skeptic and pragmatist answer at once, each with a position.
+2. Rounds: each sees the shared transcript and revises, again at once; the debate stops
+   early once the confidence-weighted accept share reaches the threshold.
+3. Mediator: reconciles into an outcome whose artifact must validate against the
+   requested schema; validation errors go back to it, a bounded number of times.
+Consensus-free: the proponent alone, then the mediator. Every turn is an event on
+``tekton.debates.<id>.events`` the moment it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from nats.aio.client import Client
+
+from tekton_common.budget import BudgetGuard
+from tekton_common.catalog import CIId
+from tekton_common.errors import OverBudgetError
+from tekton_rhetor import quorum
+from tekton_rhetor.calls import Attempt, CallStats, call_ci
+from tekton_rhetor.models import (
+    DEBATERS,
+    DEFAULT_ROLES,
+    POSITION_SCHEMA,
+    ROLES,
+    DebateRequest,
+    DebateResult,
+    TurnRecord,
+    outcome_schema,
+)
+from tekton_rhetor.validate import ArtifactSchema, loads_object, parse_position
+
+Publish = Callable[[dict[str, Any]], Awaitable[None]]
+
+_ROLE_BRIEF = {
+    "proponent": "Argue for the strongest concrete answer.",
+    "skeptic": "Look for what is wrong, missing or risky, and say what would change your vote.",
+    "pragmatist": "Weigh cost, operations and reversibility; prefer what ships safely.",
+}
+
+
+class BlockedError(Exception):
+    """Ends a debate early with a reason."""
+
+
+def roles_for(request: DebateRequest) -> dict[str, str]:
+    """Role → CI id: the stage's defaults, overridden per request."""
+    defaults = dict(
+        zip(ROLES, DEFAULT_ROLES.get(request.stage, DEFAULT_ROLES["general"]), strict=True)
+    )
+    defaults.update(request.roles)
+    return {role: str(CIId.from_str(ci)) for role, ci in defaults.items() if role in ROLES}
+
+
+class Debate:
+    """One debate; `run` returns its result and never raises for a debater's failure."""
+
+    def __init__(
+        self,
+        request: DebateRequest,
+        nc: Client,
+        stats: CallStats,
+        guard: BudgetGuard,
+        turn_timeout: float,
+        publish: Publish,
+    ) -> None:
+        self.request = request
+        self.nc = nc
+        self.stats = stats
+        self.guard = guard
+        self.turn_timeout = request.turn_timeout or turn_timeout
+        self.publish = publish
+        self.roles = roles_for(request)
+        self.schema = ArtifactSchema(request.artifact_schema)
+        self.transcript: list[TurnRecord] = []
+        self.repairs = 0
+        self.started = time.perf_counter()
+
+    # -- bookkeeping ------------------------------------------------------------------
+    def _tokens(self) -> int:
+        return sum(t.tokens for t in self.transcript)
+
+    def _check_budget(self) -> None:
+        budget = self.request.token_budget
+        if budget and self._tokens() >= budget:
+            raise BlockedError(f"budget: {self._tokens()} tokens used of {budget}")
+        try:
+            self.guard.check(self.request.run_id)
+        except OverBudgetError as exc:
+            raise BlockedError(f"budget: {exc}") from None
+
+    async def _event(self, kind: str, **data: Any) -> None:
+        await self.publish(
+            {
+                "type": f"debate.{kind}",
+                "debate_id": self.request.debate_id,
+                "stage": self.request.stage,
+                "run_id": self.request.run_id,
+                "ts": time.time(),
+                **data,
+            }
+        )
+
+    # -- prompts --------------------------------------------------------------------------
+    def _brief(self, rounds: list[list[TurnRecord]]) -> str:
+        request = self.request
+        context = (
+            request.context
+            if isinstance(request.context, str)
+            else json.dumps(request.context or {}, ensure_ascii=False)
+        )
+        lines = [f"Stage: {request.stage}", f"Question: {request.prompt}", f"Context: {context}"]
+        for number, turns in enumerate(rounds, 1):
+            lines.append(f"Round {number} positions:")
+            for t in turns:
+                body = msgspec.to_builtins(t.position) if t.position else {"abstained": t.error}
+                lines.append(json.dumps({"role": t.role, "ci": t.ci, **body}, ensure_ascii=False))
+        return "\n".join(lines)
+
+    def _payload(
+        self, content: str, brief: str, schema: dict[str, Any], hints: dict[str, Any]
+    ) -> dict[str, Any]:
+        # the brief is identical for every debater of a round: one cache breakpoint after it
+        return {
+            "content": content,
+            "history": [
+                {"role": "user", "content": brief},
+                {"role": "assistant", "content": "Understood."},
+            ],
+            "cache_prefix": 2,
+            "json_schema": schema,
+            "context": hints,
+            "run_id": self.request.run_id,
+            "model": self.request.model,
+        }
+
+    # -- turns ----------------------------------------------------------------------------
+    async def _debater_turn(self, role: str, number: int, brief: str) -> TurnRecord:
+        ci = self.roles[role]
+        content = (
+            f"You are the {role} in this debate (round {number}). {_ROLE_BRIEF[role]} "
+            "Answer with your position as JSON: position, scores (correctness, "
+            "stack_fit, ops_risk, reversibility, recency in [0,1]), risks, checks, "
+            "self_confidence in [0,1], vote (accept | revise | reject), dissent."
+        )
+        payload = self._payload(
+            content, brief, POSITION_SCHEMA, {"debate_role": role, "round": number}
+        )
+        started, error = time.time(), None
+        record = TurnRecord(
+            round=number, role=role, ci=ci, attempts=0, latency_s=0.0, started_at=started
+        )
+        for _ in (1, 2):  # a failed or unreadable turn is asked once more
+            record.attempts += 1
+            attempt = await call_ci(self.nc, ci, payload, self.turn_timeout, self.stats)
+            self._add_usage(record, attempt)
+            if attempt.reply is None:
+                error = attempt.error
+                continue
+            position, repaired, error = parse_position(attempt.reply.content)
+            if position is not None:
+                record.position, record.repaired = position, repaired
+                break
+        record.latency_s = round(time.time() - started, 4)
+        if record.position is None:
+            record.abstained, record.error = True, error
+        await self._event("turn", turn=msgspec.to_builtins(record))
+        return record
+
+    @staticmethod
+    def _add_usage(record: TurnRecord, attempt: Attempt) -> None:
+        if attempt.reply is None:
+            return
+        usage = attempt.reply.usage
+        record.model = attempt.reply.model
+        record.input_tokens += usage.input_tokens
+        record.output_tokens += usage.output_tokens
+        record.cache_creation_input_tokens += usage.cache_creation_input_tokens
+        record.cache_read_input_tokens += usage.cache_read_input_tokens
+        record.cost_usd += attempt.reply.cost_usd
+
+    async def _round(
+        self, number: int, rounds: list[list[TurnRecord]], roles: tuple[str, ...]
+    ) -> list[TurnRecord]:
+        self._check_budget()
+        brief = self._brief(rounds)
+        turns = list(await asyncio.gather(*(self._debater_turn(r, number, brief) for r in roles)))
+        self.transcript.extend(turns)
+        share = quorum.accept_share(turns)
+        await self._event(
+            "round",
+            round=number,
+            accept_share=round(share, 4),
+            votes={t.ci: (t.position.vote if t.position else "abstain") for t in turns},
+        )
+        return turns
+
+    async def _mediate(self, rounds: list[list[TurnRecord]], share: float) -> dict[str, Any]:
+        """The mediator's outcome, repaired until its artifact validates (or BlockedError)."""
+        ci = self.roles["mediator"]
+        schema = outcome_schema(self.schema.json_schema)
+        mode = (
+            "Consensus-free: there was one proponent pass; weigh evidence (tests, "
+            "checks) over rhetoric."
+            if self.request.consensus_free
+            else f"Reconcile by confidence-weighted 2/3 quorum; the weighted accept share was "
+            f"{share:.2f} (threshold {self.request.threshold:.2f})."
+        )
+        content = (
+            f"You are the mediator. {mode} Return the outcome as JSON: artifact (per "
+            "its schema), status (approved | blocked), rationale, dissent, risks, "
+            "checklist, confidence in [0,1]."
+        )
+        brief = self._brief(rounds)
+        errors: list[str] = []
+        for number in range(self.request.max_repairs + 1):
+            self._check_budget()
+            ask = (
+                content
+                if not errors
+                else (
+                    f"{content}\nYour previous outcome failed validation; fix exactly these "
+                    f"problems and return the whole outcome again:\n- " + "\n- ".join(errors[:20])
+                )
+            )
+            payload = self._payload(
+                ask, brief, schema, {"debate_role": "mediator", "repair": number}
+            )
+            record = TurnRecord(
+                round=len(rounds) + 1,
+                role="mediator",
+                ci=ci,
+                attempts=0,
+                latency_s=0.0,
+                started_at=time.time(),
+            )
+            attempt = await call_ci(self.nc, ci, payload, self.turn_timeout, self.stats)
+            record.attempts = 1
+            if attempt.reply is None:  # the mediator gets one retry before the debate blocks
+                attempt = await call_ci(self.nc, ci, payload, self.turn_timeout, self.stats)
+                record.attempts = 2
+            self._add_usage(record, attempt)
+            record.latency_s = round(time.time() - record.started_at, 4)
+            self.transcript.append(record)
+            if attempt.reply is None:
+                record.error = attempt.error
+                await self._event("turn", turn=msgspec.to_builtins(record))
+                kind = "timeout" if attempt.timed_out else "CI unavailable"
+                raise BlockedError(f"{kind}: mediator {attempt.error}")
+            outcome, _ = loads_object(attempt.reply.content)
+            errors = (
+                ["reply is not a JSON object"]
+                if outcome is None
+                else [f"artifact.{e}" for e in self.schema.errors(outcome.get("artifact"))]
+                + _outcome_errors(outcome)
+            )
+            record.outcome, record.error = outcome, "; ".join(errors) or None
+            await self._event("turn", turn=msgspec.to_builtins(record))
+            if not errors and outcome is not None:
+                return outcome
+            if number < self.request.max_repairs:
+                self.repairs += 1
+                await self._event("repair", attempt=number + 1, errors=errors[:20])
+        raise BlockedError(
+            f"failed repair after {self.request.max_repairs} attempts: " + "; ".join(errors[:5])
+        )
+
+    # -- the whole debate -----------------------------------------------------------------
+    async def run(self) -> DebateResult:
+        """Run the debate to an approved or blocked result."""
+        request = self.request
+        await self._event(
+            "started",
+            roles=self.roles,
+            max_rounds=request.max_rounds,
+            consensus_free=request.consensus_free,
+            prompt=request.prompt,
+        )
+        rounds: list[list[TurnRecord]] = []
+        outcome: dict[str, Any] = {}
+        reason: str | None = None
+        try:
+            if request.consensus_free:
+                rounds.append(await self._round(1, rounds, ("proponent",)))
+            else:
+                for number in range(1, max(1, request.max_rounds) + 1):
+                    rounds.append(await self._round(number, rounds, DEBATERS))
+                    if not quorum.quorum_possible(rounds[-1]):
+                        absent = [t.ci for t in rounds[-1] if t.abstained]
+                        raise BlockedError(f"quorum impossible: {', '.join(absent)} abstained")
+                    if quorum.reached(rounds[-1], request.threshold):
+                        break
+            share = quorum.accept_share(rounds[-1])
+            outcome = await self._mediate(rounds, share)
+            reason = self._verdict(rounds[-1], share, outcome)
+        except BlockedError as exc:
+            reason = str(exc)
+        result = self._result(rounds, outcome, reason)
+        await self._event(
+            "finished",
+            result={k: v for k, v in msgspec.to_builtins(result).items() if k != "transcript"},
+        )
+        return result
+
+    def _verdict(self, last: list[TurnRecord], share: float, outcome: dict[str, Any]) -> str | None:
+        request = self.request
+        if not request.consensus_free and not quorum.reached(last, request.threshold):
+            return f"no quorum: weighted accept share {share:.2f} < {request.threshold:.2f}"
+        if outcome.get("status") != "approved":
+            return f"mediator blocked: {outcome.get('rationale', '')}"
+        confidence = float(outcome.get("confidence", 0.0))
+        if confidence < request.min_confidence:
+            return f"low confidence: {confidence:.2f} < {request.min_confidence:.2f}"
+        return None
+
+    def _result(
+        self, rounds: list[list[TurnRecord]], outcome: dict[str, Any], reason: str | None
+    ) -> DebateResult:
+        last = rounds[-1] if rounds else []
+        return DebateResult(
+            debate_id=self.request.debate_id,
+            stage=self.request.stage,
+            status="approved" if reason is None else "blocked",
+            reason=reason,
+            artifact=outcome.get("artifact") if reason is None else None,
+            rationale=str(outcome.get("rationale", reason or "")),
+            dissent=list(outcome.get("dissent", []))
+            + [f"{t.ci}: {t.position.dissent}" for t in last if t.position and t.position.dissent],
+            risks=list(outcome.get("risks", [])),
+            checklist=list(outcome.get("checklist", [])),
+            confidence=float(outcome.get("confidence", 0.0)),
+            votes={t.ci: (t.position.vote if t.position else "abstain") for t in last},
+            accept_share=round(quorum.accept_share(last), 4),
+            loops_run=len(rounds),
+            repairs=self.repairs,
+            roles=self.roles,
+            transcript=self.transcript,
+            total_tokens=self._tokens(),
+            cost_usd=round(sum(t.cost_usd for t in self.transcript), 8),
+            duration_s=round(time.perf_counter() - self.started, 4),
+            consensus_free=self.request.consensus_free,
+        )
+
+
+def _outcome_errors(outcome: dict[str, Any]) -> list[str]:
+    errors = []
+    if outcome.get("status") not in ("approved", "blocked"):
+        errors.append("status: must be approved or blocked")
+    try:
+        confidence = float(outcome.get("confidence"))  # type: ignore[arg-type]
+        if not 0 <= confidence <= 1:
+            errors.append("confidence: must be within [0, 1]")
+    except (TypeError, ValueError):
+        errors.append("confidence: must be a number")
+    for key in ("dissent", "risks", "checklist"):
+        if not isinstance(outcome.get(key, []), list):
+            errors.append(f"{key}: must be a list of strings")
+    return errors
