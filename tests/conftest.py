@@ -45,6 +45,24 @@ def start_ci(env: Env) -> Iterator[Callable[..., CIProc]]:
 
 
 @pytest.fixture
+def start_many(env: Env, start_ci: Callable[..., CIProc]) -> Callable[..., dict[str, CIProc]]:
+    """Start several CIs at once (name → extra environment), then wait for all."""
+
+    def start(cis: dict[str, dict[str, str]]) -> dict[str, CIProc]:
+        procs = {}
+        for name, extra_env in cis.items():
+            module = {"rhetor": "tekton_rhetor", "numa": "tekton_numa"}.get(
+                name, "tekton_specialists"
+            )
+            procs[name] = start_ci(name, ready=False, module=module, extra_env=extra_env)
+        for proc in procs.values():
+            proc.wait_ready()
+        return procs
+
+    return start
+
+
+@pytest.fixture
 def fake_anthropic() -> Iterator[FakeAnthropic]:
     """A local server that speaks Anthropic's Messages API."""
     server = FakeAnthropic().start()

@@ -162,6 +162,7 @@ class CIProc:
         ci: str,
         module: str = "tekton_specialists",
         extra_args: list[str] | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.env = env
         self.spec = get_ci(ci)
@@ -171,7 +172,7 @@ class CIProc:
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", module, *args, *(extra_args or [])],
-                env=env.vars(),
+                env={**env.vars(), **(extra_env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
