@@ -27,7 +27,27 @@ def _decision() -> Any:
     return Decision
 
 
-_FACTORIES = {"decision": _decision}
+def _stage(stage: str) -> Any:
+    def factory() -> Any:
+        from tekton_common.stage_artifacts import stage_model  # noqa: PLC0415
+
+        return stage_model(stage)
+
+    return factory
+
+
+STAGES = (
+    "plan",
+    "research",
+    "plan_update",
+    "code",
+    "review",
+    "threat",
+    "integrate",
+    "test_debug",
+    "release",
+)
+_FACTORIES = {"decision": _decision, **{stage: _stage(stage) for stage in STAGES}}
 _CACHE: dict[str, Any] = {}
 
 

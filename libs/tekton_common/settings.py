@@ -53,6 +53,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     log_level: str = "INFO"
     request_timeout: float = 60.0
     debate_turn_timeout: float = 120.0
+    stage_timeout: float = 1800.0
     openai_base_url: str = "http://127.0.0.1:11434/v1"
     provider_max_retries: int = 4
     provider_timeout: float = 120.0

@@ -1,0 +1,1 @@
+"""Stage services, the run coordinator and the run event log."""

@@ -1,0 +1,94 @@
+"""The stages process: every stage endpoint and the run coordinator."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import msgspec
+from nats.aio.client import Client
+from nats.micro.request import Request
+
+from tekton_common import bus
+from tekton_common.bus_service import BusService, Spawn
+from tekton_common.errors import ProtocolError, TektonError
+from tekton_common.logs import setup_logging
+from tekton_common.micro import EndpointDef
+from tekton_common.settings import Settings, load_settings
+from tekton_common.wire import decode_object
+from tekton_stages.coordinator import Coordinator, RunRequest
+from tekton_stages.events import ensure_runs_stream
+from tekton_stages.pipeline import DIAMOND
+from tekton_stages.stage import StageRequest, run_stage
+
+STAGES_PORT_OFFSET = 91  # component port base + 91: 8091 by default
+
+
+def _parse(data: bytes, kind: type) -> object:
+    try:
+        return msgspec.convert(decode_object(data), kind)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(f"invalid {kind.__name__}: {exc}") from None
+
+
+def make_setup(settings: Settings):  # type: ignore[no-untyped-def]
+    """Endpoints of the stages process."""
+
+    async def setup(nc: Client, spawn: Spawn) -> list[EndpointDef]:
+        await ensure_runs_stream(nc.jetstream(timeout=5))
+        coordinator = Coordinator(nc, settings, spawn)
+
+        def stage_endpoint(stage: str) -> EndpointDef:
+            async def handler(request: Request) -> bytes:
+                ask = _parse(request.data, StageRequest)
+                assert isinstance(ask, StageRequest)
+                if ask.stage != stage:
+                    raise ProtocolError(f"this endpoint runs {stage}, not {ask.stage}")
+                outcome = await run_stage(nc, ask, settings.stage_timeout)
+                return msgspec.json.encode(outcome)
+
+            return EndpointDef(f"{stage}", handler, subject=f"tekton.stage.{stage}.run")
+
+        async def start(request: Request) -> bytes:
+            ask = _parse(request.data, RunRequest)
+            return msgspec.json.encode(await coordinator.start(ask))  # type: ignore[arg-type]
+
+        async def resume(request: Request) -> bytes:
+            run_id = decode_object(request.data).get("run_id")
+            if not isinstance(run_id, str):
+                raise ProtocolError('resume needs {"run_id": ...}')
+            return msgspec.json.encode(await coordinator.resume(run_id))
+
+        return [
+            *(stage_endpoint(s) for s in DIAMOND),
+            EndpointDef("runs_start", start, subject="tekton.runs.start"),
+            EndpointDef("runs_resume", resume, subject="tekton.runs.resume"),
+        ]
+
+    return setup
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m tekton_stages`."""
+    parser = argparse.ArgumentParser(
+        prog="tekton_stages", description="Run the stage endpoints and the run coordinator."
+    )
+    parser.add_argument("--home", help="state folder (TEKTON_HOME)")
+    parser.add_argument("--nats-url", help="NATS server URL (TEKTON_NATS_URL)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings({"home": args.home, "nats_url": args.nats_url})
+    except TektonError as exc:
+        print(f"tekton_stages: {exc}", file=sys.stderr)
+        return 2
+    setup_logging("tekton-stages", settings.log_level)
+    service = BusService(
+        "tekton-stages",
+        "stage endpoints and the run coordinator",
+        settings,
+        settings.port_base + STAGES_PORT_OFFSET,
+        "tekton.stages",
+        make_setup(settings),
+    )
+    return bus.run(service.run())

@@ -1,0 +1,240 @@
+"""The run coordinator: carries a goal through the stages, one event at a time.
+
+``tekton.runs.start`` answers at once with the run id and the stage plan; the run goes
+on in this service, so it survives the command line that started it. Its state is its
+event log: ``tekton.runs.resume`` reads the log and continues after the last finished
+stage, reusing the artifacts already made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from tekton_common.errors import NotFoundError, ProtocolError
+from tekton_common.settings import Settings
+from tekton_stages.events import TERMINAL, EventLog, read_events
+from tekton_stages.pipeline import DIAMOND, artifact_name, select
+
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class RunRequest(msgspec.Struct, frozen=True):
+    """``tekton.runs.start``."""
+
+    goal: str
+    run_id: str = msgspec.field(default_factory=lambda: uuid.uuid4().hex[:12])
+    from_stage: str | None = None
+    to_stage: str | None = None
+    consensus_free: list[str] = []
+    model: str | None = None
+    output: str | None = None
+    max_rounds: int = 2
+
+
+def safe_path(folder: Path, name: str) -> Path:
+    """`folder/name` with the name sanitised; never outside `folder`."""
+    clean = SAFE_NAME.sub("_", name).lstrip(".") or "artifact"
+    path = (folder / clean).resolve()
+    if path.parent != folder.resolve():
+        raise ProtocolError(f"artifact name {name!r} escapes the output folder")
+    return path
+
+
+def run_folder(output: str | None, run_id: str) -> str:
+    """Absolute folder of a run's artifacts (relative outputs are from this process's cwd)."""
+    return os.path.join(os.path.abspath(output or "artifacts"), run_id)
+
+
+def write_artifact(folder: Path, stage: str, artifact: dict[str, Any]) -> list[str]:
+    """Write a stage's artifact (the code stage: diff.patch plus diff.json)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = artifact_name(stage)
+    if stage == "code":
+        patch = safe_path(folder, name)
+        patch.write_text(artifact["diff"], encoding="utf-8")
+        meta = safe_path(folder, "diff.json")
+        meta.write_text(
+            json.dumps({k: v for k, v in artifact.items() if k != "diff"}, indent=2),
+            encoding="utf-8",
+        )
+        return [str(patch), str(meta)]
+    path = safe_path(folder, name)
+    path.write_text(json.dumps(artifact, indent=2, ensure_ascii=False), encoding="utf-8")
+    return [str(path)]
+
+
+class Coordinator:
+    """Starts, drives and resumes runs."""
+
+    def __init__(self, nc: Client, settings: Settings, spawn: Any) -> None:
+        self.nc = nc
+        self.js = nc.jetstream(timeout=10)
+        self.settings = settings
+        self.spawn = spawn
+        self.active: set[str] = set()
+
+    async def start(self, request: RunRequest) -> dict[str, Any]:
+        """Validate, emit RunStarted, and drive the run in the background."""
+        stages = select(DIAMOND, request.from_stage, request.to_stage)
+        if await read_events(self.js, request.run_id):
+            raise ProtocolError(f"run {request.run_id} already exists; use resume")
+        log = EventLog(self.js, request.run_id)
+        output = run_folder(request.output, request.run_id)
+        await log.emit(
+            "RunStarted",
+            goal=request.goal,
+            stages=stages,
+            output=output,
+            request=msgspec.to_builtins(request),
+        )
+        self.spawn(self._drive(request, stages, log, output, {}))
+        return {"run_id": request.run_id, "stages": stages, "output": output}
+
+    async def resume(self, run_id: str) -> dict[str, Any]:
+        """Continue a run after its last finished stage."""
+        events = await read_events(self.js, run_id)
+        if not events:
+            raise NotFoundError(f"no run {run_id}")
+        if run_id in self.active:
+            raise ProtocolError(f"run {run_id} is running")
+        started = events[0]
+        request = msgspec.convert(started["request"], RunRequest)
+        finished = {e["stage"]: e["artifact"] for e in events if e["type"] == "ArtifactCreated.v1"}
+        remaining = [s for s in started["stages"] if s not in finished]
+        log = EventLog(self.js, run_id, seq=events[-1]["seq"])
+        await log.emit("RunResumed", done=list(finished), remaining=remaining)
+        self.spawn(self._drive(request, remaining, log, started["output"], finished))
+        return {
+            "run_id": run_id,
+            "stages": remaining,
+            "output": started["output"],
+            "skipped": list(finished),
+        }
+
+    async def _drive(
+        self,
+        request: RunRequest,
+        stages: list[str],
+        log: EventLog,
+        output: str,
+        earlier: dict[str, Any],
+    ) -> None:
+        self.active.add(request.run_id)
+        started = time.perf_counter()
+        totals = {"tokens": 0, "cost_usd": 0.0}
+        try:
+            for stage in stages:
+                outcome = await self._stage(request, stage, log, earlier)
+                totals["tokens"] += outcome["debate"].get("total_tokens", 0)
+                totals["cost_usd"] += outcome["debate"].get("cost_usd", 0.0)
+                if outcome["status"] != "approved":
+                    await log.emit("StageBlocked", stage=stage, reason=outcome["reason"])
+                    await log.emit(
+                        "RunFailed",
+                        reason=f"{stage} blocked: {outcome['reason']}",
+                        duration_s=round(time.perf_counter() - started, 3),
+                        **totals,
+                    )
+                    return
+                files = await asyncio.to_thread(
+                    write_artifact, Path(output), stage, outcome["artifact"]
+                )
+                earlier[stage] = outcome["artifact"]
+                await log.emit(
+                    "ArtifactCreated",
+                    stage=stage,
+                    name=artifact_name(stage),
+                    files=files,
+                    artifact=outcome["artifact"],
+                )
+                await log.emit(
+                    "StageFinished",
+                    stage=stage,
+                    status="approved",
+                    tokens=outcome["debate"]["total_tokens"],
+                    cost_usd=outcome["debate"]["cost_usd"],
+                    duration_s=outcome["debate"]["duration_s"],
+                    confidence=outcome["debate"]["confidence"],
+                )
+            await log.emit(
+                "RunFinished",
+                artifacts=list(earlier),
+                output=output,
+                duration_s=round(time.perf_counter() - started, 3),
+                **totals,
+            )
+        except Exception as exc:  # the run must end with an event, whatever failed
+            await log.emit(
+                "RunFailed",
+                reason=f"{type(exc).__name__}: {exc}",
+                duration_s=round(time.perf_counter() - started, 3),
+                **totals,
+            )
+        finally:
+            self.active.discard(request.run_id)
+
+    async def _stage(
+        self, request: RunRequest, stage: str, log: EventLog, earlier: dict[str, Any]
+    ) -> dict[str, Any]:
+        debate_id = f"{request.run_id}-{stage}-{log.seq}"
+        await log.emit("StageStarted", stage=stage, debate_id=debate_id)
+
+        async def forward(msg: Msg) -> None:
+            event = msgspec.json.decode(msg.data)
+            if event["type"] == "debate.turn":
+                turn = event["turn"]
+                await log.emit("DebateTurn", stage=stage, debate_id=debate_id, turn=turn)
+            elif event["type"] == "debate.round":
+                await log.emit(
+                    "StageProgress",
+                    stage=stage,
+                    step=f"round {event['round']}",
+                    accept_share=event["accept_share"],
+                )
+
+        sub = await self.nc.subscribe(f"tekton.debates.{debate_id}.events", cb=forward)
+        try:
+            payload = {
+                "run_id": request.run_id,
+                "stage": stage,
+                "goal": request.goal,
+                "debate_id": debate_id,
+                "earlier": earlier,
+                "consensus_free": stage in request.consensus_free,
+                "model": request.model,
+                "max_rounds": request.max_rounds,
+            }
+            reply = await self.nc.request(
+                f"tekton.stage.{stage}.run",
+                msgspec.json.encode(payload),
+                timeout=self.settings.stage_timeout,
+            )
+            headers = reply.headers or {}
+            if "Nats-Service-Error-Code" in headers:
+                return {
+                    "status": "blocked",
+                    "reason": headers.get("Nats-Service-Error"),
+                    "debate": {},
+                }
+            outcome: dict[str, Any] = msgspec.json.decode(reply.data)
+            return outcome
+        finally:
+            await self.nc.flush()
+            await sub.unsubscribe()
+            await asyncio.sleep(0)
+
+
+def is_terminal(event: dict[str, Any]) -> bool:
+    """True for RunFinished and RunFailed."""
+    return event.get("type") in TERMINAL

@@ -1,0 +1,89 @@
+"""Run events on ``tekton.runs.<id>.events``, kept by the JetStream stream TEKTON_RUNS.
+
+Types: RunStarted, StageStarted, StageProgress, DebateTurn, StageBlocked,
+ArtifactCreated, StageFinished, RunFinished, RunFailed, each with ``.v1``. Every event
+carries the run id and a sequence number; the message id ``<run>-<seq>`` lets
+JetStream drop a duplicate if a publish is retried.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+import nats.errors
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy, StreamConfig
+
+RUNS_STREAM = "TEKTON_RUNS"
+RUNS_SUBJECTS = "tekton.runs.*.events"
+TERMINAL = ("RunFinished.v1", "RunFailed.v1")
+
+
+def run_subject(run_id: str) -> str:
+    """Where a run's events go."""
+    return f"tekton.runs.{run_id}.events"
+
+
+async def ensure_runs_stream(js: JetStreamContext) -> None:
+    """Create TEKTON_RUNS if missing (idempotent)."""
+    await js.add_stream(
+        StreamConfig(
+            name=RUNS_STREAM,
+            subjects=[RUNS_SUBJECTS],
+            description="Tekton run events",
+            duplicate_window=120,
+        )
+    )
+
+
+class EventLog:
+    """Publishes one run's events in order, each acknowledged by JetStream."""
+
+    def __init__(self, js: JetStreamContext, run_id: str, seq: int = 0) -> None:
+        self.js = js
+        self.run_id = run_id
+        self.seq = seq
+
+    async def emit(self, kind: str, **data: Any) -> dict[str, Any]:
+        """Publish one event; returns it."""
+        self.seq += 1
+        event = {
+            "type": f"{kind}.v1",
+            "run_id": self.run_id,
+            "seq": self.seq,
+            "ts": time.time(),
+            **data,
+        }
+        await self.js.publish(
+            run_subject(self.run_id),
+            msgspec.json.encode(event),
+            headers={"Nats-Msg-Id": f"{self.run_id}-{self.seq}"},
+        )
+        return event
+
+
+async def read_events(js: JetStreamContext, run_id: str, idle: float = 0.5) -> list[dict[str, Any]]:
+    """Every stored event of a run, in order."""
+    try:
+        last = await js.get_last_msg(RUNS_STREAM, run_subject(run_id))
+    except nats.js.errors.NotFoundError:
+        return []
+    sub = await js.subscribe(
+        run_subject(run_id), ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+    )
+    events: list[dict[str, Any]] = []
+    try:
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=idle)
+            except nats.errors.TimeoutError:
+                break
+            events.append(msgspec.json.decode(msg.data))
+            if msg.metadata.sequence.stream >= (last.seq or 0):
+                break
+    finally:
+        await sub.unsubscribe()
+    return events

@@ -1,0 +1,36 @@
+"""Pipelines: the Diamond order of stages, bounds, and which stages may be skipped."""
+
+from __future__ import annotations
+
+from tekton_common.errors import ConfigError
+from tekton_common.stage_artifacts import STAGE_ARTIFACTS
+
+DIAMOND = (
+    "plan",
+    "research",
+    "plan_update",
+    "code",
+    "review",
+    "threat",
+    "integrate",
+    "test_debug",
+    "release",
+)
+
+
+def select(stages: tuple[str, ...] | list[str], start: str | None, end: str | None) -> list[str]:
+    """The stages from `start` to `end` inclusive (the whole pipeline when unset)."""
+    order = list(stages)
+    for name in (start, end):
+        if name is not None and name not in order:
+            raise ConfigError(f"unknown stage {name!r}; stages: {', '.join(order)}")
+    first = order.index(start) if start else 0
+    last = order.index(end) if end else len(order) - 1
+    if first > last:
+        raise ConfigError(f"--from {start} comes after --to {end}")
+    return order[first : last + 1]
+
+
+def artifact_name(stage: str) -> str:
+    """File name of a stage's artifact (diff.patch for code, <x>.json otherwise)."""
+    return STAGE_ARTIFACTS[stage][0]
