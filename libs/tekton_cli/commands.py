@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from tekton_cli import debate, fleet, output, status, talk, usage
+from tekton_cli import debate, fleet, output, runs, status, talk, usage
 from tekton_common.errors import ConfigError
 from tekton_common.settings import Settings
 
@@ -29,7 +29,7 @@ async def up(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         output.print_json(results)
     else:
-        print(f"{ready}/{len(results)} CIs ready; logs in {settings.home_path / 'logs'}")
+        print(f"{ready}/{len(results)} processes ready; logs in {settings.home_path / 'logs'}")
     return 0 if ready == len(results) else 1
 
 
@@ -175,7 +175,44 @@ async def ci(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if replies else 1
 
 
+async def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Start, resume or dry-run a run."""
+    if args.dry_run:
+        plan = runs.dry_run(
+            settings, args.from_stage, args.to_stage, args.consensus_free, args.run_model
+        )
+        print(runs.render_plan(plan)) if not args.json else output.print_json(plan)
+        return 0
+    if not args.resume and not args.goal:
+        raise ConfigError("give --goal TEXT (or --resume RUN_ID)")
+    if args.repo:
+        raise ConfigError("--repo is not supported yet")
+    runs.check_stages(args.from_stage, args.to_stage, args.consensus_free)
+    request = {
+        "goal": args.goal or "",
+        "from_stage": args.from_stage,
+        "to_stage": args.to_stage,
+        "consensus_free": args.consensus_free,
+        "model": args.run_model,
+        "output": args.output,
+        "max_rounds": args.max_rounds,
+    }
+    return await runs.start(settings, request, args.json, args.resume)
+
+
+async def run_history(args: argparse.Namespace, settings: Settings) -> int:
+    """tekton runs …"""
+    if args.verb != "list" and not args.run_id:
+        raise ConfigError(f"tekton runs {args.verb} needs a RUN_ID")
+    if args.verb == "watch":
+        last = await runs.follow(settings, args.run_id, args.json)
+        return 0 if last and last["type"] == "RunFinished.v1" else 1
+    return await runs.history(settings, args.verb, args.run_id, args.json)
+
+
 COMMANDS: dict[str, Handler] = {
+    "run": run,
+    "runs": run_history,
     "up": up,
     "down": down,
     "status": show_status,

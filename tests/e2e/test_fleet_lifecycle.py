@@ -86,7 +86,7 @@ def fleet(tmp_path: Path):
 def test_up_status_talk_down(fleet: Fleet) -> None:
     up = fleet.run("up")
     assert up.returncode == 0, up.stdout + up.stderr
-    assert "17/17 CIs ready" in up.stdout
+    assert "18/18 processes ready" in up.stdout  # 17 CIs and the stages process
     assert up.stdout.strip().splitlines()[-2].startswith("numa-ci")  # Numa started last
 
     status = fleet.json("status")
@@ -161,7 +161,7 @@ def test_up_status_talk_down(fleet: Fleet) -> None:
 
 def test_partial_up_and_down(fleet: Fleet) -> None:
     up = fleet.run("up", "apollo-ai", "penia")
-    assert up.returncode == 0 and "2/2 CIs ready" in up.stdout, up.stdout + up.stderr
+    assert up.returncode == 0 and "2/2 processes ready" in up.stdout, up.stdout + up.stderr
     again = fleet.run("up", "apollo")  # already running: reused, not duplicated
     assert again.returncode == 0
     status = {c["ci"]: c for c in fleet.json("status")["cis"]}

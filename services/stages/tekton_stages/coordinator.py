@@ -9,6 +9,7 @@ stage, reusing the artifacts already made.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -190,9 +191,13 @@ class Coordinator:
         debate_id = f"{request.run_id}-{stage}-{log.seq}"
         await log.emit("StageStarted", stage=stage, debate_id=debate_id)
 
+        finished = asyncio.Event()
+
         async def forward(msg: Msg) -> None:
             event = msgspec.json.decode(msg.data)
-            if event["type"] == "debate.turn":
+            if event["type"] == "debate.finished":
+                finished.set()
+            elif event["type"] == "debate.turn":
                 turn = event["turn"]
                 await log.emit("DebateTurn", stage=stage, debate_id=debate_id, turn=turn)
             elif event["type"] == "debate.round":
@@ -228,11 +233,12 @@ class Coordinator:
                     "debate": {},
                 }
             outcome: dict[str, Any] = msgspec.json.decode(reply.data)
+            # the debate's last events may still be in flight: forward them first
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finished.wait(), 2.0)
             return outcome
         finally:
-            await self.nc.flush()
             await sub.unsubscribe()
-            await asyncio.sleep(0)
 
 
 def is_terminal(event: dict[str, Any]) -> bool:

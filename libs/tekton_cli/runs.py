@@ -1,0 +1,268 @@
+"""`tekton run` and `tekton runs list|show|events|artifacts|watch`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from typing import Any
+
+import msgspec
+import nats.errors
+import nats.js.errors
+from nats.js.api import DeliverPolicy
+
+from tekton_cli.output import print_json, table
+from tekton_common import bus
+from tekton_common.catalog import get_ci
+from tekton_common.client import BusClient
+from tekton_common.errors import NotFoundError
+from tekton_common.providers.select import choose_model
+from tekton_common.settings import Settings
+from tekton_rhetor.models import DEFAULT_ROLES, ROLES
+from tekton_stages.events import RUNS_STREAM, TERMINAL, read_events, run_subject
+from tekton_stages.pipeline import DIAMOND, select
+
+
+def dry_run(
+    settings: Settings,
+    start: str | None,
+    end: str | None,
+    consensus_free: list[str],
+    model: str | None,
+) -> list[dict[str, Any]]:
+    """Stage order, roles and models, without calling anything."""
+    plan = []
+    for stage in select(DIAMOND, start, end):
+        cast = dict(zip(ROLES, DEFAULT_ROLES[stage], strict=True))
+        if stage in consensus_free:
+            cast = {"proponent": cast["proponent"], "mediator": cast["mediator"]}
+        plan.append(
+            {
+                "stage": stage,
+                "consensus_free": stage in consensus_free,
+                "roles": {
+                    role: {
+                        "ci": f"{ci}-ci",
+                        "model": choose_model(get_ci(ci), settings, stage, model),
+                    }
+                    for role, ci in cast.items()
+                },
+            }
+        )
+    return plan
+
+
+def check_stages(start: str | None, end: str | None, consensus_free: list[str]) -> None:
+    """Fail early, with the stage names, on a typo."""
+    select(DIAMOND, start, end)
+    for stage in consensus_free:
+        select(DIAMOND, stage, stage)
+
+
+def render_plan(plan: list[dict[str, Any]]) -> str:
+    """The dry run as a table."""
+    return table(
+        ["#", "STAGE", "MODE", "ROLES (CI: MODEL)"],
+        [
+            (
+                i,
+                p["stage"],
+                "consensus-free" if p["consensus_free"] else "triad",
+                ", ".join(f"{r}={v['ci']}:{v['model']}" for r, v in p["roles"].items()),
+            )
+            for i, p in enumerate(plan, 1)
+        ],
+    )
+
+
+def event_line(event: dict[str, Any]) -> str | None:
+    """One line of the live timeline (None for events not shown)."""
+    kind = event["type"].removesuffix(".v1")
+    if kind == "RunStarted":
+        return f"run {event['run_id']}: {event['goal']}\n  stages: {' → '.join(event['stages'])}"
+    if kind == "RunResumed":
+        return f"run {event['run_id']} resumed; done: {', '.join(event['done']) or '-'}"
+    if kind == "StageStarted":
+        return f"▶ {event['stage']}"
+    if kind == "StageProgress":
+        return f"  {event['stage']}: {event['step']} (accept share {event['accept_share']:.2f})"
+    if kind == "DebateTurn":
+        turn = event["turn"]
+        vote = (
+            (turn.get("position") or {}).get("vote")
+            or (turn.get("outcome") or {}).get("status")
+            or ("abstained" if turn.get("abstained") else "-")
+        )
+        return f"    {turn['role']:<10} {turn['ci']:<14} {vote}"
+    if kind == "StageBlocked":
+        return f"✗ {event['stage']} blocked: {event['reason']}"
+    if kind == "ArtifactCreated":
+        return f"  artifact {event['name']} → {event['files'][0]}"
+    if kind == "StageFinished":
+        return (
+            f"✓ {event['stage']} {event['status']} in {event['duration_s']:.2f}s "
+            f"({event['tokens']} tokens, ${event['cost_usd']:.4f}, confidence "
+            f"{event['confidence']:.2f})"
+        )
+    if kind == "RunFinished":
+        return (
+            f"run finished in {event['duration_s']:.2f}s: {len(event['artifacts'])} "
+            f"artifacts in {event['output']} ({event['tokens']} tokens, "
+            f"${event['cost_usd']:.4f})"
+        )
+    if kind == "RunFailed":
+        return f"run failed: {event['reason']}"
+    return None
+
+
+async def follow(
+    settings: Settings,
+    run_id: str,
+    as_json: bool,
+    replay: bool = True,
+    idle_timeout: float | None = None,
+) -> dict[str, Any] | None:
+    """Print a run's events (stored ones first), until it finishes or fails."""
+    nc = await bus.connect(settings, "tekton-cli")
+    try:
+        js = nc.jetstream(timeout=10)
+        sub = await js.subscribe(
+            run_subject(run_id),
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.ALL if replay else DeliverPolicy.NEW,
+        )
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=idle_timeout or 3600)
+            except nats.errors.TimeoutError:
+                return None
+            event: dict[str, Any] = msgspec.json.decode(msg.data)
+            if as_json:
+                sys.stdout.write(msgspec.json.encode(event).decode() + "\n")
+            elif (line := event_line(event)) is not None:
+                print(line)
+            sys.stdout.flush()
+            if event["type"] in TERMINAL:
+                return event
+    finally:
+        await bus.close(nc)
+
+
+async def start(
+    settings: Settings, request: dict[str, Any], as_json: bool, resume: str | None
+) -> int:
+    """Start (or resume) a run in the stages service and follow it live."""
+    nc = await bus.connect(settings, "tekton-cli")
+    try:
+        client = BusClient(nc, 30)
+        if resume:
+            reply = await client.request(
+                "tekton.runs.resume", msgspec.json.encode({"run_id": resume}), "tekton-stages"
+            )
+        else:
+            request = {
+                **request,
+                "run_id": uuid.uuid4().hex[:12],
+            }
+            reply = await client.request(
+                "tekton.runs.start", msgspec.json.encode(request), "tekton-stages"
+            )
+    finally:
+        await bus.close(nc)
+    run_id = json.loads(reply.data)["run_id"]
+    try:
+        last = await follow(settings, run_id, as_json, replay=not resume)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print(f"\nthe run goes on; follow it with: tekton runs watch {run_id}", file=sys.stderr)
+        return 130
+    return 0 if last and last["type"] == "RunFinished.v1" else 1
+
+
+async def history(settings: Settings, verb: str, run_id: str | None, as_json: bool) -> int:
+    """list, show, events and artifacts, read from the event log."""
+    nc = await bus.connect(settings, "tekton-cli")
+    try:
+        js = nc.jetstream(timeout=10)
+        if verb == "list":
+            runs = await list_runs(js)
+            if as_json:
+                print_json(runs)
+            else:
+                print(
+                    table(
+                        ["RUN", "STATUS", "STAGES DONE", "GOAL"],
+                        [(r["run_id"], r["status"], r["done"], r["goal"][:60]) for r in runs],
+                    )
+                    if runs
+                    else "no runs yet"
+                )
+            return 0
+        assert run_id is not None
+        events = await read_events(js, run_id)
+    finally:
+        await bus.close(nc)
+    if not events:
+        raise NotFoundError(f"no run {run_id}")
+    if verb == "events":
+        for event in events:
+            print(
+                msgspec.json.encode(event).decode()
+                if as_json
+                else event_line(event) or f"  ({event['type']})"
+            )
+    elif verb == "artifacts":
+        artifacts = [
+            {"stage": e["stage"], "name": e["name"], "files": e["files"]}
+            for e in events
+            if e["type"] == "ArtifactCreated.v1"
+        ]
+        if as_json:
+            print_json(artifacts)
+        else:
+            print(
+                table(
+                    ["STAGE", "NAME", "FILES"],
+                    [(a["stage"], a["name"], " ".join(a["files"])) for a in artifacts],
+                )
+            )
+    else:
+        summary = summarize(events)
+        print_json(summary) if as_json else print(
+            "\n".join(f"{k}: {v}" for k, v in summary.items())
+        )
+    return 0
+
+
+def summarize(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """A run's state from its events."""
+    started = events[0]
+    done = [e["stage"] for e in events if e["type"] == "StageFinished.v1"]
+    last = events[-1]
+    status = {"RunFinished.v1": "finished", "RunFailed.v1": "failed"}.get(last["type"], "running")
+    return {
+        "run_id": started["run_id"],
+        "goal": started.get("goal", ""),
+        "status": status,
+        "stages": started.get("stages", []),
+        "done": done,
+        "reason": last.get("reason"),
+        "output": started.get("output"),
+        "events": len(events),
+    }
+
+
+async def list_runs(js: Any) -> list[dict[str, Any]]:
+    """Every run in the stream, newest last."""
+    try:
+        info = await js.stream_info(RUNS_STREAM, subjects_filter=">")
+    except nats.js.errors.NotFoundError:
+        return []
+    runs = []
+    for subject in sorted((info.state.subjects or {}).keys()):
+        run_id = subject.split(".")[2]
+        runs.append(summarize(await read_events(js, run_id)))
+    for run in runs:
+        run["done"] = f"{len(run['done'])}/{len(run['stages'])}"
+    return runs
