@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install Tekton into .venv (first run only), start the whole fleet on the embedded
-# default (nats-server with JetStream under .tekton/, every CI its own process), and
-# put a goal to the team. Offline, every CI answers with the simulated model.
+# Install Tekton into .venv (first run only), start the whole platform on the embedded
+# default (nats-server with JetStream under .tekton/, every CI its own process, the
+# stages service), and carry a goal through the Diamond pipeline, Plan → … → Release.
+# Offline (no ANTHROPIC_API_KEY), every CI answers with the simulated model.
 #   scripts/start.sh "Add rate limiting to the public API"
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,12 +14,10 @@ if [ ! -x .venv/bin/tekton ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e .
 fi
-echo "== starting the fleet"
+echo "== starting the platform"
 .venv/bin/tekton up
-echo "== the goal, put to every CI (replies arrive as they come)"
-.venv/bin/tekton team "$GOAL" --deadline 10
-echo "== status"
-.venv/bin/tekton status
+echo "== carrying the goal through the pipeline"
+.venv/bin/tekton run --goal "$GOAL"
 echo
-echo "The fleet keeps running. Talk to it with .venv/bin/tekton ask apollo \"...\";"
-echo "stop it with .venv/bin/tekton down."
+echo "The platform keeps running: .venv/bin/tekton runs list, .venv/bin/tekton status,"
+echo ".venv/bin/tekton ask apollo \"...\"; stop it with .venv/bin/tekton down."

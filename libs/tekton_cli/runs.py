@@ -243,6 +243,7 @@ def summarize(events: list[dict[str, Any]]) -> dict[str, Any]:
     status = {"RunFinished.v1": "finished", "RunFailed.v1": "failed"}.get(last["type"], "running")
     return {
         "run_id": started["run_id"],
+        "started_at": started["ts"],
         "goal": started.get("goal", ""),
         "status": status,
         "stages": started.get("stages", []),
@@ -265,4 +266,4 @@ async def list_runs(js: Any) -> list[dict[str, Any]]:
         runs.append(summarize(await read_events(js, run_id)))
     for run in runs:
         run["done"] = f"{len(run['done'])}/{len(run['stages'])}"
-    return runs
+    return sorted(runs, key=lambda r: r["started_at"])

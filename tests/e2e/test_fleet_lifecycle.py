@@ -69,11 +69,12 @@ class Fleet:
         return json.loads(result.stdout)
 
     def ports(self) -> list[int]:
-        return [
+        ci_ports = [
             p
             for s in CATALOG
             for p in (s.ci_port(self.ci_port_base), s.component_port(self.port_base))
         ]
+        return [*ci_ports, self.port_base + 91]  # and the stages process
 
 
 @pytest.fixture
@@ -126,7 +127,9 @@ def test_up_status_talk_down(fleet: Fleet) -> None:
     )
     for command, verb in (("ls", "ping"), ("info", "info"), ("stats", "stats")):
         replies = fleet.json("ci", command)
-        assert sorted(r["name"] for r in replies) == sorted(str(s.ci_id) for s in CATALOG)
+        assert sorted(r["name"] for r in replies) == sorted(
+            [*(str(s.ci_id) for s in CATALOG), "tekton-stages"]
+        )
         for reply in replies:
             jsonschema.validate(reply, SCHEMAS[verb])
     stats = fleet.json("ci", "stats", "athena")

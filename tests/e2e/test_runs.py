@@ -1,0 +1,197 @@
+"""Runs end to end: `tekton run` through the whole Diamond pipeline on the embedded stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tekton_common.artifacts import artifact_model
+from tekton_stages.pipeline import DIAMOND
+from tests.e2e.test_fleet_lifecycle import Fleet
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory):
+    fleet = Fleet(tmp_path_factory.mktemp("runs") / "home")
+    fleet.env["TEKTON_SIMULATED_LATENCY_MS"] = "20"
+    up = fleet.run("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    yield fleet
+    fleet.run("down", "--grace", "3")
+
+
+def events_of(fleet: Fleet, run_id: str) -> list[dict]:
+    out = fleet.run("runs", "events", run_id, "--json")
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def run_json(fleet: Fleet, *args: str) -> tuple[int, list[dict]]:
+    done = fleet.run("run", *args, "--json")
+    return done.returncode, [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_whole_diamond_run_offline(platform: Fleet, tmp_path: Path) -> None:
+    code, events = run_json(
+        platform, "--goal", "Add rate limiting to the public API", "--output", str(tmp_path)
+    )
+    assert code == 0, events[-1]
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "RunStarted.v1" and kinds[-1] == "RunFinished.v1"
+    finished = [e["stage"] for e in events if e["type"] == "StageFinished.v1"]
+    assert finished == list(DIAMOND)
+    assert kinds.count("DebateTurn.v1") >= 4 * len(DIAMOND)
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    run_id = events[0]["run_id"]
+    assert events_of(platform, run_id) == events  # the stored log is what was shown live
+    for event in (e for e in events if e["type"] == "ArtifactCreated.v1"):
+        artifact_model(event["stage"]).model_validate(event["artifact"])
+        path = Path(event["files"][0])
+        assert path.parent == tmp_path / run_id
+        on_disk = path.read_text()
+        if event["stage"] == "code":
+            assert on_disk == event["artifact"]["diff"]
+            meta = json.loads(Path(event["files"][1]).read_text())
+            assert {"commands_run", "tests_executed", "risk_notes", "confidence"} <= set(meta)
+        else:
+            assert json.loads(on_disk) == event["artifact"]
+    listed = json.loads(platform.run("runs", "list", "--json").stdout)
+    assert any(r["run_id"] == run_id and r["status"] == "finished" for r in listed)
+    artifacts = json.loads(platform.run("runs", "artifacts", run_id, "--json").stdout)
+    assert [a["stage"] for a in artifacts] == list(DIAMOND)
+
+
+def test_bounds_and_consensus_free(platform: Fleet, tmp_path: Path) -> None:
+    code, events = run_json(
+        platform,
+        "--goal",
+        "Tidy the logs",
+        "--from",
+        "code",
+        "--to",
+        "threat",
+        "--consensus-free",
+        "review",
+        "--output",
+        str(tmp_path),
+    )
+    assert code == 0
+    assert [e["stage"] for e in events if e["type"] == "StageFinished.v1"] == [
+        "code",
+        "review",
+        "threat",
+    ]
+    review_roles = {
+        e["turn"]["role"] for e in events if e["type"] == "DebateTurn.v1" and e["stage"] == "review"
+    }
+    assert review_roles == {"proponent", "mediator"}
+    bad = platform.run("run", "--goal", "x", "--from", "release", "--to", "plan")
+    assert bad.returncode == 2 and "comes after" in bad.stderr
+    typo = platform.run("run", "--goal", "x", "--from", "planing")
+    assert typo.returncode == 2 and "unknown stage 'planing'" in typo.stderr
+
+
+def test_dry_run_calls_nothing(platform: Fleet) -> None:
+    before = platform.run("runs", "list", "--json").stdout
+    dry = platform.run("run", "--goal", "x", "--dry-run", "--json")
+    plan = json.loads(dry.stdout)
+    assert [p["stage"] for p in plan] == list(DIAMOND)
+    assert plan[0]["roles"]["skeptic"] == {"ci": "athena-ci", "model": "simulated"}
+    assert platform.run("runs", "list", "--json").stdout == before
+
+
+def test_blocked_stage_stops_the_run(platform: Fleet, tmp_path: Path) -> None:
+    # every turn on an unreachable model: the debaters abstain, the plan is blocked
+    code, events = run_json(
+        platform, "--goal", "x", "--model", "openai:missing", "--output", str(tmp_path)
+    )
+    assert code == 1
+    blocked = next(e for e in events if e["type"] == "StageBlocked.v1")
+    assert blocked["stage"] == "plan" and "quorum impossible" in blocked["reason"]
+    assert events[-1]["type"] == "RunFailed.v1" and "plan blocked" in events[-1]["reason"]
+    assert not [e for e in events if e["type"] == "StageStarted.v1" and e["stage"] != "plan"]
+
+
+def test_resume_after_the_coordinator_is_killed(platform: Fleet, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tekton_cli.main",
+            "run",
+            "--goal",
+            "Resume me",
+            "--output",
+            str(tmp_path),
+            "--json",
+        ],
+        env=platform.env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    events = []
+    for line in proc.stdout:
+        events.append(json.loads(line))
+        if [e["type"] for e in events].count("StageFinished.v1") == 2:
+            break
+    run_id = events[0]["run_id"]
+    stages_pid = json.loads((platform.home / "run" / "tekton-stages.json").read_text())["pid"]
+    os.kill(stages_pid, signal.SIGKILL)  # the coordinator dies mid-run
+    proc.kill()
+    proc.wait()
+    assert platform.run("up").returncode == 0  # brings the stages process back
+    resumed = platform.run("run", "--resume", run_id, "--json")
+    assert resumed.returncode == 0, resumed.stdout[-2000:]
+    log = events_of(platform, run_id)
+    finished = [e["stage"] for e in log if e["type"] == "StageFinished.v1"]
+    assert sorted(finished) == sorted(DIAMOND) and len(finished) == len(set(finished))
+    created = [e["stage"] for e in log if e["type"] == "ArtifactCreated.v1"]
+    assert len(created) == len(set(created)) == len(DIAMOND)
+    assert any(e["type"] == "RunResumed.v1" for e in log)
+    assert sorted(p.name for p in (tmp_path / run_id).iterdir()) == sorted(
+        [
+            "plan.json",
+            "research.json",
+            "backlog.json",
+            "diff.patch",
+            "diff.json",
+            "review.json",
+            "threat.json",
+            "integration.json",
+            "test_report.json",
+            "release_report.json",
+        ]
+    )
+
+
+def test_run_goes_on_when_the_command_line_leaves(platform: Fleet, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tekton_cli.main",
+            "run",
+            "--goal",
+            "Keep going",
+            "--output",
+            str(tmp_path),
+            "--json",
+        ],
+        env=platform.env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    run_id = json.loads(proc.stdout.readline())["run_id"]
+    proc.kill()
+    proc.wait()
+    watched = platform.run("runs", "watch", run_id)
+    assert watched.returncode == 0 and "run finished" in watched.stdout
+    assert (tmp_path / run_id / "release_report.json").exists()
