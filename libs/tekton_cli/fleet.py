@@ -10,6 +10,7 @@ from pathlib import Path
 
 import msgspec
 
+from tekton_cli.postgres import ensure_postgres, stop_postgres
 from tekton_cli.procs import (
     ProcessRecord,
     alive,
@@ -147,6 +148,9 @@ async def up(
 ) -> list[StartResult]:
     """Start nats-server (embedded) and the selected CIs, Numa last; wait for readiness."""
     await ensure_nats(settings, say)
+    if not names:  # the whole platform: run history needs its database
+        dsn = await asyncio.to_thread(ensure_postgres, settings, say)
+        settings = msgspec.structs.replace(settings, postgres_dsn=dsn)
     specs = select(names)
     components = [str(s.ci_id) for s in specs]
 
@@ -219,6 +223,8 @@ async def down(
     for ci, how in outcome.items():
         if how != "not running":
             say(f"{ci:<15} {how}")
+    if not names:
+        outcome["postgres"] = await asyncio.to_thread(stop_postgres, settings, say)
     if not names and settings.embedded_nats:
         record = read_record(settings, NATS)
         if record is not None:

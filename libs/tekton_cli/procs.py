@@ -84,6 +84,8 @@ def child_env(settings: Settings) -> dict[str, str]:
     )
     if settings.model:
         env["TEKTON_MODEL"] = settings.model
+    if settings.postgres_dsn:
+        env["TEKTON_POSTGRES_DSN"] = settings.postgres_dsn
     return env
 
 

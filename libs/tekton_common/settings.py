@@ -54,6 +54,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     request_timeout: float = 60.0
     debate_turn_timeout: float = 120.0
     stage_timeout: float = 1800.0
+    postgres_dsn: str | None = None
     openai_base_url: str = "http://127.0.0.1:11434/v1"
     provider_max_retries: int = 4
     provider_timeout: float = 120.0
@@ -145,7 +146,7 @@ def load_settings(
     merged.update(_prefixed(env))
     merged.update(given)
     merged["home"] = str(home)
-    for key in ("nats_url", "model"):
+    for key in ("nats_url", "model", "postgres_dsn"):
         if merged.get(key) == "":
             merged[key] = None
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -20,8 +21,10 @@ from tekton_common.wire import decode_object
 from tekton_stages.coordinator import Coordinator, RunRequest
 from tekton_stages.events import ensure_runs_stream
 from tekton_stages.pipeline import DIAMOND
+from tekton_stages.recorder import Recorder
 from tekton_stages.stage import StageRequest, run_stage
 
+log = logging.getLogger(__name__)
 STAGES_PORT_OFFSET = 91  # component port base + 91: 8091 by default
 
 
@@ -38,6 +41,10 @@ def make_setup(settings: Settings):  # type: ignore[no-untyped-def]
     async def setup(nc: Client, spawn: Spawn) -> list[EndpointDef]:
         await ensure_runs_stream(nc.jetstream(timeout=5))
         coordinator = Coordinator(nc, settings, spawn)
+        if settings.postgres_dsn:
+            spawn(Recorder(nc.jetstream(timeout=10), settings.postgres_dsn).run())
+        else:
+            log.warning("TEKTON_POSTGRES_DSN is not set: run history stays in JetStream only")
 
         def stage_endpoint(stage: str) -> EndpointDef:
             async def handler(request: Request) -> bytes:

@@ -1,0 +1,231 @@
+"""The recorder: TEKTON_RUNS into PostgreSQL, acknowledged only after commit.
+
+A durable pull consumer (``tekton-recorder``) reads the run events in order. Each
+event is written in one transaction (the raw event plus its projection into runs,
+stages, debates, turns, usage and artifacts) and acknowledged after the commit. While
+PostgreSQL is down nothing is acknowledged: the events wait in JetStream and the
+recorder retries with backoff, so history is delayed, never lost. Writing an event
+twice is harmless (the event's primary key makes the second write a no-op).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+import nats.errors
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from tekton_common.bus import backoff_delay
+from tekton_common.errors import TransportError
+from tekton_stages import db
+from tekton_stages.events import RUNS_STREAM, RUNS_SUBJECTS
+
+log = logging.getLogger(__name__)
+DURABLE = "tekton-recorder"
+PG_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def _ts(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+async def record(conn: Any, event: dict[str, Any]) -> bool:
+    """Write one event and its projection; False when it was already recorded."""
+    run_id, seq, kind = event["run_id"], event["seq"], event["type"].removesuffix(".v1")
+    inserted = await conn.fetchval(
+        "INSERT INTO events (run_id, seq, type, ts, payload) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT DO NOTHING RETURNING 1",
+        run_id,
+        seq,
+        event["type"],
+        _ts(event["ts"]),
+        json.dumps(event),
+    )
+    if not inserted:
+        return False
+    at = _ts(event["ts"])
+    if kind == "RunStarted":
+        await conn.execute(
+            "INSERT INTO runs (run_id, goal, status, stages, output, started_at) VALUES "
+            "($1, $2, 'running', $3, $4, $5) ON CONFLICT DO NOTHING",
+            run_id,
+            event["goal"],
+            json.dumps(event["stages"]),
+            event["output"],
+            at,
+        )
+    elif kind == "RunResumed":
+        await conn.execute(
+            "UPDATE runs SET status = 'running', reason = NULL, "
+            "finished_at = NULL WHERE run_id = $1",
+            run_id,
+        )
+    elif kind == "StageStarted":
+        await conn.execute(
+            "INSERT INTO stages (run_id, stage, status, debate_id, started_at) VALUES "
+            "($1, $2, 'running', $3, $4) ON CONFLICT (run_id, stage) DO UPDATE SET "
+            "status = 'running', debate_id = $3, started_at = $4",
+            run_id,
+            event["stage"],
+            event["debate_id"],
+            at,
+        )
+        await conn.execute(
+            "INSERT INTO debates (debate_id, run_id, stage, started_at) VALUES "
+            "($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            event["debate_id"],
+            run_id,
+            event["stage"],
+            at,
+        )
+    elif kind == "DebateTurn":
+        await _turn(conn, event)
+    elif kind == "StageBlocked":
+        await conn.execute(
+            "UPDATE stages SET status = 'blocked', reason = $3, finished_at = $4 "
+            "WHERE run_id = $1 AND stage = $2",
+            run_id,
+            event["stage"],
+            event["reason"],
+            at,
+        )
+    elif kind == "ArtifactCreated":
+        await conn.execute(
+            "INSERT INTO artifacts (run_id, stage, name, files, content, created_at) VALUES "
+            "($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id, stage) DO UPDATE SET files = $4, "
+            "content = $5, created_at = $6",
+            run_id,
+            event["stage"],
+            event["name"],
+            json.dumps(event["files"]),
+            json.dumps(event["artifact"]),
+            at,
+        )
+    elif kind == "StageFinished":
+        await conn.execute(
+            "UPDATE stages SET status = $3, tokens = $4, cost_usd = $5, confidence = $6, "
+            "duration_s = $7, finished_at = $8 WHERE run_id = $1 AND stage = $2",
+            run_id,
+            event["stage"],
+            event["status"],
+            event["tokens"],
+            event["cost_usd"],
+            event["confidence"],
+            event["duration_s"],
+            at,
+        )
+    elif kind in ("RunFinished", "RunFailed"):
+        await conn.execute(
+            "UPDATE runs SET status = $2, reason = $3, tokens = $4, cost_usd = $5, "
+            "finished_at = $6 WHERE run_id = $1",
+            run_id,
+            "finished" if kind == "RunFinished" else "failed",
+            event.get("reason"),
+            event.get("tokens", 0),
+            event.get("cost_usd", 0.0),
+            at,
+        )
+    return True
+
+
+async def _turn(conn: Any, event: dict[str, Any]) -> None:
+    turn = event["turn"]
+    position = turn.get("position") or {}
+    await conn.execute(
+        "INSERT INTO turns (run_id, seq, debate_id, round, role, ci, vote, confidence, "
+        "abstained, error, latency_s, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+        "$10, $11, $12)",
+        event["run_id"],
+        event["seq"],
+        event["debate_id"],
+        turn["round"],
+        turn["role"],
+        turn["ci"],
+        position.get("vote") or (turn.get("outcome") or {}).get("status"),
+        position.get("self_confidence"),
+        turn["abstained"],
+        turn.get("error"),
+        turn["latency_s"],
+        json.dumps(turn),
+    )
+    await conn.execute(
+        "INSERT INTO usage (run_id, seq, stage, ci, model, input_tokens, output_tokens, "
+        "cache_creation_input_tokens, cache_read_input_tokens, cost_usd) VALUES ($1, $2, $3, "
+        "$4, $5, $6, $7, $8, $9, $10)",
+        event["run_id"],
+        event["seq"],
+        event["stage"],
+        turn["ci"],
+        turn.get("model"),
+        turn["input_tokens"],
+        turn["output_tokens"],
+        turn["cache_creation_input_tokens"],
+        turn["cache_read_input_tokens"],
+        turn["cost_usd"],
+    )
+
+
+class Recorder:
+    """Follows TEKTON_RUNS with a durable consumer and writes PostgreSQL."""
+
+    def __init__(self, js: JetStreamContext, dsn: str) -> None:
+        self.js = js
+        self.dsn = dsn
+        self.pool: Any = None
+        self.recorded = 0
+
+    async def run(self) -> None:
+        """Record forever (until cancelled); survives database and NATS outages."""
+        sub = await self.js.pull_subscribe(
+            RUNS_SUBJECTS,
+            durable=DURABLE,
+            stream=RUNS_STREAM,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=30,
+                deliver_policy=DeliverPolicy.ALL,
+                max_ack_pending=1000,
+            ),
+        )
+        failures = 0
+        while True:
+            try:
+                if self.pool is None:
+                    self.pool = await db.connect(self.dsn)
+                    log.info("recorder connected to PostgreSQL")
+                try:
+                    msgs = await sub.fetch(batch=100, timeout=1)
+                except nats.errors.TimeoutError:
+                    continue
+                await self._write(msgs)
+                failures = 0
+            except (TransportError, OSError, TimeoutError, *PG_ERRORS) as exc:
+                failures += 1
+                delay = backoff_delay(failures)
+                log.warning("recorder waiting for PostgreSQL (%s); retry in %.1fs", exc, delay)
+                await self._reset()
+                await asyncio.sleep(delay)
+
+    async def _write(self, msgs: list[Any]) -> None:
+        async with self.pool.acquire() as conn:
+            for msg in msgs:
+                event = msgspec.json.decode(msg.data)
+                async with conn.transaction():
+                    if await record(conn, event):
+                        self.recorded += 1
+                await msg.ack()  # only after the commit
+
+    async def _reset(self) -> None:
+        if self.pool is not None:
+            pool, self.pool = self.pool, None
+            try:
+                await asyncio.wait_for(pool.close(), 2)
+            except (OSError, TimeoutError, *PG_ERRORS):
+                pool.terminate()
