@@ -39,7 +39,7 @@ def history_dsn(settings: Settings) -> str | None:
     return settings.postgres_dsn or embedded_dsn(settings)
 
 
-def _get_server(folder: Path, cleanup_mode: str | None) -> Any:
+def embedded_server(folder: Path, cleanup_mode: str | None) -> Any:
     # only `up` and `down` touch the embedded server, so pgserver is imported here
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
@@ -56,7 +56,7 @@ def ensure_postgres(settings: Settings, say: Callable[[str], None]) -> str:
     folder = pg_data(settings)
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        server = _get_server(folder, cleanup_mode=None)
+        server = embedded_server(folder, cleanup_mode=None)
     except Exception as exc:
         raise TransportError(
             f"embedded PostgreSQL did not start: {exc}; log in {folder / 'log'}"
@@ -72,7 +72,7 @@ def stop_postgres(settings: Settings, say: Callable[[str], None]) -> str:
     """Stop the embedded server if `up` started one."""
     if settings.postgres_dsn or embedded_dsn(settings) is None:
         return "not running"
-    server = _get_server(pg_data(settings), cleanup_mode="stop")
+    server = embedded_server(pg_data(settings), cleanup_mode="stop")
     server.cleanup()
     _state(settings).unlink(missing_ok=True)
     say("postgres        stopped")

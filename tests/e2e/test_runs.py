@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -9,11 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from tekton_cli.postgres import embedded_server
 from tekton_common.artifacts import artifact_model
 from tekton_stages.pipeline import DIAMOND
 from tests.e2e.test_fleet_lifecycle import Fleet
+from tests.helpers import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +199,75 @@ def test_run_goes_on_when_the_command_line_leaves(platform: Fleet, tmp_path: Pat
     watched = platform.run("runs", "watch", run_id)
     assert watched.returncode == 0 and "run finished" in watched.stdout
     assert (tmp_path / run_id / "release_report.json").exists()
+
+
+async def _query(fleet: Fleet, sql: str, *args: object) -> list[dict]:
+    dsn = json.loads((fleet.home / "run" / "postgres.json").read_text())["dsn"]
+    conn = await asyncpg.connect(dsn)
+    try:
+        return [dict(r) for r in await conn.fetch(sql, *args)]
+    finally:
+        await conn.close()
+
+
+def _recorded(fleet: Fleet, run_id: str, count: int) -> bool:
+    rows = asyncio.run(_query(fleet, "SELECT count(*) AS n FROM events WHERE run_id = $1", run_id))
+    return rows[0]["n"] == count
+
+
+def test_history_in_postgresql_matches_the_run(platform: Fleet, tmp_path: Path) -> None:
+    code, events = run_json(platform, "--goal", "Keep history", "--output", str(tmp_path))
+    assert code == 0
+    run_id = events[0]["run_id"]
+    assert wait_for(lambda: _recorded(platform, run_id, len(events)), 15)
+    [run] = asyncio.run(_query(platform, "SELECT * FROM runs WHERE run_id = $1", run_id))
+    assert run["status"] == "finished" and run["goal"] == "Keep history"
+    assert run["tokens"] == events[-1]["tokens"]
+    stages = asyncio.run(
+        _query(
+            platform,
+            "SELECT stage, status FROM stages WHERE run_id = $1 ORDER BY started_at",
+            run_id,
+        )
+    )
+    assert [(s["stage"], s["status"]) for s in stages] == [(s, "approved") for s in DIAMOND]
+    turns = asyncio.run(
+        _query(platform, "SELECT count(*) AS n FROM turns WHERE run_id = $1", run_id)
+    )
+    assert turns[0]["n"] == sum(e["type"] == "DebateTurn.v1" for e in events)
+    usage = asyncio.run(
+        _query(
+            platform,
+            "SELECT sum(input_tokens + output_tokens) AS n FROM usage WHERE run_id = $1",
+            run_id,
+        )
+    )
+    assert usage[0]["n"] > 0
+    artifacts = asyncio.run(
+        _query(platform, "SELECT stage, content FROM artifacts WHERE run_id = $1", run_id)
+    )
+    for row in artifacts:  # PostgreSQL holds exactly what is on disk
+        content = json.loads(row["content"])
+        name = {"code": "diff.patch"}.get(row["stage"])
+        if name:
+            assert (tmp_path / run_id / name).read_text() == content["diff"]
+        else:
+            created = next(
+                e
+                for e in events
+                if e["type"] == "ArtifactCreated.v1" and e["stage"] == row["stage"]
+            )
+            assert json.loads(Path(created["files"][0]).read_text()) == content
+
+
+def test_database_outage_loses_no_history(platform: Fleet, tmp_path: Path) -> None:
+    embedded_server(platform.home / "pg", cleanup_mode="stop").cleanup()  # PostgreSQL goes down
+    try:
+        code, events = run_json(platform, "--goal", "Survive the outage", "--output", str(tmp_path))
+        assert code == 0  # runs do not need the database
+    finally:
+        assert platform.run("up").returncode == 0  # and it comes back
+    run_id = events[0]["run_id"]
+    assert wait_for(lambda: _recorded(platform, run_id, len(events)), 60)
+    [run] = asyncio.run(_query(platform, "SELECT status FROM runs WHERE run_id = $1", run_id))
+    assert run["status"] == "finished"
