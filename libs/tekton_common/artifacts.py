@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tekton_common.errors import UnknownSchemaError
+from tekton_common.stages import DIAMOND
 
 
 def _decision() -> Any:
@@ -36,18 +37,7 @@ def _stage(stage: str) -> Any:
     return factory
 
 
-STAGES = (
-    "plan",
-    "research",
-    "plan_update",
-    "code",
-    "review",
-    "threat",
-    "integrate",
-    "test_debug",
-    "release",
-)
-_FACTORIES = {"decision": _decision, **{stage: _stage(stage) for stage in STAGES}}
+_FACTORIES = {"decision": _decision, **{stage: _stage(stage) for stage in DIAMOND}}
 _CACHE: dict[str, Any] = {}
 
 

@@ -19,6 +19,7 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.js.kv import KeyValue
 
+from tekton_common.bus import open_kv
 from tekton_common.catalog import get_ci
 from tekton_common.errors import ConfigError, OverBudgetError
 from tekton_common.settings import Settings
@@ -87,13 +88,7 @@ def scope_key(kind: str, name: str) -> str:
 
 async def open_budget_bucket(nc: Client) -> KeyValue:
     """The verdict bucket, created on first use."""
-    js = nc.jetstream(timeout=3)
-    try:
-        return await js.key_value(BUDGET_BUCKET)
-    except nats.js.errors.BucketNotFoundError:
-        return await js.create_key_value(
-            bucket=BUDGET_BUCKET, history=1, description="Tekton budget verdicts"
-        )
+    return await open_kv(nc, BUDGET_BUCKET, "Tekton budget verdicts")
 
 
 class BudgetGuard:

@@ -9,7 +9,9 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import nats
+import nats.js.errors
 from nats.aio.client import Client
+from nats.js.kv import KeyValue
 
 from tekton_common.errors import TransportError
 from tekton_common.settings import Settings
@@ -103,6 +105,15 @@ async def close(nc: Client, timeout: float = 5.0) -> None:
     except (RuntimeError, OSError, nats.errors.Error) as exc:
         # closing while reconnecting can trip over the dead transport; it is gone anyway
         log.debug("close while disconnected: %s", exc)
+
+
+async def open_kv(nc: Client, bucket: str, description: str) -> KeyValue:
+    """A JetStream KV bucket, created on first use (idempotent across processes)."""
+    js = nc.jetstream(timeout=3)
+    try:
+        return await js.key_value(bucket)
+    except nats.js.errors.BucketNotFoundError:
+        return await js.create_key_value(bucket=bucket, history=1, description=description)
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

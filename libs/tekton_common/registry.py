@@ -20,6 +20,7 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.js.kv import KeyValue
 
+from tekton_common.bus import open_kv
 from tekton_common.settings import Settings
 from tekton_common.subjects import REGISTRY_BUCKET
 from tekton_common.wire import RegistryRecord
@@ -40,14 +41,8 @@ def is_active(record: RegistryRecord, settings: Settings, now: float | None = No
 
 
 async def open_bucket(nc: Client) -> KeyValue:
-    """The registry bucket, created on first use (idempotent across processes)."""
-    js = nc.jetstream(timeout=3)
-    try:
-        return await js.key_value(REGISTRY_BUCKET)
-    except nats.js.errors.BucketNotFoundError:
-        return await js.create_key_value(
-            bucket=REGISTRY_BUCKET, history=1, description="running Tekton CI instances"
-        )
+    """The registry bucket, created on first use."""
+    return await open_kv(nc, REGISTRY_BUCKET, "running Tekton CI instances")
 
 
 class Registry:

@@ -80,24 +80,32 @@ class FakeAnthropic:
         if self._thread:
             self._thread.join(10)
 
+    PATH = "/v1/messages"
+    URL_SUFFIX = ""
+
     async def _serve(self) -> None:
         app = web.Application(client_max_size=64 * 2**20)
-        app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post(self.PATH, self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://127.0.0.1:{port}{self.URL_SUFFIX}"
 
-    # -- the API -------------------------------------------------------------------------
-    async def _messages(self, request: web.Request) -> web.StreamResponse:
+    async def _begin(self, request: web.Request) -> tuple[dict[str, Any], Step]:
+        """Record the request and take the next scripted step (after its delay)."""
         body = await request.json()
         self.requests.append(body)
         self.headers.append({k.lower(): v for k, v in request.headers.items()})
         step = self.script.popleft() if self.script else Step()
         if step.delay:
             await asyncio.sleep(step.delay)
+        return body, step
+
+    # -- the API -------------------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body, step = await self._begin(request)
         if step.status != 200:
             kind = ERROR_TYPES.get(step.status, "api_error")
             return web.json_response(

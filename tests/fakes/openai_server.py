@@ -6,35 +6,22 @@ every request, and plays scripted faults like the Anthropic fake.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.anthropic_server import FakeAnthropic, Step
+from tests.fakes.anthropic_server import FakeAnthropic
 
 
 class FakeOpenAI(FakeAnthropic):
     """Same lifecycle and script as FakeAnthropic; `url` ends in /v1."""
 
-    async def _serve(self) -> None:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._completions)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}/v1"
+    PATH = "/v1/chat/completions"
+    URL_SUFFIX = "/v1"
 
-    async def _completions(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        self.requests.append(body)
-        self.headers.append({k.lower(): v for k, v in request.headers.items()})
-        step = self.script.popleft() if self.script else Step()
-        if step.delay:
-            await asyncio.sleep(step.delay)
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body, step = await self._begin(request)
         if step.status != 200:
             return web.json_response(
                 {"error": {"message": f"fake error {step.status}"}},

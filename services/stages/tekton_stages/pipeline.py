@@ -4,18 +4,9 @@ from __future__ import annotations
 
 from tekton_common.errors import ConfigError
 from tekton_common.stage_artifacts import STAGE_ARTIFACTS
+from tekton_common.stages import DIAMOND
 
-DIAMOND = (
-    "plan",
-    "research",
-    "plan_update",
-    "code",
-    "review",
-    "threat",
-    "integrate",
-    "test_debug",
-    "release",
-)
+__all__ = ["DIAMOND", "artifact_name", "select"]
 
 
 def select(stages: tuple[str, ...] | list[str], start: str | None, end: str | None) -> list[str]:
