@@ -223,8 +223,10 @@ async def down(
     for ci, how in outcome.items():
         if how != "not running":
             say(f"{ci:<15} {how}")
-    if not names:
-        outcome["postgres"] = await asyncio.to_thread(stop_postgres, settings, say)
+    if not names and (how := await asyncio.to_thread(stop_postgres, settings, say)) != (
+        "not running"
+    ):
+        outcome["postgres"] = how
     if not names and settings.embedded_nats:
         record = read_record(settings, NATS)
         if record is not None:
