@@ -7,7 +7,8 @@ import time
 
 import msgspec
 
-from tekton_cli.fleet import NATS
+from tekton_cli.fleet import NATS, STAGES
+from tekton_cli.postgres import embedded_dsn
 from tekton_cli.procs import alive, read_record
 from tekton_common import bus
 from tekton_common.catalog import CATALOG
@@ -42,6 +43,8 @@ class FleetStatus(msgspec.Struct):
     registry: str
     register_ai: bool
     cis: list[CIStatus]
+    stages_pid: int | None = None
+    postgres: str = "not configured"
 
 
 async def fleet_status(settings: Settings) -> FleetStatus:
@@ -91,6 +94,14 @@ async def fleet_status(settings: Settings) -> FleetStatus:
         registry="kv" if reachable else "file",
         register_ai=settings.register_ai,
         cis=rows,
+        stages_pid=stages.pid if (stages := alive(read_record(settings, STAGES))) else None,
+        postgres=(
+            "configured (TEKTON_POSTGRES_DSN)"
+            if settings.postgres_dsn
+            else "embedded, running"
+            if embedded_dsn(settings)
+            else "embedded, not running"
+        ),
     )
 
 
@@ -103,4 +114,8 @@ def nats_line(settings: Settings, status: FleetStatus) -> str:
         else ("external" if not settings.embedded_nats else "embedded, not running")
     )
     state = "reachable" if status.nats_reachable else "UNREACHABLE (registry from files)"
-    return f"NATS {status.nats_url} ({where}): {state}"
+    stages = f"pid {status.stages_pid}" if status.stages_pid else "not running"
+    return (
+        f"NATS {status.nats_url} ({where}): {state}\n"
+        f"PostgreSQL: {status.postgres} · stages service: {stages}"
+    )
