@@ -14,6 +14,7 @@ import nats.js.errors
 from nats.js.api import DeliverPolicy
 
 from tekton_cli.output import print_json, table
+from tekton_cli.postgres import history_dsn
 from tekton_common import bus
 from tekton_common.catalog import get_ci
 from tekton_common.client import BusClient
@@ -186,7 +187,7 @@ async def history(settings: Settings, verb: str, run_id: str | None, as_json: bo
     try:
         js = nc.jetstream(timeout=10)
         if verb == "list":
-            runs = await list_runs(js)
+            runs = await list_runs_db(history_dsn(settings)) or await list_runs(js)
             if as_json:
                 print_json(runs)
             else:
@@ -254,6 +255,45 @@ def summarize(events: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+async def list_runs_db(dsn: str | None) -> list[dict[str, Any]] | None:
+    """Every run from PostgreSQL, oldest first; None when there is no database to ask."""
+    if not dsn:
+        return None
+    import asyncpg  # noqa: PLC0415 - only history commands need it
+
+    try:
+        conn = await asyncpg.connect(dsn, timeout=3)
+    except (OSError, TimeoutError, asyncpg.PostgresError):
+        return None
+    try:
+        rows = await conn.fetch(
+            "SELECT r.run_id, r.goal, r.status, r.stages, r.reason, r.output, r.tokens, "
+            "r.cost_usd, extract(epoch FROM r.started_at) AS started_at, (SELECT count(*) "
+            "FROM stages s WHERE s.run_id = r.run_id AND s.status = 'approved') AS done "
+            "FROM runs r ORDER BY r.started_at"
+        )
+    except asyncpg.PostgresError:
+        return None
+    finally:
+        await conn.close()
+    return [
+        {
+            "run_id": r["run_id"],
+            "started_at": float(r["started_at"]),
+            "goal": r["goal"],
+            "status": r["status"],
+            "stages": json.loads(r["stages"]),
+            "done": f"{r['done']}/{len(json.loads(r['stages']))}",
+            "reason": r["reason"],
+            "output": r["output"],
+            "tokens": r["tokens"],
+            "cost_usd": r["cost_usd"],
+            "source": "postgresql",
+        }
+        for r in rows
+    ]
+
+
 async def list_runs(js: Any) -> list[dict[str, Any]]:
     """Every run in the stream, newest last."""
     try:
@@ -266,4 +306,5 @@ async def list_runs(js: Any) -> list[dict[str, Any]]:
         runs.append(summarize(await read_events(js, run_id)))
     for run in runs:
         run["done"] = f"{len(run['done'])}/{len(run['stages'])}"
+        run["source"] = "event log"
     return sorted(runs, key=lambda r: r["started_at"])

@@ -220,6 +220,10 @@ def test_history_in_postgresql_matches_the_run(platform: Fleet, tmp_path: Path) 
     assert code == 0
     run_id = events[0]["run_id"]
     assert wait_for(lambda: _recorded(platform, run_id, len(events)), 15)
+    listed = json.loads(platform.run("runs", "list", "--json").stdout)
+    mine = next(r for r in listed if r["run_id"] == run_id)
+    assert mine["source"] == "postgresql" and mine["status"] == "finished"
+    assert mine["done"] == f"{len(DIAMOND)}/{len(DIAMOND)}"
     [run] = asyncio.run(_query(platform, "SELECT * FROM runs WHERE run_id = $1", run_id))
     assert run["status"] == "finished" and run["goal"] == "Keep history"
     assert run["tokens"] == events[-1]["tokens"]
