@@ -63,6 +63,7 @@ class BusService:
         self.started_at = time.time()
         self._stop = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
+        self.joined = False
 
     def _healthz(self) -> tuple[int, str, str]:
         return (
@@ -72,7 +73,7 @@ class BusService:
         )
 
     def _readyz(self) -> tuple[int, str, str]:
-        ready = self.micro is not None and self.nc is not None and self.nc.is_connected
+        ready = self.joined and self.nc is not None and self.nc.is_connected
         body = json.dumps({"ready": ready, "service": self.name}) + "\n"
         return (200 if ready else 503), "application/json", body
 
@@ -126,6 +127,7 @@ class BusService:
         )
         await add_endpoints(self.micro, self.group, definitions, self.dispatcher)
         await self.nc.flush()
+        self.joined = True  # ready only once every endpoint is subscribed
         log.info("%s joined NATS at %s", self.name, self.settings.bus_url)
 
 

@@ -78,13 +78,15 @@ class CIService:
         self.registered_at = time.time()
         self._stop = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
+        self.joined = False
 
     def _healthz(self) -> tuple[int, str, str]:
         body = {"status": "ok", "ci": self.runtime.ai_id, "pid": os.getpid()}
         return 200, "application/json", json.dumps(body) + "\n"
 
     def _readyz(self) -> tuple[int, str, str]:
-        nats_ok = self.nc is not None and self.nc.is_connected and self.micro is not None
+        # ready only once every endpoint is subscribed, not when the service exists
+        nats_ok = self.joined and self.nc is not None and self.nc.is_connected
         ready = self.runtime.ready and nats_ok
         body = {
             "ready": ready,
@@ -186,6 +188,7 @@ class CIService:
         if self.settings.register_ai:
             await self.registry.attach(self.nc)
             await self.registry.put(self.record())
+        self.joined = True
         log.info("%s joined NATS at %s", self.runtime.ai_id, self.settings.bus_url)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
