@@ -50,13 +50,3 @@ def artifact_model(name: str) -> Any:
     if name not in _CACHE:
         _CACHE[name] = _FACTORIES[name]()
     return _CACHE[name]
-
-
-def register(name: str, factory: Any) -> None:
-    """Add a named schema (a zero-argument function returning a pydantic model)."""
-    _FACTORIES[name] = factory
-
-
-def known_schemas() -> list[str]:
-    """Registered names."""
-    return sorted(_FACTORIES)

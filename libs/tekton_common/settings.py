@@ -51,7 +51,6 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     simulated_seed: int = 0
     simulated_stance: str = ""
     log_level: str = "INFO"
-    request_timeout: float = 60.0
     debate_turn_timeout: float = 120.0
     stage_timeout: float = 1800.0
     postgres_dsn: str | None = None

@@ -27,11 +27,6 @@ def ci_stream(ci: CIId) -> str:
     return f"{ci_group(ci)}.stream"
 
 
-def ci_info(ci: CIId) -> str:
-    """Info subject of a CI."""
-    return f"{ci_group(ci)}.info"
-
-
 def srv(verb: str, name: str | None = None) -> str:
     """Micro control subject, e.g. ``$SRV.PING`` or ``$SRV.INFO.apollo-ci``."""
     return f"$SRV.{verb.upper()}" + (f".{name}" if name else "")

@@ -24,7 +24,7 @@ from nats.aio.msg import Msg
 
 from tekton_common.errors import NotFoundError, ProtocolError
 from tekton_common.settings import Settings
-from tekton_stages.events import TERMINAL, EventLog, read_events
+from tekton_stages.events import EventLog, read_events
 from tekton_stages.pipeline import DIAMOND, artifact_name, select
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -239,8 +239,3 @@ class Coordinator:
             return outcome
         finally:
             await sub.unsubscribe()
-
-
-def is_terminal(event: dict[str, Any]) -> bool:
-    """True for RunFinished and RunFailed."""
-    return event.get("type") in TERMINAL
