@@ -15,12 +15,12 @@ from tekton_common.client import BusClient, raise_for_error
 from tekton_common.gather import gather
 from tekton_common.settings import Settings
 from tekton_common.subjects import RHETOR_DEBATE, RHETOR_ROSTER, RHETOR_TEAM
-from tekton_common.wire import decode_object
+from tekton_common.wire import decode_object, total_tokens
 
 
 def _turn_line(turn: dict[str, Any]) -> str:
     head = f"  round {turn['round']} {turn['role']:<10} {turn['ci']:<14}"
-    cost = f"({turn['latency_s']:.2f}s, {sum(turn[k] for k in ('input_tokens', 'output_tokens', 'cache_creation_input_tokens', 'cache_read_input_tokens'))} tok)"  # noqa: E501
+    cost = f"({turn['latency_s']:.2f}s, {total_tokens(turn)} tok)"
     if turn.get("abstained"):
         return f"{head} abstained: {turn.get('error')} {cost}"
     if turn["role"] == "mediator":

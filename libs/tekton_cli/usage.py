@@ -12,6 +12,7 @@ from tekton_common import bus
 from tekton_common.catalog import get_ci
 from tekton_common.settings import Settings
 from tekton_common.usage import read_usage
+from tekton_common.wire import total_tokens
 
 BUDGET_USAGE = "tekton.budget.usage"
 
@@ -43,14 +44,6 @@ async def usage(settings: Settings, ci: str | None, run: str | None) -> dict[str
 def render(report: dict[str, Any]) -> str:
     """Human-readable usage."""
 
-    def tokens(t: dict[str, Any]) -> int:
-        return int(
-            t["input_tokens"]
-            + t["output_tokens"]
-            + t["cache_creation_input_tokens"]
-            + t["cache_read_input_tokens"]
-        )
-
     rows = [
         (
             name,
@@ -59,7 +52,7 @@ def render(report: dict[str, Any]) -> str:
             t["output_tokens"],
             t["cache_creation_input_tokens"],
             t["cache_read_input_tokens"],
-            tokens(t),
+            total_tokens(t),
             f"${t['cost_usd']:.4f}",
         )
         for name, t in sorted(report["groups"].items())
@@ -71,7 +64,9 @@ def render(report: dict[str, Any]) -> str:
         )
     ]
     total = report["total"]
-    lines.append(f"total: {total['calls']} calls, {tokens(total)} tokens, ${total['cost_usd']:.4f}")
+    lines.append(
+        f"total: {total['calls']} calls, {total_tokens(total)} tokens, ${total['cost_usd']:.4f}"
+    )
     if report.get("policy"):
         lines.append(
             f"budget policy: {report['policy']}; limits per CI "

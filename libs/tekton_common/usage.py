@@ -16,7 +16,7 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.js.api import DeliverPolicy, RetentionPolicy, StreamConfig
 
-from tekton_common.wire import Usage
+from tekton_common.wire import Usage, add_tokens, total_tokens
 
 USAGE_STREAM = "TEKTON_USAGE"
 USAGE_SUBJECTS = "tekton.usage.>"
@@ -54,20 +54,12 @@ class Tally(msgspec.Struct):
     @property
     def tokens(self) -> int:
         """Every token the calls consumed (cache reads and writes included)."""
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_creation_input_tokens
-            + self.cache_read_input_tokens
-        )
+        return total_tokens(self)
 
     def add(self, record: UsageRecord) -> None:
         """Count one record."""
         self.calls += 1
-        self.input_tokens += record.usage.input_tokens
-        self.output_tokens += record.usage.output_tokens
-        self.cache_creation_input_tokens += record.usage.cache_creation_input_tokens
-        self.cache_read_input_tokens += record.usage.cache_read_input_tokens
+        add_tokens(self, record.usage)
         self.cost_usd += record.cost_usd
 
 

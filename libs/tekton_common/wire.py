@@ -27,6 +27,27 @@ class Usage(msgspec.Struct):
     cache_read_input_tokens: int = 0
 
 
+TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+
+
+def total_tokens(counts: Any) -> int:
+    """Every token of a usage-shaped struct or dict, cache writes and reads included."""
+    if isinstance(counts, dict):
+        return sum(int(counts.get(field, 0)) for field in TOKEN_FIELDS)
+    return sum(int(getattr(counts, field)) for field in TOKEN_FIELDS)
+
+
+def add_tokens(target: Any, usage: Usage) -> None:
+    """Add `usage`'s token counts to a struct with the same four fields."""
+    for field in TOKEN_FIELDS:
+        setattr(target, field, getattr(target, field) + getattr(usage, field))
+
+
 class ChatRequest(msgspec.Struct, frozen=True):
     """A chat request; `message` is the older name of `content`."""
 

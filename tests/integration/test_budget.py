@@ -12,6 +12,7 @@ import pytest
 
 from tekton_common.client import BusClient, SocketClient
 from tekton_common.errors import RemoteError
+from tekton_common.wire import total_tokens
 
 
 def tekton(env, *args: str) -> subprocess.CompletedProcess[str]:
@@ -57,16 +58,7 @@ async def test_ci_budget_is_enforced_on_nats_and_socket(env, start_ci, nc) -> No
     assert (await client.chat("athena", "still fine")).ai_id == "athena-ci"
     report = json.loads(tekton(env, "usage", "--ci", "apollo", "--json").stdout)
     apollo_tally = report["groups"]["apollo-ci"]
-    tokens = sum(
-        apollo_tally[k]
-        for k in (
-            "input_tokens",
-            "output_tokens",
-            "cache_creation_input_tokens",
-            "cache_read_input_tokens",
-        )
-    )
-    assert tokens >= 300 and report["policy"] == "enforce"
+    assert total_tokens(apollo_tally) >= 300 and report["policy"] == "enforce"
     assert "ci.apollo" in report["verdicts"]
     assert athena.proc.poll() is None
 

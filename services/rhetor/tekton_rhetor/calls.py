@@ -13,7 +13,7 @@ from nats.aio.client import Client
 from tekton_common.catalog import CIId
 from tekton_common.client import ERROR_CODE_HEADER, ERROR_HEADER
 from tekton_common.subjects import ci_chat
-from tekton_common.wire import Response
+from tekton_common.wire import Response, total_tokens
 
 
 @dataclass
@@ -56,13 +56,7 @@ class CallStats:
             counters.failures += 1
             return
         counters.latency_total += attempt.latency
-        usage = attempt.reply.usage
-        counters.tokens += (
-            usage.input_tokens
-            + usage.output_tokens
-            + usage.cache_creation_input_tokens
-            + usage.cache_read_input_tokens
-        )
+        counters.tokens += total_tokens(attempt.reply.usage)
 
 
 async def call_ci(

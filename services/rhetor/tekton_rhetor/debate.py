@@ -23,6 +23,7 @@ from nats.aio.client import Client
 from tekton_common.budget import BudgetGuard
 from tekton_common.catalog import CIId
 from tekton_common.errors import OverBudgetError
+from tekton_common.wire import add_tokens
 from tekton_rhetor import quorum
 from tekton_rhetor.calls import Attempt, CallStats, call_ci
 from tekton_rhetor.models import (
@@ -178,12 +179,8 @@ class Debate:
     def _add_usage(record: TurnRecord, attempt: Attempt) -> None:
         if attempt.reply is None:
             return
-        usage = attempt.reply.usage
         record.model = attempt.reply.model
-        record.input_tokens += usage.input_tokens
-        record.output_tokens += usage.output_tokens
-        record.cache_creation_input_tokens += usage.cache_creation_input_tokens
-        record.cache_read_input_tokens += usage.cache_read_input_tokens
+        add_tokens(record, attempt.reply.usage)
         record.cost_usd += attempt.reply.cost_usd
 
     async def _round(

@@ -7,6 +7,8 @@ from typing import Any
 
 import msgspec
 
+from tekton_common.wire import total_tokens
+
 DEBATERS = ("proponent", "skeptic", "pragmatist")
 ROLES = (*DEBATERS, "mediator")
 VOTES = ("accept", "revise", "reject")
@@ -138,12 +140,7 @@ class TurnRecord(msgspec.Struct):
     @property
     def tokens(self) -> int:
         """All tokens of the turn."""
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_creation_input_tokens
-            + self.cache_read_input_tokens
-        )
+        return total_tokens(self)
 
 
 class DebateResult(msgspec.Struct):
