@@ -146,6 +146,17 @@ class Env:
         )
         return env
 
+    def tekton(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run the `tekton` command with these settings."""
+        return subprocess.run(
+            [sys.executable, "-m", "tekton_cli.main", *args],
+            env=self.vars(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
     def ci_port(self, offset: int) -> int:
         return self.ci_port_base + offset
 

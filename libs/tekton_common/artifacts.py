@@ -1,7 +1,8 @@
 """Artifact schemas known by name (pydantic models), for debates and stages.
 
-A debate may name one of these instead of sending a JSON Schema; stage artifacts join
-this registry as the stages are built. pydantic is imported only by the processes
+A debate may name one of these instead of sending a JSON Schema: ``decision`` (a
+generic reconciled decision) and one per Diamond stage (``tekton_common.stage_artifacts``).
+pydantic is imported only by the processes
 that validate artifacts (Rhetor, the stages), never by every CI.
 """
 

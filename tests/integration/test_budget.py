@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 
 import nats
 import pytest
@@ -13,17 +11,6 @@ import pytest
 from tekton_common.client import BusClient, SocketClient
 from tekton_common.errors import RemoteError
 from tekton_common.wire import total_tokens
-
-
-def tekton(env, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tekton_cli.main", *args],
-        env=env.vars(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 async def until_refused(client: BusClient, ci: str, **fields) -> RemoteError:
@@ -56,7 +43,7 @@ async def test_ci_budget_is_enforced_on_nats_and_socket(env, start_ci, nc) -> No
         with pytest.raises(RemoteError, match="budget exhausted"):
             await sock.request({"content": "more"})
     assert (await client.chat("athena", "still fine")).ai_id == "athena-ci"
-    report = json.loads(tekton(env, "usage", "--ci", "apollo", "--json").stdout)
+    report = json.loads(env.tekton("usage", "--ci", "apollo", "--json").stdout)
     apollo_tally = report["groups"]["apollo-ci"]
     assert total_tokens(apollo_tally) >= 300 and report["policy"] == "enforce"
     assert "ci.apollo" in report["verdicts"]
@@ -71,7 +58,7 @@ async def test_run_budget_stops_only_that_run(env, start_ci, nc) -> None:
     refused = await until_refused(client, "metis", run_id="run-a")
     assert refused.code == 429 and "run run-a" in str(refused)
     assert (await client.chat("metis", "other run", run_id="run-b")).content
-    text = tekton(env, "usage", "--run", "run-a")
+    text = env.tekton("usage", "--run", "run-a")
     assert (
         text.returncode == 0
         and "run-a" in text.stdout
@@ -86,7 +73,7 @@ async def test_warn_policy_never_refuses(env, start_ci, nc) -> None:
     client = BusClient(nc, 5)
     for _ in range(30):
         await client.chat("telos", "spend freely")
-    report = json.loads(tekton(env, "usage", "--json").stdout)
+    report = json.loads(env.tekton("usage", "--json").stdout)
     assert report["verdicts"]["ci.telos"]["policy"] == "warn"
     assert report["groups"]["telos-ci"]["calls"] == 30
     assert "budget reached for CI telos-ci" in budget.log.read_text()
@@ -98,6 +85,6 @@ async def test_usage_without_the_budget_ci_reads_the_stream(env, start_ci, nc) -
     for _ in range(3):
         await client.chat("sophia", "measure", run_id="r-42")
     await asyncio.sleep(0.2)
-    report = json.loads(tekton(env, "usage", "--run", "r-42", "--json").stdout)
+    report = json.loads(env.tekton("usage", "--run", "r-42", "--json").stdout)
     assert "Budget CI is not running" in report["source"]
     assert report["groups"]["r-42"]["calls"] == 3

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from tekton_common.catalog import get_ci
 from tekton_common.client import SocketClient
@@ -14,23 +12,12 @@ from tests.fakes.anthropic_server import Step
 KEY = "sk-ant-e2e-secret-key-value"
 
 
-def tekton(env, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tekton_cli.main", *args],
-        env=env.vars(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 async def test_ask_apollo_reaches_anthropic_with_its_system_prompt(
     env, start_ci, fake_anthropic
 ) -> None:
     env.extra.update({"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": fake_anthropic.url})
     apollo = start_ci("apollo")
-    asked = tekton(env, "ask", "apollo", "What ships first?")
+    asked = env.tekton("ask", "apollo", "What ships first?")
     assert asked.returncode == 0, asked.stderr
     assert "fake claude reply to: What ships first?" in asked.stdout
     [body] = fake_anthropic.requests
@@ -51,11 +38,11 @@ async def test_ask_apollo_reaches_anthropic_with_its_system_prompt(
 
     # an upstream error is a clear error naming the CI, never the key
     fake_anthropic.script.append(Step(status=400))
-    failed = tekton(env, "ask", "apollo", "bad one")
+    failed = env.tekton("ask", "apollo", "bad one")
     assert failed.returncode == 1
     assert "apollo-ci" in failed.stderr and "HTTP 400 invalid_request_error" in failed.stderr
 
-    status = tekton(env, "status", "--json")
+    status = env.tekton("status", "--json")
     apollo_status = next(c for c in json.loads(status.stdout)["cis"] if c["ci"] == "apollo-ci")
     assert apollo_status["model"] == PREMIUM
     apollo.terminate()

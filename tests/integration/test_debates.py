@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 
 import jsonschema
 import msgspec
@@ -222,14 +220,7 @@ async def test_concurrent_debates(start_many, nc) -> None:
 
 def test_tekton_debate_shows_turns_then_outcome(start_many, env) -> None:
     start_many(cast())
-    done = subprocess.run(
-        [sys.executable, "-m", "tekton_cli.main", "debate", "Adopt JetStream?", "--stage", "plan"],
-        env=env.vars(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = env.tekton("debate", "Adopt JetStream?", "--stage", "plan")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("debate ") and "skeptic=athena-ci" in lines[0]
