@@ -185,18 +185,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if not args.resume and not args.goal:
         raise ConfigError("give --goal TEXT (or --resume RUN_ID)")
-    if args.repo:
-        raise ConfigError("--repo is not supported yet")
     runs.check_stages(args.from_stage, args.to_stage, args.consensus_free)
-    request = {
-        "goal": args.goal or "",
-        "from_stage": args.from_stage,
-        "to_stage": args.to_stage,
-        "consensus_free": args.consensus_free,
-        "model": args.run_model,
-        "output": args.output,
-        "max_rounds": args.max_rounds,
-    }
+    request = runs.run_request(args)
     return await runs.start(settings, request, args.json, args.resume)
 
 

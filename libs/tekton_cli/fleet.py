@@ -16,6 +16,7 @@ from tekton_cli.procs import (
     alive,
     ci_command,
     http_status,
+    milvus_command,
     nats_command,
     pid_file,
     port_open,
@@ -32,6 +33,7 @@ from tekton_common.registry import read_registry, remove_ci
 from tekton_common.settings import Settings
 
 NATS = "nats-server"
+MILVUS = "milvus"
 STAGES = "tekton-stages"
 Say = Callable[[str], None]
 
@@ -63,32 +65,46 @@ def tail(path: str, lines: int = 8) -> str:
         return ""
 
 
-async def ensure_nats(settings: Settings, say: Say, timeout: float = 15.0) -> None:
-    """Start the embedded nats-server unless one is configured or already running."""
-    if not settings.embedded_nats:
-        say(f"using NATS at {settings.bus_url}")
+async def ensure_server(
+    settings: Settings, name: str, command: list[str], port: int, say: Say, timeout: float
+) -> None:
+    """Start an embedded server (`name` on loopback `port`) unless it is running already."""
+    if alive(read_record(settings, name)) and await port_open("127.0.0.1", port):
+        say(f"{name:<15} already running on port {port}")
         return
-    if alive(read_record(settings, NATS)) and await port_open("127.0.0.1", settings.nats_port):
-        say(f"nats-server already running on {settings.bus_url}")
-        return
-    if await port_open("127.0.0.1", settings.nats_port):
-        raise TransportError(
-            f"port {settings.nats_port} is taken by another program; set "
-            "TEKTON_NATS_PORT or TEKTON_NATS_URL"
-        )
+    if await port_open("127.0.0.1", port):
+        setting = "TEKTON_NATS_PORT" if name == NATS else "TEKTON_MILVUS_PORT"
+        raise TransportError(f"port {port} is taken by another program; set {setting}")
     started = time.monotonic()
-    record = spawn(settings, NATS, nats_command(settings))
+    record = spawn(settings, name, command)
     while time.monotonic() - started < timeout:
-        if await port_open("127.0.0.1", settings.nats_port):
+        if await port_open("127.0.0.1", port):
             say(
-                f"nats-server ready on {settings.bus_url} (pid {record.pid}, "
-                f"{time.monotonic() - started:.1f}s)"
+                f"{name:<15} ready  port {port}  pid {record.pid}  "
+                f"{time.monotonic() - started:.1f}s"
             )
             return
         if alive(record) is None:
             break
         await asyncio.sleep(0.05)
-    raise TransportError(f"nats-server did not start; log {record.log}:\n{tail(record.log)}")
+    raise TransportError(f"{name} did not start; log {record.log}:\n{tail(record.log)}")
+
+
+async def ensure_nats(settings: Settings, say: Say) -> None:
+    """Start the embedded nats-server unless TEKTON_NATS_URL names one."""
+    if not settings.embedded_nats:
+        say(f"using NATS at {settings.bus_url}")
+        return
+    await ensure_server(settings, NATS, nats_command(settings), settings.nats_port, say, 15.0)
+
+
+async def ensure_milvus(settings: Settings, say: Say) -> None:
+    """Start the embedded Milvus Lite server unless TEKTON_MILVUS_URI names one."""
+    if settings.milvus_uri:
+        say("using Milvus at TEKTON_MILVUS_URI")
+        return
+    command = milvus_command(settings)
+    await ensure_server(settings, MILVUS, command, settings.milvus_port, say, 60.0)
 
 
 async def wait_ready(
@@ -148,8 +164,10 @@ async def up(
 ) -> list[StartResult]:
     """Start nats-server (embedded) and the selected CIs, Numa last; wait for readiness."""
     await ensure_nats(settings, say)
-    if not names:  # the whole platform: run history needs its database
-        dsn = await asyncio.to_thread(ensure_postgres, settings, say)
+    if not names:  # the whole platform: run history and memory need their databases
+        dsn, _ = await asyncio.gather(
+            asyncio.to_thread(ensure_postgres, settings, say), ensure_milvus(settings, say)
+        )
         settings = msgspec.structs.replace(settings, postgres_dsn=dsn)
     specs = select(names)
     components = [str(s.ci_id) for s in specs]
@@ -227,14 +245,16 @@ async def down(
         "not running"
     ):
         outcome["postgres"] = how
-    if not names and settings.embedded_nats:
-        record = read_record(settings, NATS)
+    servers = [MILVUS] if not settings.milvus_uri else []
+    servers += [NATS] if settings.embedded_nats else []
+    for server in servers if not names else []:
+        record = read_record(settings, server)
         if record is not None:
             how = await asyncio.to_thread(stop_process, record, grace)
-            pid_file(settings, NATS).unlink(missing_ok=True)
+            pid_file(settings, server).unlink(missing_ok=True)
             if how != "not running":
-                say(f"{NATS:<15} {how}")
-            outcome[NATS] = how
+                say(f"{server:<15} {how}")
+            outcome[server] = how
     return outcome
 
 

@@ -135,7 +135,11 @@ def _run_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         "timeline live. The run goes on if this command goes away.",
     )
     p.add_argument("--goal", help="what the run should achieve")
-    p.add_argument("--repo", help="repository to work on (not used yet)")
+    p.add_argument(
+        "--repo",
+        help="repository to work on: its files are indexed for retrieval and the code "
+        "stage's diff must pass git apply --check against it",
+    )
     p.add_argument("--from", dest="from_stage", help="first stage")
     p.add_argument("--to", dest="to_stage", help="last stage")
     p.add_argument(

@@ -86,6 +86,7 @@ def child_env(settings: Settings) -> dict[str, str]:
         env["TEKTON_MODEL"] = settings.model
     if settings.postgres_dsn:
         env["TEKTON_POSTGRES_DSN"] = settings.postgres_dsn
+    env["TEKTON_MILVUS_URI"] = settings.memory_uri
     return env
 
 
@@ -132,6 +133,29 @@ def stages_command() -> list[str]:
 def stages_port(settings: Settings) -> int:
     """HTTP health port of the stages process (component base + 91)."""
     return settings.port_base + 91
+
+
+def milvus_command(settings: Settings) -> list[str]:
+    """The embedded Milvus Lite in server mode (several processes share it), loopback."""
+    beside = Path(sys.executable).parent / "milvus-lite"
+    found = str(beside) if beside.exists() else shutil.which("milvus-lite")
+    if not found:
+        raise ConfigError(
+            "milvus-lite not found: install pymilvus[milvus_lite] or set TEKTON_MILVUS_URI "
+            "to a running Milvus"
+        )
+    data = settings.home_path / "milvus"
+    data.mkdir(parents=True, exist_ok=True)
+    return [
+        found,
+        "server",
+        "--data-dir",
+        str(data),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(settings.milvus_port),
+    ]
 
 
 def nats_binary() -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import os
 import sys
 import uuid
 from typing import Any
@@ -18,7 +20,7 @@ from tekton_cli.postgres import history_dsn
 from tekton_common import bus
 from tekton_common.catalog import get_ci
 from tekton_common.client import BusClient
-from tekton_common.errors import NotFoundError
+from tekton_common.errors import ConfigError, NotFoundError
 from tekton_common.providers.select import choose_model
 from tekton_common.settings import Settings
 from tekton_rhetor.models import DEFAULT_ROLES, ROLES
@@ -62,6 +64,23 @@ def check_stages(start: str | None, end: str | None, consensus_free: list[str]) 
         select(DIAMOND, stage, stage)
 
 
+def run_request(args: argparse.Namespace) -> dict[str, Any]:
+    """The `tekton.runs.start` request from the flags; paths made absolute, because the
+    stages service does not share this command's working directory."""
+    if args.repo and not os.path.isdir(args.repo):
+        raise ConfigError(f"--repo {args.repo}: not a folder")
+    return {
+        "goal": args.goal or "",
+        "from_stage": args.from_stage,
+        "to_stage": args.to_stage,
+        "consensus_free": args.consensus_free,
+        "model": args.run_model,
+        "output": os.path.abspath(args.output) if args.output else None,
+        "max_rounds": args.max_rounds,
+        "repo": os.path.abspath(args.repo) if args.repo else None,
+    }
+
+
 def render_plan(plan: list[dict[str, Any]]) -> str:
     """The dry run as a table."""
     return table(
@@ -88,7 +107,10 @@ def event_line(event: dict[str, Any]) -> str | None:
     if kind == "StageStarted":
         return f"▶ {event['stage']}"
     if kind == "StageProgress":
-        return f"  {event['stage']}: {event['step']} (accept share {event['accept_share']:.2f})"
+        share = event.get("accept_share")
+        detail = f" (accept share {share:.2f})" if share is not None else ""
+        detail += f": {event['detail']}" if event.get("detail") else ""
+        return f"  {event['stage']}: {event['step']}{detail}"
     if kind == "DebateTurn":
         turn = event["turn"]
         vote = (

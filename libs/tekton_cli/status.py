@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import time
+from typing import Any
 
 import msgspec
 
-from tekton_cli.fleet import NATS, STAGES
+from tekton_cli.fleet import MILVUS, NATS, STAGES
 from tekton_cli.postgres import embedded_dsn
 from tekton_cli.procs import alive, read_record
 from tekton_common import bus
@@ -45,6 +46,24 @@ class FleetStatus(msgspec.Struct):
     cis: list[CIStatus]
     stages_pid: int | None = None
     postgres: str = "not configured"
+    memory: dict[str, Any] = {}
+
+
+async def memory_info(nc: Any) -> dict[str, Any]:
+    """The stages service's report on Milvus and its embedder (or why there is none)."""
+    if nc is None:
+        return {"reachable": False, "error": "NATS unreachable"}
+    try:
+        reply = await nc.request("tekton.memory.info", b"{}", timeout=15)
+    except Exception as exc:  # no stages service, or it did not answer
+        return {
+            "reachable": False,
+            "error": f"stages service did not answer ({type(exc).__name__})",
+        }
+    if (reply.headers or {}).get("Nats-Service-Error-Code"):
+        return {"reachable": False, "error": reply.headers.get("Nats-Service-Error")}
+    info: dict[str, Any] = msgspec.json.decode(reply.data)
+    return info
 
 
 async def fleet_status(settings: Settings) -> FleetStatus:
@@ -54,6 +73,7 @@ async def fleet_status(settings: Settings) -> FleetStatus:
         nc = await bus.connect(settings, "tekton-cli")
     try:
         records = await read_registry(settings, nc)
+        memory_report = await memory_info(nc)
     finally:
         if nc is not None:
             await bus.close(nc)
@@ -102,6 +122,7 @@ async def fleet_status(settings: Settings) -> FleetStatus:
             if embedded_dsn(settings)
             else "embedded, not running"
         ),
+        memory=memory_report,
     )
 
 
@@ -117,5 +138,24 @@ def nats_line(settings: Settings, status: FleetStatus) -> str:
     stages = f"pid {status.stages_pid}" if status.stages_pid else "not running"
     return (
         f"NATS {status.nats_url} ({where}): {state}\n"
-        f"PostgreSQL: {status.postgres} · stages service: {stages}"
+        f"PostgreSQL: {status.postgres} · stages service: {stages}\n"
+        f"{memory_line(settings, status.memory)}"
+    )
+
+
+def memory_line(settings: Settings, memory: dict[str, Any]) -> str:
+    """Milvus and the embedder, as the stages service sees them."""
+    server = alive(read_record(settings, MILVUS))
+    where = (
+        "configured"
+        if settings.milvus_uri
+        else (f"embedded pid {server.pid}" if server else "embedded, not running")
+    )
+    if not memory.get("reachable"):
+        embedder = f" · embeddings: {memory['embedder']}" if "embedder" in memory else ""
+        return f"Milvus ({where}): UNAVAILABLE ({memory.get('error')}){embedder}"
+    return (
+        f"Milvus {memory['milvus_uri']} ({where}): {memory['lessons']} lessons, "
+        f"{memory['chunks']} repository chunks · embeddings: {memory['embedder']} "
+        f"({memory['embedder_description']})"
     )

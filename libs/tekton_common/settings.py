@@ -54,6 +54,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     debate_turn_timeout: float = 120.0
     stage_timeout: float = 1800.0
     postgres_dsn: str | None = None
+    milvus_uri: str | None = None
+    milvus_port: int = 19530
+    embedder: str = "auto"
     openai_base_url: str = "http://127.0.0.1:11434/v1"
     provider_max_retries: int = 4
     provider_timeout: float = 120.0
@@ -79,6 +82,11 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def bus_url(self) -> str:
         """The NATS URL every process connects to."""
         return self.nats_url or f"nats://127.0.0.1:{self.nats_port}"
+
+    @property
+    def memory_uri(self) -> str:
+        """The Milvus every process uses: TEKTON_MILVUS_URI, else the embedded server."""
+        return self.milvus_uri or f"http://127.0.0.1:{self.milvus_port}"
 
     def ci_override(self, spec: CISpec) -> CIOverride:
         """The tekton.toml overrides for one CI (empty when none)."""
@@ -145,7 +153,7 @@ def load_settings(
     merged.update(_prefixed(env))
     merged.update(given)
     merged["home"] = str(home)
-    for key in ("nats_url", "model", "postgres_dsn"):
+    for key in ("nats_url", "model", "postgres_dsn", "milvus_uri"):
         if merged.get(key) == "":
             merged[key] = None
     try:

@@ -32,6 +32,7 @@ class Fleet:
     def __init__(self, home: Path) -> None:
         base = free_base(181)
         self.nats_port = free_port()
+        self.milvus_port = free_port()
         self.port_base, self.ci_port_base = base, base + 100
         self.env = {
             k: v
@@ -42,6 +43,7 @@ class Fleet:
             {
                 "TEKTON_HOME": str(home),
                 "TEKTON_NATS_PORT": str(self.nats_port),
+                "TEKTON_MILVUS_PORT": str(self.milvus_port),
                 "TEKTON_PORT_BASE": str(base),
                 "TEKTON_CI_PORT_BASE": str(base + 100),
                 "TEKTON_HEARTBEAT_INTERVAL": "0.5",

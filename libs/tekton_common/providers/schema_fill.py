@@ -13,12 +13,18 @@ from typing import Any
 
 
 class SchemaFiller:
-    """Builds one instance per (schema, seed); every string says it is simulated."""
+    """Builds one instance per (schema, seed); every string says it is simulated.
 
-    def __init__(self, root: dict[str, Any], seed: str, label: str) -> None:
+    `fixed` gives values for properties of that name wherever they appear.
+    """
+
+    def __init__(
+        self, root: dict[str, Any], seed: str, label: str, fixed: dict[str, Any] | None = None
+    ) -> None:
         self.root = root
         self.seed = seed
         self.label = label
+        self.fixed = fixed or {}
 
     def _pick(self, path: str, n: int) -> int:
         digest = hashlib.sha256(f"{self.seed}\0{path}".encode()).digest()
@@ -60,7 +66,10 @@ class SchemaFiller:
 
     def _object(self, schema: dict[str, Any], path: str) -> dict[str, Any]:
         props = schema.get("properties", {})
-        return {name: self.fill(sub, f"{path}.{name}") for name, sub in props.items()}
+        return {
+            name: self.fixed[name] if name in self.fixed else self.fill(sub, f"{path}.{name}")
+            for name, sub in props.items()
+        }
 
     def _array(self, schema: dict[str, Any], path: str) -> list[Any]:
         count = max(schema.get("minItems", 0), min(2, schema.get("maxItems", 2)))

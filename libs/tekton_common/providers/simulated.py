@@ -87,6 +87,27 @@ def parse_faults(text: str) -> list[Fault]:
     return faults
 
 
+SIMULATED_FILE = "TEKTON_SIMULATED_CHANGE.md"
+
+
+def simulated_diff(ci: str) -> str:
+    """A diff that adds one file saying it is simulated: it applies to any repository
+    that does not already have that file."""
+    lines = [
+        f"# Simulated change from {ci}",
+        "",
+        "Written by Tekton's offline simulated model; no real model was called.",
+    ]
+    body = "".join(f"+{line}\n" for line in lines)
+    return (
+        f"diff --git a/{SIMULATED_FILE} b/{SIMULATED_FILE}\n"
+        "new file mode 100644\n"
+        "--- /dev/null\n"
+        f"+++ b/{SIMULATED_FILE}\n"
+        f"@@ -0,0 +1,{len(lines)} @@\n{body}"
+    )
+
+
 class SimulatedProvider:
     """Replies without calling any model; `model` is always ``simulated``."""
 
@@ -141,8 +162,10 @@ class SimulatedProvider:
             if fault == "wrong_schema":
                 data: Any = {"simulated": f"{request.ci} answered with the wrong shape"}
             else:
+                # a real unified diff, so `git apply --check` of a code change means something
+                fixed = {"diff": simulated_diff(request.ci), "files_changed": [SIMULATED_FILE]}
                 filler = SchemaFiller(
-                    request.json_schema, digest.hex(), f"{request.ci} (simulated)"
+                    request.json_schema, digest.hex(), f"{request.ci} (simulated)", fixed
                 )
                 data = {**filler.fill(), **self._overrides(request)}
             content = json.dumps(data, ensure_ascii=False)

@@ -20,6 +20,7 @@ from tekton_common.settings import Settings, load_settings
 from tekton_common.wire import decode_object
 from tekton_stages.coordinator import Coordinator, RunRequest
 from tekton_stages.events import ensure_runs_stream
+from tekton_stages.memory import Memory
 from tekton_stages.pipeline import DIAMOND
 from tekton_stages.recorder import Recorder
 from tekton_stages.stage import StageRequest, run_stage
@@ -40,7 +41,9 @@ def make_setup(settings: Settings):  # type: ignore[no-untyped-def]
 
     async def setup(nc: Client, spawn: Spawn) -> list[EndpointDef]:
         await ensure_runs_stream(nc.jetstream(timeout=5))
-        coordinator = Coordinator(nc, settings, spawn)
+        memory = Memory(settings.memory_uri, settings.embedder)
+        memory.start()
+        coordinator = Coordinator(nc, settings, spawn, memory)
         if settings.postgres_dsn:
             spawn(Recorder(nc.jetstream(timeout=10), settings.postgres_dsn).run())
         else:
@@ -52,7 +55,7 @@ def make_setup(settings: Settings):  # type: ignore[no-untyped-def]
                 assert isinstance(ask, StageRequest)
                 if ask.stage != stage:
                     raise ProtocolError(f"this endpoint runs {stage}, not {ask.stage}")
-                outcome = await run_stage(nc, ask, settings.stage_timeout)
+                outcome = await run_stage(nc, ask, settings.stage_timeout, memory)
                 return msgspec.json.encode(outcome)
 
             return EndpointDef(f"{stage}", handler, subject=f"tekton.stage.{stage}.run")
@@ -67,8 +70,12 @@ def make_setup(settings: Settings):  # type: ignore[no-untyped-def]
                 raise ProtocolError('resume needs {"run_id": ...}')
             return msgspec.json.encode(await coordinator.resume(run_id))
 
+        async def memory_info(request: Request) -> bytes:
+            return msgspec.json.encode(await memory.info())
+
         return [
             *(stage_endpoint(s) for s in DIAMOND),
+            EndpointDef("memory_info", memory_info, subject="tekton.memory.info"),
             EndpointDef("runs_start", start, subject="tekton.runs.start"),
             EndpointDef("runs_resume", resume, subject="tekton.runs.resume"),
         ]

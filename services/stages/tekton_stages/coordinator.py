@@ -3,7 +3,9 @@
 ``tekton.runs.start`` answers at once with the run id and the stage plan; the run goes
 on in this service, so it survives the command line that started it. Its state is its
 event log: ``tekton.runs.resume`` reads the log and continues after the last finished
-stage, reusing the artifacts already made.
+stage, reusing the artifacts already made. Every stage's outcome (what was made, or what
+blocked it) is stored as a lesson in Milvus for later runs; with ``--repo`` the
+repository is indexed there first.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from nats.aio.msg import Msg
 from tekton_common.errors import NotFoundError, ProtocolError
 from tekton_common.settings import Settings
 from tekton_stages.events import EventLog, read_events
+from tekton_stages.memory import Lesson, Memory, MemoryUnavailableError
 from tekton_stages.pipeline import DIAMOND, artifact_name, select
+from tekton_stages.repo import check_repo, chunk_repo
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -41,6 +45,7 @@ class RunRequest(msgspec.Struct, frozen=True):
     model: str | None = None
     output: str | None = None
     max_rounds: int = 2
+    repo: str | None = None
 
 
 def safe_path(folder: Path, name: str) -> Path:
@@ -75,11 +80,21 @@ def write_artifact(folder: Path, stage: str, artifact: dict[str, Any]) -> list[s
     return [str(path)]
 
 
+def recalled_line(event: dict[str, Any]) -> str:
+    """What a stage recalled, in a few words."""
+    if event["note"] != "ok":
+        return str(event["note"])
+    runs = sorted({x["run_id"] for x in event["lessons"]})
+    said = f"{len(event['lessons'])} lessons" + (f" from runs {', '.join(runs)}" if runs else "")
+    return said + (f", {len(event['chunks'])} repository chunks" if event["chunks"] else "")
+
+
 class Coordinator:
     """Starts, drives and resumes runs."""
 
-    def __init__(self, nc: Client, settings: Settings, spawn: Any) -> None:
+    def __init__(self, nc: Client, settings: Settings, spawn: Any, memory: Memory) -> None:
         self.nc = nc
+        self.memory = memory
         self.js = nc.jetstream(timeout=10)
         self.settings = settings
         self.spawn = spawn
@@ -88,6 +103,8 @@ class Coordinator:
     async def start(self, request: RunRequest) -> dict[str, Any]:
         """Validate, emit RunStarted, and drive the run in the background."""
         stages = select(DIAMOND, request.from_stage, request.to_stage)
+        if request.repo:
+            request = msgspec.structs.replace(request, repo=check_repo(request.repo))
         if await read_events(self.js, request.run_id):
             raise ProtocolError(f"run {request.run_id} already exists; use resume")
         log = EventLog(self.js, request.run_id)
@@ -135,8 +152,11 @@ class Coordinator:
         started = time.perf_counter()
         totals = {"tokens": 0, "cost_usd": 0.0}
         try:
+            if request.repo and stages:
+                await self._index(request.repo, stages[0], log)
             for stage in stages:
                 outcome = await self._stage(request, stage, log, earlier)
+                await self._learn(request, stage, outcome, log)
                 totals["tokens"] += outcome["debate"].get("total_tokens", 0)
                 totals["cost_usd"] += outcome["debate"].get("cost_usd", 0.0)
                 if outcome["status"] != "approved":
@@ -185,6 +205,39 @@ class Coordinator:
         finally:
             self.active.discard(request.run_id)
 
+    async def _index(self, repo: str, stage: str, log: EventLog) -> None:
+        await log.emit("StageProgress", stage=stage, step="indexing repository", detail=repo)
+        chunks, files = await asyncio.to_thread(chunk_repo, repo)
+        try:
+            stored = await self.memory.index_repo(repo, chunks)
+        except MemoryUnavailableError as exc:
+            detail = f"memory unavailable, going on without repository chunks: {exc}"
+            await log.emit(
+                "StageProgress", stage=stage, step="repository not indexed", detail=detail
+            )
+            return
+        detail = f"{stored} chunks from {files} files"
+        await log.emit("StageProgress", stage=stage, step="indexed repository", detail=detail)
+
+    async def _learn(
+        self, request: RunRequest, stage: str, outcome: dict[str, Any], log: EventLog
+    ) -> None:
+        """Keep the stage's outcome as a lesson for later runs."""
+        debate = outcome.get("debate") or {}
+        if outcome["status"] == "approved":
+            made = json.dumps(outcome["artifact"], ensure_ascii=False)[:1500]
+            text = f"approved with confidence {debate.get('confidence', 0):.2f}: {made}"
+        else:
+            text = f"blocked: {outcome['reason']}"
+        lesson = Lesson(request.run_id, stage, outcome["status"], request.goal, text)
+        try:
+            await self.memory.remember(lesson)
+        except MemoryUnavailableError as exc:
+            detail = f"memory unavailable, lesson not kept: {exc}"
+            await log.emit("StageProgress", stage=stage, step="lesson not kept", detail=detail)
+            return
+        await log.emit("StageProgress", stage=stage, step="lesson kept", detail=outcome["status"])
+
     async def _stage(
         self, request: RunRequest, stage: str, log: EventLog, earlier: dict[str, Any]
     ) -> dict[str, Any]:
@@ -197,6 +250,23 @@ class Coordinator:
             event = msgspec.json.decode(msg.data)
             if event["type"] == "debate.finished":
                 finished.set()
+            elif event["type"] == "stage.recalled":
+                await log.emit(
+                    "StageProgress",
+                    stage=stage,
+                    step="recalled",
+                    detail=recalled_line(event),
+                    lessons=event["lessons"],
+                    chunks=event["chunks"],
+                )
+            elif event["type"] == "stage.checked":
+                await log.emit(
+                    "StageProgress",
+                    stage=stage,
+                    step=event["check"],
+                    detail="passed" if event["ok"] else f"failed: {event['output']}",
+                    ok=event["ok"],
+                )
             elif event["type"] == "debate.turn":
                 turn = event["turn"]
                 await log.emit("DebateTurn", stage=stage, debate_id=debate_id, turn=turn)
@@ -219,6 +289,7 @@ class Coordinator:
                 "consensus_free": stage in request.consensus_free,
                 "model": request.model,
                 "max_rounds": request.max_rounds,
+                "repo": request.repo,
             }
             reply = await self.nc.request(
                 f"tekton.stage.{stage}.run",

@@ -1,8 +1,11 @@
 """One stage: build the prompt, ask Rhetor for a debate, check the artifact.
 
-Endpoint ``tekton.stage.<stage>.run``. The prompt carries the goal and the artifacts of
-earlier stages; the debate is held to the stage's artifact schema, and the artifact is
-validated once more here before it is returned.
+Endpoint ``tekton.stage.<stage>.run``. The prompt carries the goal, the artifacts of
+earlier stages, lessons of earlier runs and (with ``--repo``) the repository chunks
+closest to the goal, both from Milvus. The debate is held to the stage's artifact
+schema, and the artifact is validated once more here before it is returned; with a
+repository, the code stage's diff must pass ``git apply --check``. What was recalled
+and checked is published on the debate's event subject for the run's timeline.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from tekton_common.artifacts import artifact_model
 from tekton_common.client import BusClient
 from tekton_common.errors import ProtocolError
 from tekton_common.subjects import RHETOR_DEBATE
+from tekton_stages.memory import Chunk, Lesson, Memory, MemoryUnavailableError
+from tekton_stages.repo import check_diff
 
 STAGE_FOCUS = {
     "plan": "Plan the work: goals, milestones with checks, acceptance criteria, risks.",
@@ -44,6 +49,15 @@ class StageRequest(msgspec.Struct, frozen=True):
     consensus_free: bool = False
     model: str | None = None
     max_rounds: int = 2
+    repo: str | None = None
+
+
+class Recall(msgspec.Struct):
+    """What memory gave a stage, and a note when it could not."""
+
+    lessons: list[Lesson] = []
+    chunks: list[Chunk] = []
+    note: str = "ok"
 
 
 class StageOutcome(msgspec.Struct):
@@ -57,18 +71,55 @@ class StageOutcome(msgspec.Struct):
     type: str = "stage_outcome.v1"
 
 
-def stage_prompt(request: StageRequest) -> tuple[str, str]:
+def stage_prompt(request: StageRequest, recall: Recall) -> tuple[str, str]:
     """The debate prompt and context for a stage."""
-    prompt = f"Goal: {request.goal}\n{STAGE_FOCUS[request.stage]}"
+    parts = [f"Goal: {request.goal}", STAGE_FOCUS[request.stage]]
+    if recall.lessons:
+        parts.append("Lessons from earlier runs:")
+        parts.extend(f"- [{x.run_id} {x.stage}, {x.status}] {x.text}" for x in recall.lessons)
+    if recall.chunks:
+        parts.append("Relevant repository code:")
+        parts.extend(f"--- {c.path}:{c.start}-{c.end}\n{c.text}" for c in recall.chunks)
     context = {"stage": request.stage, "earlier_artifacts": request.earlier}
-    return prompt, json.dumps(context, ensure_ascii=False)
+    return "\n".join(parts), json.dumps(context, ensure_ascii=False)
 
 
-async def run_stage(nc: Client, request: StageRequest, timeout: float) -> StageOutcome:
-    """Hold the stage's debate and validate its artifact."""
+async def recall(memory: Memory, request: StageRequest) -> Recall:
+    """Lessons (and repository chunks) for the stage; a note instead when Milvus fails."""
+    query = f"{request.goal}\n{STAGE_FOCUS[request.stage]}"
+    try:
+        lessons = await memory.recall(query, request.stage, exclude_run=request.run_id)
+        chunks = await memory.search_repo(request.repo, query) if request.repo else []
+    except MemoryUnavailableError as exc:
+        return Recall(note=f"memory unavailable, going on without it: {exc}")
+    return Recall(lessons=lessons, chunks=chunks)
+
+
+async def _publish(nc: Client, request: StageRequest, event: dict[str, Any]) -> None:
+    subject = f"tekton.debates.{request.debate_id}.events"
+    await nc.publish(subject, msgspec.json.encode(event))
+
+
+async def run_stage(
+    nc: Client, request: StageRequest, timeout: float, memory: Memory
+) -> StageOutcome:
+    """Recall, hold the stage's debate, validate its artifact (and check a diff)."""
     if request.stage not in STAGE_FOCUS:
         raise ProtocolError(f"unknown stage {request.stage!r}")
-    prompt, context = stage_prompt(request)
+    found = await recall(memory, request)
+    await _publish(
+        nc,
+        request,
+        {
+            "type": "stage.recalled",
+            "note": found.note,
+            "lessons": [
+                {"run_id": x.run_id, "stage": x.stage, "score": x.score} for x in found.lessons
+            ],
+            "chunks": [f"{c.path}:{c.start}-{c.end}" for c in found.chunks],
+        },
+    )
+    prompt, context = stage_prompt(request, found)
     debate = {
         "prompt": prompt,
         "stage": request.stage,
@@ -85,28 +136,21 @@ async def run_stage(nc: Client, request: StageRequest, timeout: float) -> StageO
     )
     result: dict[str, Any] = msgspec.json.decode(reply.data)
     summary = {k: v for k, v in result.items() if k != "transcript"}
+
+    def blocked(reason: str) -> StageOutcome:
+        return StageOutcome(request.stage, "blocked", reason, None, summary)
+
     if result["status"] != "approved":
-        return StageOutcome(
-            stage=request.stage,
-            status="blocked",
-            reason=result["reason"],
-            artifact=None,
-            debate=summary,
-        )
+        return blocked(result["reason"])
     try:  # belt and braces: the artifact is checked by the stage that owns its schema
         artifact = artifact_model(request.stage).model_validate(result["artifact"])
     except ValueError as exc:
-        return StageOutcome(
-            stage=request.stage,
-            status="blocked",
-            reason=f"invalid artifact: {exc}",
-            artifact=None,
-            debate=summary,
-        )
-    return StageOutcome(
-        stage=request.stage,
-        status="approved",
-        reason=None,
-        artifact=artifact.model_dump(mode="json"),
-        debate=summary,
-    )
+        return blocked(f"invalid artifact: {exc}")
+    made = artifact.model_dump(mode="json")
+    if request.stage == "code" and request.repo:
+        applies, output = await check_diff(request.repo, made["diff"])
+        check = {"type": "stage.checked", "check": "git apply --check", "ok": applies}
+        await _publish(nc, request, {**check, "output": output})
+        if not applies:
+            return blocked(f"the diff does not apply to {request.repo}: {output}")
+    return StageOutcome(request.stage, "approved", None, made, summary)

@@ -1,0 +1,258 @@
+"""Retrieval memory in Milvus: lessons from earlier runs and chunks of `--repo` files.
+
+Two collections per embedder (``tekton_lessons_<embedder>``, ``tekton_repo_<embedder>``),
+cosine similarity over 384-dim vectors. pymilvus's client is synchronous here (Milvus
+Lite does not implement the async client's collection creation), so every call runs in
+a worker thread. Any Milvus failure becomes `MemoryUnavailableError`: callers go on without
+memory and say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import msgspec
+from pymilvus import DataType, MilvusClient
+from pymilvus.exceptions import MilvusException
+
+from tekton_common.errors import TransportError
+from tekton_stages.embeddings import Embedder, load_embedder
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+TEXT_BYTES = 6000  # stored text is cut to this many UTF-8 bytes
+
+
+class MemoryUnavailableError(TransportError):
+    """Milvus could not be reached or refused the operation."""
+
+
+class Lesson(msgspec.Struct):
+    """What a finished or blocked stage taught."""
+
+    run_id: str
+    stage: str
+    status: str
+    goal: str
+    text: str
+    score: float = 0.0
+
+
+class Chunk(msgspec.Struct):
+    """Lines `start`..`end` of one repository file."""
+
+    path: str
+    start: int
+    end: int
+    text: str
+    score: float = 0.0
+
+
+def key(value: str) -> str:
+    """A filter-safe key for any string (run ids and paths are never quoted into filters)."""
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+def cut(text: str) -> str:
+    """`text` cut to what a VARCHAR field holds."""
+    return text.encode()[:TEXT_BYTES].decode(errors="ignore")
+
+
+def public_uri(uri: str) -> str:
+    """The URI without user and password, for status and logs."""
+    parts = urlsplit(uri)
+    if parts.password is None and parts.username is None:
+        return uri
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _fields(dim: int, extra: list[tuple[str, int]]) -> Any:
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    for name, length in extra:
+        if length:
+            schema.add_field(name, DataType.VARCHAR, max_length=length)
+        else:
+            schema.add_field(name, DataType.INT64)
+    return schema
+
+
+LESSON_FIELDS = [
+    ("run_key", 64),
+    ("run_id", 128),
+    ("stage", 32),
+    ("status", 16),
+    ("goal", TEXT_BYTES),
+    ("text", TEXT_BYTES),
+]
+CHUNK_FIELDS = [("repo_key", 64), ("path", 1024), ("start", 0), ("end", 0), ("text", TEXT_BYTES)]
+
+
+class Memory:
+    """Lessons and repository chunks; the embedder loads in the background."""
+
+    def __init__(self, uri: str, embedder: str, timeout: float = 10.0) -> None:
+        self.uri = uri
+        self.timeout = timeout
+        self.choice = embedder
+        self._embedder: asyncio.Future[Embedder] | None = None
+        self._client: MilvusClient | None = None
+        self._ready: set[str] = set()
+
+    def start(self) -> None:
+        """Begin loading the embedder (the real model takes seconds)."""
+        if self._embedder is None:
+            self._embedder = asyncio.ensure_future(asyncio.to_thread(load_embedder, self.choice))
+
+    async def embedder(self) -> Embedder:
+        """The loaded embedder."""
+        self.start()
+        assert self._embedder is not None
+        return await self._embedder
+
+    async def _embed(self, texts: list[str]) -> list[list[float]]:
+        embedder = await self.embedder()
+        return await asyncio.to_thread(embedder.embed, texts)
+
+    async def _names(self) -> tuple[str, str]:
+        name = (await self.embedder()).name
+        return f"tekton_lessons_{name}", f"tekton_repo_{name}"
+
+    def _connect(self) -> MilvusClient:
+        if self._client is None:
+            self._client = MilvusClient(uri=self.uri, timeout=self.timeout)
+            self._ready.clear()
+        return self._client
+
+    async def _call(self, fn: Callable[[MilvusClient], T]) -> T:
+        def work() -> T:
+            return fn(self._connect())
+
+        try:
+            return await asyncio.to_thread(work)
+        except (MilvusException, OSError, RuntimeError) as exc:
+            self._client = None  # reconnect next time
+            raise MemoryUnavailableError(f"Milvus at {public_uri(self.uri)}: {exc}") from None
+
+    async def _collection(self, name: str, extra: list[tuple[str, int]]) -> str:
+        dim = (await self.embedder()).dim
+
+        def ensure(client: MilvusClient) -> None:
+            if name in self._ready:
+                return
+            if not client.has_collection(name):
+                index = client.prepare_index_params()
+                index.add_index(field_name="vector", index_type="FLAT", metric_type="COSINE")
+                client.create_collection(name, schema=_fields(dim, extra), index_params=index)
+            client.load_collection(name)
+            self._ready.add(name)
+
+        await self._call(ensure)
+        return name
+
+    async def remember(self, lesson: Lesson) -> None:
+        """Store (or replace) the lesson of one stage of one run."""
+        name = await self._collection((await self._names())[0], LESSON_FIELDS)
+        [vector] = await self._embed([f"{lesson.goal}\n{lesson.text}"])
+        row = {
+            "id": key(f"{lesson.run_id}\0{lesson.stage}"),
+            "vector": vector,
+            "run_key": key(lesson.run_id),
+            "run_id": lesson.run_id[:128],
+            "stage": lesson.stage,
+            "status": lesson.status,
+            "goal": cut(lesson.goal),
+            "text": cut(lesson.text),
+        }
+        await self._call(lambda c: c.upsert(name, [row]))
+
+    async def recall(
+        self, query: str, stage: str, exclude_run: str, limit: int = 3
+    ) -> list[Lesson]:
+        """The lessons of other runs' `stage` closest to `query`."""
+        name = await self._collection((await self._names())[0], LESSON_FIELDS)
+        [vector] = await self._embed([query])
+        found = await self._call(
+            lambda c: c.search(
+                name,
+                data=[vector],
+                limit=limit,
+                filter=f'stage == "{stage}" and run_key != "{key(exclude_run)}"',
+                output_fields=["run_id", "stage", "status", "goal", "text"],
+            )
+        )
+        return [
+            Lesson(**{**hit["entity"], "score": round(float(hit["distance"]), 4)})
+            for hit in found[0]
+        ]
+
+    async def index_repo(self, repo: str, chunks: list[Chunk]) -> int:
+        """Replace the repository's chunks with `chunks`; returns how many were stored."""
+        name = await self._collection((await self._names())[1], CHUNK_FIELDS)
+        repo_key = key(repo)
+        await self._call(lambda c: c.delete(name, filter=f'repo_key == "{repo_key}"'))
+        for begin in range(0, len(chunks), 64):
+            batch = chunks[begin : begin + 64]
+            vectors = await self._embed([f"{c.path}\n{c.text}" for c in batch])
+            rows = [
+                {
+                    "id": key(f"{repo}\0{c.path}\0{c.start}"),
+                    "vector": vector,
+                    "repo_key": repo_key,
+                    "path": c.path[:1024],
+                    "start": c.start,
+                    "end": c.end,
+                    "text": cut(c.text),
+                }
+                for c, vector in zip(batch, vectors, strict=True)
+            ]
+            await self._call(lambda c, rows=rows: c.upsert(name, rows))  # type: ignore[misc]
+        return len(chunks)
+
+    async def search_repo(self, repo: str, query: str, limit: int = 4) -> list[Chunk]:
+        """The repository chunks closest to `query`."""
+        name = await self._collection((await self._names())[1], CHUNK_FIELDS)
+        [vector] = await self._embed([query])
+        found = await self._call(
+            lambda c: c.search(
+                name,
+                data=[vector],
+                limit=limit,
+                filter=f'repo_key == "{key(repo)}"',
+                output_fields=["path", "start", "end", "text"],
+            )
+        )
+        return [
+            Chunk(**{**hit["entity"], "score": round(float(hit["distance"]), 4)})
+            for hit in found[0]
+        ]
+
+    async def info(self) -> dict[str, Any]:
+        """Embedder, URI, reachability and collection sizes, for `tekton status`."""
+        embedder = await self.embedder()
+        report: dict[str, Any] = {
+            "embedder": embedder.name,
+            "embedder_description": embedder.description,
+            "milvus_uri": public_uri(self.uri),
+        }
+        try:
+            counts = {}
+            for label, (name, extra) in zip(
+                ("lessons", "chunks"),
+                zip(await self._names(), (LESSON_FIELDS, CHUNK_FIELDS), strict=True),
+                strict=True,
+            ):
+                await self._collection(name, extra)
+                stats = await self._call(lambda c, n=name: c.get_collection_stats(n))  # type: ignore[misc]
+                counts[label] = int(stats["row_count"])
+        except MemoryUnavailableError as exc:
+            return {**report, "reachable": False, "error": str(exc)}
+        return {**report, "reachable": True, **counts}
