@@ -8,7 +8,10 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+# the real embedding model (the embed extra) is tested too; torch 2.13.0 first, so pip
+# takes the CPU build
+.venv/bin/python -m pip install --quiet torch==2.13.0
+.venv/bin/python -m pip install --quiet -e '.[dev,embed]'
 echo "== ruff"
 .venv/bin/ruff check libs services tests bench
 .venv/bin/ruff format --check libs services tests bench

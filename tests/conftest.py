@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.anthropic_server import FakeAnthropic
-from tests.helpers import CIProc, Env, NatsServer
+from tests.helpers import CIProc, Env, MilvusServer, NatsServer
 
 
 @pytest.fixture(scope="module")
@@ -66,5 +66,13 @@ def start_many(env: Env, start_ci: Callable[..., CIProc]) -> Callable[..., dict[
 def fake_anthropic() -> Iterator[FakeAnthropic]:
     """A local server that speaks Anthropic's Messages API."""
     server = FakeAnthropic().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusServer]:
+    """Milvus Lite in server mode on a free port, shared by one test module."""
+    server = MilvusServer(tmp_path_factory.mktemp("milvus")).start(timeout=60)
     yield server
     server.stop()

@@ -13,6 +13,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from tekton_common.catalog import get_ci
 
@@ -75,40 +76,61 @@ def http_get(port: int, path: str) -> tuple[int, str]:
 
 
 @dataclass
-class NatsServer:
-    """A real nats-server with JetStream on a free loopback port."""
+class LoopbackServer:
+    """A real server process on a free loopback port, its data in `store`."""
 
     store: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+    def command(self) -> list[str]:
+        raise NotImplementedError
 
-    def start(self) -> NatsServer:
+    def start(self, timeout: float = 30) -> Self:
         self.proc = subprocess.Popen(
-            [
-                str(BIN / "nats-server"),
-                "-js",
-                "-sd",
-                str(self.store),
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        if not wait_for(lambda: tcp_open(self.port), 10):
-            raise RuntimeError("nats-server did not start")
+        if not wait_for(lambda: tcp_open(self.port), timeout):
+            raise RuntimeError(f"{self.command()[0]} did not start")
         return self
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+
+
+class NatsServer(LoopbackServer):
+    """nats-server with JetStream."""
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        store, port = str(self.store), str(self.port)
+        return [str(BIN / "nats-server"), "-js", "-sd", store, "-a", "127.0.0.1", "-p", port]
+
+
+class MilvusServer(LoopbackServer):
+    """Milvus Lite in server mode."""
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        store, port = str(self.store), str(self.port)
+        return [
+            str(BIN / "milvus-lite"),
+            "server",
+            "--data-dir",
+            store,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+        ]
 
 
 @dataclass

@@ -94,6 +94,7 @@ def test_up_status_talk_down(fleet: Fleet) -> None:
 
     status = fleet.json("status")
     assert status["nats_reachable"] and status["registry"] == "kv"
+    assert status["memory"]["reachable"] and status["memory"]["lessons"] == 0
     assert len(status["cis"]) == 17
     for ci in status["cis"]:
         assert ci["running"] and ci["registered"] and ci["active"], ci
@@ -156,7 +157,7 @@ def test_up_status_talk_down(fleet: Fleet) -> None:
     for pid in [*pids.values(), nats_pid]:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
     assert not [p for p in fleet.ports() if tcp_open(p)]
-    assert not tcp_open(fleet.nats_port)
+    assert not tcp_open(fleet.nats_port) and not tcp_open(fleet.milvus_port)
     assert list((fleet.home / "registry").glob("*.json")) == []
     assert list((fleet.home / "run").glob("*.json")) == []
     after = fleet.json("status")

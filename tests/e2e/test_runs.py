@@ -275,3 +275,83 @@ def test_database_outage_loses_no_history(platform: Fleet, tmp_path: Path) -> No
     assert wait_for(lambda: _recorded(platform, run_id, len(events)), 60)
     [run] = asyncio.run(_query(platform, "SELECT status FROM runs WHERE run_id = $1", run_id))
     assert run["status"] == "finished"
+
+
+def progress(events: list[dict], step: str, stage: str | None = None) -> list[dict]:
+    return [
+        e
+        for e in events
+        if e["type"] == "StageProgress.v1"
+        and e["step"] == step
+        and (stage is None or e["stage"] == stage)
+    ]
+
+
+def test_lessons_of_run_one_are_recalled_in_run_two(platform: Fleet, tmp_path: Path) -> None:
+    out = str(tmp_path)
+    goal = "Migrate the billing ledger to double-entry bookkeeping"
+    code, first = run_json(platform, "--goal", goal, "--to", "research", "--output", out)
+    assert code == 0
+    assert len(progress(first, "lesson kept")) == 2
+    code, second = run_json(
+        platform, "--goal", "Move billing to a double-entry ledger", "--to", "plan", "--output", out
+    )
+    assert code == 0
+    [recalled] = progress(second, "recalled", "plan")
+    assert recalled["lessons"][0]["run_id"] == first[0]["run_id"]  # the closest lesson
+    assert all(x["stage"] == "plan" for x in recalled["lessons"])
+    assert first[0]["run_id"] in recalled["detail"]
+    status = platform.json("status")
+    assert status["memory"]["reachable"] and status["memory"]["lessons"] >= 3
+    assert status["memory"]["embedder"] in ("minilm", "hashing")
+
+
+def git_repo(path: Path) -> Path:
+    path.mkdir()
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    (path / "limits.py").write_text("def rate_limit(client, per_minute):\n    return True\n")
+    return path
+
+
+def test_repo_chunks_and_git_apply_check(platform: Fleet, tmp_path: Path) -> None:
+    repo = git_repo(tmp_path / "shop")
+    out = str(tmp_path / "out")
+    args = ["--goal", "Rate limit the shop API", "--repo", str(repo), "--output", out]
+    code, events = run_json(platform, *args, "--from", "code", "--to", "code")
+    assert code == 0, events[-1]
+    assert "1 chunks from 1 files" in progress(events, "indexed repository")[0]["detail"]
+    assert progress(events, "recalled", "code")[0]["chunks"] == ["limits.py:1-2"]
+    [check] = progress(events, "git apply --check", "code")
+    assert check["ok"] is True and check["detail"] == "passed"
+
+    # the simulated diff adds this file: where it exists already, the diff cannot apply
+    (repo / "TEKTON_SIMULATED_CHANGE.md").write_text("taken\n")
+    code, events = run_json(platform, *args, "--from", "code", "--to", "code")
+    assert code == 1
+    [blocked] = [e for e in events if e["type"] == "StageBlocked.v1"]
+    assert "does not apply" in blocked["reason"] and "already exists" in blocked["reason"]
+
+    missing = platform.run("run", "--goal", "x", "--repo", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "not a folder" in missing.stderr
+
+
+def test_runs_go_on_without_milvus_and_say_so(platform: Fleet, tmp_path: Path) -> None:
+    milvus_pid = json.loads((platform.home / "run" / "milvus.json").read_text())["pid"]
+    os.kill(milvus_pid, signal.SIGKILL)
+    try:
+        code, events = run_json(
+            platform, "--goal", "Work without memory", "--to", "plan", "--output", str(tmp_path)
+        )
+        assert code == 0, events[-1]
+        [recalled] = progress(events, "recalled", "plan")
+        assert recalled["detail"].startswith("memory unavailable, going on without it: Milvus at")
+        assert progress(events, "lesson not kept", "plan")
+        status = platform.json("status")
+        assert status["memory"]["reachable"] is False
+    finally:
+        assert platform.run("up").returncode == 0  # brings Milvus back
+    code, events = run_json(
+        platform, "--goal", "Work with memory again", "--to", "plan", "--output", str(tmp_path)
+    )
+    assert code == 0
+    assert progress(events, "lesson kept", "plan")

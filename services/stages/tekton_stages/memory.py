@@ -24,6 +24,7 @@ from tekton_common.errors import TransportError
 from tekton_stages.embeddings import Embedder, load_embedder
 
 log = logging.getLogger(__name__)
+logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # its failures reach us as errors
 T = TypeVar("T")
 TEXT_BYTES = 6000  # stored text is cut to this many UTF-8 bytes
 
@@ -133,14 +134,24 @@ class Memory:
         return self._client
 
     async def _call(self, fn: Callable[[MilvusClient], T]) -> T:
+        """Run `fn` with the client in a worker thread; one retry on a fresh connection
+        (pymilvus recovers a broken channel only on the call after the failure)."""
+
         def work() -> T:
             return fn(self._connect())
 
         try:
             return await asyncio.to_thread(work)
+        except (MilvusException, OSError, RuntimeError):
+            self._client = None
+        await asyncio.sleep(0.2)
+        try:
+            return await asyncio.to_thread(work)
         except (MilvusException, OSError, RuntimeError) as exc:
-            self._client = None  # reconnect next time
-            raise MemoryUnavailableError(f"Milvus at {public_uri(self.uri)}: {exc}") from None
+            self._client = None
+            error = MemoryUnavailableError(f"Milvus at {public_uri(self.uri)}: {exc}")
+            log.warning("%s", error)
+            raise error from None
 
     async def _collection(self, name: str, extra: list[tuple[str, int]]) -> str:
         dim = (await self.embedder()).dim
