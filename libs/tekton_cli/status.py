@@ -73,11 +73,11 @@ async def fleet_status(settings: Settings) -> FleetStatus:
         nc = await bus.connect(settings, "tekton-cli")
     try:
         records = await read_registry(settings, nc)
+        now = time.time()
         memory_report = await memory_info(nc)
     finally:
         if nc is not None:
             await bus.close(nc)
-    now = time.time()
     rows = []
     for spec in CATALOG:
         ci = str(spec.ci_id)

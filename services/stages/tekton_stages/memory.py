@@ -248,6 +248,16 @@ class Memory:
 
     async def info(self) -> dict[str, Any]:
         """Embedder, URI, reachability and collection sizes, for `tekton status`."""
+        self.start()
+        assert self._embedder is not None
+        if not self._embedder.done():
+            return {
+                "embedder": f"{self.choice} (loading)",
+                "embedder_description": "the stages service is loading the embedder",
+                "milvus_uri": public_uri(self.uri),
+                "reachable": False,
+                "error": "embedder still loading",
+            }
         embedder = await self.embedder()
         report: dict[str, Any] = {
             "embedder": embedder.name,
