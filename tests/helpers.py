@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+from tekton_cli.procs import milvus_serves
 from tekton_common.catalog import get_ci
 
 BIN = Path(sys.executable).parent
@@ -86,11 +87,14 @@ class LoopbackServer:
     def command(self) -> list[str]:
         raise NotImplementedError
 
+    def serving(self) -> bool:
+        return tcp_open(self.port)
+
     def start(self, timeout: float = 30) -> Self:
         self.proc = subprocess.Popen(
             self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        if not wait_for(lambda: tcp_open(self.port), timeout):
+        if not wait_for(self.serving, timeout):
             raise RuntimeError(f"{self.command()[0]} did not start")
         return self
 
@@ -118,6 +122,9 @@ class MilvusServer(LoopbackServer):
     @property
     def uri(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def serving(self) -> bool:
+        return tcp_open(self.port) and milvus_serves(self.uri)
 
     def command(self) -> list[str]:
         store, port = str(self.store), str(self.port)

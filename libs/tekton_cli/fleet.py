@@ -17,6 +17,7 @@ from tekton_cli.procs import (
     ci_command,
     http_status,
     milvus_command,
+    milvus_serves,
     nats_command,
     pid_file,
     port_open,
@@ -66,10 +67,21 @@ def tail(path: str, lines: int = 8) -> str:
 
 
 async def ensure_server(
-    settings: Settings, name: str, command: list[str], port: int, say: Say, timeout: float
+    settings: Settings,
+    name: str,
+    command: list[str],
+    port: int,
+    say: Say,
+    timeout: float,
+    ready: Callable[[], Awaitable[bool]] | None = None,
 ) -> None:
-    """Start an embedded server (`name` on loopback `port`) unless it is running already."""
-    if alive(read_record(settings, name)) and await port_open("127.0.0.1", port):
+    """Start an embedded server (`name` on loopback `port`) unless it is running already;
+    `ready` tells when it serves (an open port, unless given)."""
+
+    async def serving() -> bool:
+        return await port_open("127.0.0.1", port) and (ready is None or await ready())
+
+    if alive(read_record(settings, name)) and await serving():
         say(f"{name:<15} already running on port {port}")
         return
     if await port_open("127.0.0.1", port):
@@ -78,7 +90,7 @@ async def ensure_server(
     started = time.monotonic()
     record = spawn(settings, name, command)
     while time.monotonic() - started < timeout:
-        if await port_open("127.0.0.1", port):
+        if await serving():
             say(
                 f"{name:<15} ready  port {port}  pid {record.pid}  "
                 f"{time.monotonic() - started:.1f}s"
@@ -104,7 +116,12 @@ async def ensure_milvus(settings: Settings, say: Say) -> None:
         say("using Milvus at TEKTON_MILVUS_URI")
         return
     command = milvus_command(settings)
-    await ensure_server(settings, MILVUS, command, settings.milvus_port, say, 60.0)
+    uri = settings.memory_uri
+
+    async def ready() -> bool:
+        return await asyncio.to_thread(milvus_serves, uri)
+
+    await ensure_server(settings, MILVUS, command, settings.milvus_port, say, 60.0, ready)
 
 
 async def wait_ready(

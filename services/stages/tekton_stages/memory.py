@@ -10,6 +10,7 @@ memory and say so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
@@ -133,6 +134,14 @@ class Memory:
             self._ready.clear()
         return self._client
 
+    def _drop(self) -> None:
+        """Close the connection: pymilvus shares channels per URI, and a channel that
+        failed waits out gRPC's reconnect backoff; a closed one is made anew."""
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+
     async def _call(self, fn: Callable[[MilvusClient], T]) -> T:
         """Run `fn` with the client in a worker thread; one retry on a fresh connection
         (pymilvus recovers a broken channel only on the call after the failure)."""
@@ -143,12 +152,11 @@ class Memory:
         try:
             return await asyncio.to_thread(work)
         except (MilvusException, OSError, RuntimeError):
-            self._client = None
-        await asyncio.sleep(0.2)
+            await asyncio.to_thread(self._drop)
         try:
             return await asyncio.to_thread(work)
         except (MilvusException, OSError, RuntimeError) as exc:
-            self._client = None
+            await asyncio.to_thread(self._drop)
             error = MemoryUnavailableError(f"Milvus at {public_uri(self.uri)}: {exc}")
             log.warning("%s", error)
             raise error from None
