@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from tekton_cli import debate, fleet, output, runs, status, talk, usage
+from tekton_cli import debate, fleet, output, runs, status, talk, trace, usage
 from tekton_common.errors import ConfigError
 from tekton_common.settings import Settings
 
@@ -200,7 +200,20 @@ async def run_history(args: argparse.Namespace, settings: Settings) -> int:
     return await runs.history(settings, args.verb, args.run_id, args.json)
 
 
+async def show_trace(args: argparse.Namespace, settings: Settings) -> int:
+    """tekton trace RUN_ID"""
+    spans = trace.load_run(settings.home_path, args.run_id)
+    roots = trace.build_tree(spans)
+    if args.json:
+        output.print_json(roots)
+        return 0
+    print(trace.summary(spans))
+    print(trace.render(roots))
+    return 0
+
+
 COMMANDS: dict[str, Handler] = {
+    "trace": show_trace,
     "run": run,
     "runs": run_history,
     "up": up,

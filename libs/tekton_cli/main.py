@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from tekton_cli.commands import COMMANDS
 from tekton_cli.parser import build_parser
-from tekton_common import bus
+from tekton_common import bus, spans, telemetry
 from tekton_common.errors import ConfigError, TektonError
 from tekton_common.settings import load_settings
 
@@ -28,7 +28,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(
             {"home": args.home, "nats_url": args.nats_url, "model": args.model}
         )
-        return bus.run(COMMANDS[args.command](args, settings))
+        observed = telemetry.setup("tekton-cli", settings.home_path)
+        try:
+            with spans.span(f"tekton {args.command}", {"tekton.command": args.command}):
+                return bus.run(COMMANDS[args.command](args, settings))
+        finally:
+            observed.shutdown()
     except TektonError as exc:
         print(f"tekton: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1

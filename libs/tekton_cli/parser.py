@@ -165,6 +165,16 @@ def _run_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("--resume", metavar="RUN_ID", help="continue a run after its last stage")
     p.add_argument("--json", action="store_true", help="events as JSON lines")
 
+    p = sub.add_parser(
+        "trace",
+        help="draw a run's trace across every process (from the local span files)",
+        description="Draw the whole cross-process trace of a run as a tree: each span with "
+        "its process, duration, tokens and cost. Reads $TEKTON_HOME/traces, where spans "
+        "go when no OTLP exporter is configured.",
+    )
+    p.add_argument("run_id", help="the run")
+    p.add_argument("--json", action="store_true", help="the span tree as JSON")
+
     p = sub.add_parser("runs", help="run history: list, show, events, artifacts, watch")
     p.add_argument("verb", choices=["list", "show", "events", "artifacts", "watch"])
     p.add_argument("run_id", nargs="?", help="the run (all verbs but list)")

@@ -14,10 +14,11 @@ import msgspec
 import nats.errors
 import nats.js.errors
 from nats.js.api import DeliverPolicy
+from opentelemetry import trace
 
 from tekton_cli.output import print_json, table
 from tekton_cli.postgres import history_dsn
-from tekton_common import bus
+from tekton_common import bus, spans
 from tekton_common.catalog import get_ci
 from tekton_common.client import BusClient
 from tekton_common.errors import ConfigError, NotFoundError
@@ -180,15 +181,14 @@ async def start(
     nc = await bus.connect(settings, "tekton-cli")
     try:
         client = BusClient(nc, 30)
+        run_id = resume or uuid.uuid4().hex[:12]
+        trace.get_current_span().set_attribute(spans.RUN_ID, run_id)  # `tekton trace` finds it
         if resume:
             reply = await client.request(
                 "tekton.runs.resume", msgspec.json.encode({"run_id": resume}), "tekton-stages"
             )
         else:
-            request = {
-                **request,
-                "run_id": uuid.uuid4().hex[:12],
-            }
+            request = {**request, "run_id": run_id}
             reply = await client.request(
                 "tekton.runs.start", msgspec.json.encode(request), "tekton-stages"
             )

@@ -11,8 +11,11 @@ from typing import Any, TypeVar
 import nats
 import nats.js.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js.kv import KeyValue
+from opentelemetry.trace import SpanKind
 
+from tekton_common import spans, telemetry
 from tekton_common.errors import TransportError
 from tekton_common.settings import Settings
 
@@ -21,6 +24,40 @@ T = TypeVar("T")
 
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 5.0
+
+
+class TracedClient(Client):
+    """A NATS client that carries the current trace context in every message's headers
+    and wraps each request in a ``send {subject}`` span (only inside a trace)."""
+
+    async def publish(
+        self,
+        subject: str,
+        payload: bytes = b"",
+        reply: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if spans.traced() and not subject.startswith("_INBOX."):
+            headers = telemetry.inject(headers)
+        await super().publish(subject, payload, reply, headers)
+
+    async def request(
+        self,
+        subject: str,
+        payload: bytes = b"",
+        timeout: float = 0.5,
+        old_style: bool = False,
+        headers: dict[str, Any] | None = None,
+    ) -> Msg:
+        if not spans.hop_spans(subject):
+            return await super().request(subject, payload, timeout, old_style, headers)
+        attributes = spans.messaging(subject, "send")
+        with spans.span(f"send {subject}", attributes, SpanKind.CLIENT) as current:
+            reply = await super().request(subject, payload, timeout, old_style, headers)
+            error = (reply.headers or {}).get("Nats-Service-Error")
+            if error:
+                spans.fail(current, error)
+            return reply
 
 
 def backoff_delay(attempt: int) -> float:
@@ -63,13 +100,14 @@ async def connect(
             # reconnect (forever, when unlimited), hiding the error; so the first
             # connection gets one quick retry, and unlimited reconnects (with our
             # backoff) are switched on once connected.
-            nc = await nats.connect(
+            nc = TracedClient()
+            await nc.connect(
                 settings.bus_url,
                 name=name,
                 connect_timeout=2,
                 allow_reconnect=True,
                 max_reconnect_attempts=1,
-                reconnect_time_wait=0.05,
+                reconnect_time_wait=0.05,  # type: ignore[arg-type]
                 reconnect_to_server_handler=_pick_server,
                 error_cb=_error,
                 reconnected_cb=on_reconnect or _noop,

@@ -17,6 +17,7 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from tekton_common import spans, telemetry
 from tekton_common.catalog import DEFAULT_CI_PORT_BASE, CIId, get_ci
 from tekton_common.errors import ProtocolError, RemoteError, RequestTimeoutError, TransportError
 from tekton_common.gather import gather
@@ -67,6 +68,8 @@ class SocketClient:
         """Write one request line."""
         if self._writer is None:
             raise TransportError("socket client is not connected")
+        if spans.traced() and "traceparent" not in request:  # the socket's trace context
+            request = {**request, **telemetry.inject()}
         self._writer.write(msgspec.json.encode(request) + b"\n")
         await self._writer.drain()
 

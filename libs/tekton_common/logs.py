@@ -1,10 +1,13 @@
-"""One log format for every process: JSON lines on stderr."""
+"""One log format for every process: JSON lines on stderr, with the trace and span ids
+of the work being done when there is one."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
+
+from opentelemetry import trace
 
 
 class JsonFormatter(logging.Formatter):
@@ -24,6 +27,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            entry["trace_id"] = f"{context.trace_id:032x}"
+            entry["span_id"] = f"{context.span_id:016x}"
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

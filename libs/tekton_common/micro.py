@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from nats.micro.request import Request
 from nats.micro.service import Endpoint, Service
 
+from tekton_common import spans
 from tekton_common.errors import TektonError
 from tekton_common.metrics import Metrics
 
 log = logging.getLogger(__name__)
+DEFAULT_QUEUE_GROUP = "q"  # nats-py micro's queue group when an endpoint names none
 
 #: returns the reply payload, or None when the handler responded itself (streaming)
 Handler = Callable[[Request], Awaitable[bytes | None]]
@@ -68,23 +70,27 @@ class Dispatcher:
         async def serve(request: Request) -> None:
             started = time.perf_counter_ns()
             error: str | None = None
-            try:
-                if not self.accepting:
-                    raise _StoppingError()
-                payload = await definition.handler(request)
-                if payload is not None:
-                    await request.respond(payload)
-            except TektonError as exc:
-                error = str(exc)
-                await request.respond_error(str(exc.code), error)
-            except Exception as exc:  # a bad request must never take the service down
-                error = f"internal error: {type(exc).__name__}"
-                log.exception("endpoint %s failed", definition.name)
-                await request.respond_error("500", error)
-            finally:
-                elapsed = time.perf_counter_ns() - started
-                _fold_stats(endpoint(), elapsed, error)
-                self.metrics.observe("nats", definition.name, elapsed / 1e9, error is None)
+            group = definition.queue_group or DEFAULT_QUEUE_GROUP
+            with spans.process(request.subject, request.headers, group) as current:
+                try:
+                    if not self.accepting:
+                        raise _StoppingError()
+                    payload = await definition.handler(request)
+                    if payload is not None:
+                        await request.respond(payload)
+                except TektonError as exc:
+                    error = str(exc)
+                    await request.respond_error(str(exc.code), error)
+                except Exception as exc:  # a bad request must never take the service down
+                    error = f"internal error: {type(exc).__name__}"
+                    log.exception("endpoint %s failed", definition.name)
+                    await request.respond_error("500", error)
+                finally:
+                    elapsed = time.perf_counter_ns() - started
+                    _fold_stats(endpoint(), elapsed, error)
+                    self.metrics.observe("nats", definition.name, elapsed / 1e9, error is None)
+                    if error is not None:
+                        spans.fail(current, error)
 
         async def on_request(request: Request) -> None:
             task = asyncio.create_task(serve(request))

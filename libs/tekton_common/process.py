@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from tekton_common import bus
 from tekton_common.catalog import get_ci
 from tekton_common.errors import TektonError
-from tekton_common.logs import setup_logging
 from tekton_common.providers.select import provider_for
 from tekton_common.runtime import CIRuntime
 from tekton_common.service import CIService, ExtraEndpoints
 from tekton_common.settings import load_settings
+from tekton_common.telemetry import observe
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def run_ci(
     except TektonError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
-    setup_logging(str(spec.ci_id), settings.log_level)
+    observe(str(spec.ci_id), settings)
     try:
         provider = provider_for(spec, settings)
     except TektonError as exc:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import msgspec
+from opentelemetry.trace import Span
 
-from tekton_common import __version__
+from tekton_common import __version__, spans
 from tekton_common.budget import BudgetGuard
 from tekton_common.catalog import CISpec
 from tekton_common.metrics import Metrics
@@ -99,10 +101,13 @@ class CIRuntime:
     async def chat(self, request: ChatRequest) -> Response:
         """Answer a chat request in one reply."""
         started = time.perf_counter()
-        self.guard.check(request.run_id)
-        provider = self._provider(request)
-        reply = await provider.complete(self._model_request(request))
-        self._account(reply, request.run_id, provider.name)
+        with spans.agent(self.ai_id, request.run_id):
+            self.guard.check(request.run_id)
+            provider = self._provider(request)
+            asked = self._model_request(request)
+            with self._model_span(provider, asked) as current:
+                reply = await provider.complete(asked)
+                self._account(reply, request.run_id, provider.name, current)
         return Response(
             ai_id=self.ai_id,
             content=reply.content,
@@ -125,16 +130,18 @@ class CIRuntime:
             await emit(StreamChunk(content=text, chunk_index=index, request_id=rid))
             index += 1
 
-        try:
-            self.guard.check(request.run_id)
-            provider = self._provider(request)
-            reply = await provider.stream(self._model_request(request), on_chunk)
-        except Exception as exc:  # the stream must end with a message, whatever failed
-            await emit(
-                StreamError(ai_id=self.ai_id, error=f"{type(exc).__name__}: {exc}", request_id=rid)
-            )
-            raise
-        self._account(reply, request.run_id, provider.name)
+        with spans.agent(self.ai_id, request.run_id):
+            try:
+                self.guard.check(request.run_id)
+                provider = self._provider(request)
+                asked = self._model_request(request)
+                with self._model_span(provider, asked) as current:
+                    reply = await provider.stream(asked, on_chunk)
+                    self._account(reply, request.run_id, provider.name, current)
+            except Exception as exc:  # the stream must end with a message, whatever failed
+                error = f"{type(exc).__name__}: {exc}"
+                await emit(StreamError(ai_id=self.ai_id, error=error, request_id=rid))
+                raise
         await emit(
             StreamEnd(
                 ai_id=self.ai_id,
@@ -146,9 +153,22 @@ class CIRuntime:
             )
         )
 
-    def _account(self, reply: ModelReply, run_id: str | None, provider: str) -> None:
+    def _model_span(self, provider: Provider, asked: ModelRequest) -> Any:
+        return spans.model_call(
+            provider.name,
+            provider.model,
+            asked.run_id,
+            asked.temperature,
+            asked.max_tokens,
+            asked.messages[-1].content,
+        )
+
+    def _account(self, reply: ModelReply, run_id: str | None, provider: str, current: Span) -> None:
+        spans.record_reply(
+            current, reply.model, reply.usage, reply.finish_reason, reply.cost_usd, reply.content
+        )
         self.last_activity = time.time()
-        self.metrics.add_tokens(reply.usage)
+        self.metrics.add_usage(reply.model, reply.usage, reply.cost_usd)
         if self.on_usage is not None:
             self.on_usage(
                 UsageRecord(

@@ -16,12 +16,15 @@ from collections import deque
 from typing import cast
 
 import msgspec
+from opentelemetry.trace import SpanKind
 
+from tekton_common import spans, telemetry
 from tekton_common.errors import LineTooLongError, TektonError
 from tekton_common.runtime import CIRuntime
 from tekton_common.wire import MAX_LINE_BYTES, ErrorReply, decode_object, encode, to_chat_request
 
 log = logging.getLogger(__name__)
+TRACE_FIELDS = ("traceparent", "tracestate")  # W3C trace context in a request line
 
 
 class LineSplitter:
@@ -88,7 +91,7 @@ class Connection(asyncio.Protocol):
         # uvloop's TCP transports do not subclass asyncio.Transport, but behave as one
         self.transport = cast(asyncio.Transport, transport)
         self.server.connections.add(self)
-        self.server.runtime.metrics.connections += 1
+        self.server.runtime.metrics.connection(+1)
 
     def data_received(self, data: bytes) -> None:
         """Serve every complete line."""
@@ -115,7 +118,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """The client is gone: drop its work."""
         self.server.connections.discard(self)
-        self.server.runtime.metrics.connections -= 1
+        self.server.runtime.metrics.connection(-1)
         for task in self.tasks:
             task.cancel()
         self.writable.set()
@@ -235,16 +238,23 @@ class SocketServer:
                 conn.emit(reply, runtime.info())
             else:
                 request = to_chat_request(obj)
-                if request.stream:
-                    kind = "stream"
+                kind = "stream" if request.stream else "chat"
+                carrier = {k: v for k in TRACE_FIELDS if isinstance(v := obj.get(k), str)}
+                with spans.span(
+                    f"socket {kind}",
+                    {"network.transport": "tcp", "server.port": self.port},
+                    SpanKind.SERVER,
+                    telemetry.extract(carrier),
+                ):
+                    if request.stream:
 
-                    async def emit(message: msgspec.Struct) -> None:
-                        conn.emit(reply, message)
-                        await conn.drain()
+                        async def emit(message: msgspec.Struct) -> None:
+                            conn.emit(reply, message)
+                            await conn.drain()
 
-                    await runtime.stream(request, emit)
-                else:
-                    conn.emit(reply, await runtime.chat(request))
+                        await runtime.stream(request, emit)
+                    else:
+                        conn.emit(reply, await runtime.chat(request))
         except TektonError as exc:
             ok = False
             if kind != "stream":  # a failed stream already ended with stream_error

@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 from nats.aio.client import Client
 
+from tekton_common import spans, telemetry
 from tekton_common.budget import BudgetGuard
 from tekton_common.catalog import CIId
 from tekton_common.errors import OverBudgetError
@@ -45,6 +46,11 @@ _ROLE_BRIEF = {
     "skeptic": "Look for what is wrong, missing or risky, and say what would change your vote.",
     "pragmatist": "Weigh cost, operations and reversibility; prefer what ships safely.",
 }
+
+
+DEBATES = telemetry.meter().create_counter(
+    "tekton.debates", description="Debates held, by stage and outcome"
+)
 
 
 class BlockedError(Exception):
@@ -158,20 +164,29 @@ class Debate:
         record = TurnRecord(
             round=number, role=role, ci=ci, attempts=0, latency_s=0.0, started_at=started
         )
-        for _ in (1, 2):  # a failed or unreadable turn is asked once more
-            record.attempts += 1
-            attempt = await call_ci(self.nc, ci, payload, self.turn_timeout, self.stats)
-            self._add_usage(record, attempt)
-            if attempt.reply is None:
-                error = attempt.error
-                continue
-            position, repaired, error = parse_position(attempt.reply.content)
-            if position is not None:
-                record.position, record.repaired = position, repaired
-                break
-        record.latency_s = round(time.time() - started, 4)
-        if record.position is None:
-            record.abstained, record.error = True, error
+        attributes = {
+            "tekton.debate.role": role,
+            "tekton.debate.round": number,
+            "gen_ai.agent.name": ci,
+        }
+        with spans.span(f"debate_turn {role}", attributes) as turn:
+            for _ in (1, 2):  # a failed or unreadable turn is asked once more
+                record.attempts += 1
+                attempt = await call_ci(self.nc, ci, payload, self.turn_timeout, self.stats)
+                self._add_usage(record, attempt)
+                if attempt.reply is None:
+                    error = attempt.error
+                    continue
+                position, repaired, error = parse_position(attempt.reply.content)
+                if position is not None:
+                    record.position, record.repaired = position, repaired
+                    break
+            record.latency_s = round(time.time() - started, 4)
+            if record.position is None:
+                record.abstained, record.error = True, error
+                spans.fail(turn, f"abstained: {error}")
+            else:
+                turn.set_attribute("tekton.vote", record.position.vote)
         await self._event("turn", turn=msgspec.to_builtins(record))
         return record
 
@@ -238,11 +253,17 @@ class Debate:
                 latency_s=0.0,
                 started_at=time.time(),
             )
-            attempt = await call_ci(self.nc, ci, payload, self.turn_timeout, self.stats)
-            record.attempts = 1
-            if attempt.reply is None:  # the mediator gets one retry before the debate blocks
+            attributes = {
+                "tekton.debate.role": "mediator",
+                "tekton.debate.repair": number,
+                "gen_ai.agent.name": ci,
+            }
+            with spans.span("debate_turn mediator", attributes):
                 attempt = await call_ci(self.nc, ci, payload, self.turn_timeout, self.stats)
-                record.attempts = 2
+                record.attempts = 1
+                if attempt.reply is None:  # one retry before the debate blocks
+                    attempt = await call_ci(self.nc, ci, payload, self.turn_timeout, self.stats)
+                    record.attempts = 2
             self._add_usage(record, attempt)
             record.latency_s = round(time.time() - record.started_at, 4)
             self.transcript.append(record)
@@ -271,7 +292,27 @@ class Debate:
 
     # -- the whole debate -----------------------------------------------------------------
     async def run(self) -> DebateResult:
-        """Run the debate to an approved or blocked result."""
+        """Run the debate to an approved or blocked result (an ``invoke_workflow debate``
+        span holds every turn)."""
+        request = self.request
+        attributes = {"tekton.stage": request.stage, "tekton.debate_id": request.debate_id}
+        with spans.workflow("debate", request.run_id, **attributes) as current:
+            result = await self._run()
+            current.set_attributes(
+                {
+                    "tekton.status": result.status,
+                    "tekton.tokens": result.total_tokens,
+                    "tekton.cost_usd": result.cost_usd,
+                    "tekton.debate.rounds": result.loops_run,
+                    "tekton.debate.accept_share": result.accept_share,
+                }
+            )
+            if result.reason:
+                spans.fail(current, result.reason)
+            DEBATES.add(1, {"stage": request.stage, "status": result.status})
+            return result
+
+    async def _run(self) -> DebateResult:
         request = self.request
         await self._event(
             "started",

@@ -14,9 +14,9 @@ from nats.micro.request import Request
 from tekton_common import bus
 from tekton_common.bus_service import BusService, Spawn
 from tekton_common.errors import ProtocolError, TektonError
-from tekton_common.logs import setup_logging
 from tekton_common.micro import EndpointDef
 from tekton_common.settings import Settings, load_settings
+from tekton_common.telemetry import observe
 from tekton_common.wire import decode_object
 from tekton_stages.coordinator import Coordinator, RunRequest
 from tekton_stages.events import ensure_runs_stream
@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TektonError as exc:
         print(f"tekton_stages: {exc}", file=sys.stderr)
         return 2
-    setup_logging("tekton-stages", settings.log_level)
+    observe("tekton-stages", settings)
     service = BusService(
         "tekton-stages",
         "stage endpoints and the run coordinator",

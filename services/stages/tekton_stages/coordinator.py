@@ -24,6 +24,7 @@ import msgspec
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from tekton_common import spans, telemetry
 from tekton_common.errors import NotFoundError, ProtocolError
 from tekton_common.settings import Settings
 from tekton_stages.events import EventLog, read_events
@@ -32,6 +33,9 @@ from tekton_stages.pipeline import DIAMOND, artifact_name, select
 from tekton_stages.repo import check_repo, chunk_repo
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+ACTIVE_RUNS = telemetry.meter().create_up_down_counter(
+    "tekton.runs.active", description="Runs being carried through their stages"
+)
 
 
 class RunRequest(msgspec.Struct, frozen=True):
@@ -148,9 +152,27 @@ class Coordinator:
         output: str,
         earlier: dict[str, Any],
     ) -> None:
+        with spans.workflow("run", request.run_id, **{"tekton.stages": len(stages)}) as current:
+            ACTIVE_RUNS.add(1)
+            try:
+                totals = await self._run(request, stages, log, output, earlier)
+            finally:
+                ACTIVE_RUNS.add(-1)
+            current.set_attributes({f"tekton.{k}": v for k, v in totals.items()})
+            if totals["status"] != "finished":
+                spans.fail(current, "run failed")
+
+    async def _run(
+        self,
+        request: RunRequest,
+        stages: list[str],
+        log: EventLog,
+        output: str,
+        earlier: dict[str, Any],
+    ) -> dict[str, Any]:
         self.active.add(request.run_id)
         started = time.perf_counter()
-        totals = {"tokens": 0, "cost_usd": 0.0}
+        totals: dict[str, Any] = {"tokens": 0, "cost_usd": 0.0}
         try:
             if request.repo and stages:
                 await self._index(request.repo, stages[0], log)
@@ -167,7 +189,7 @@ class Coordinator:
                         duration_s=round(time.perf_counter() - started, 3),
                         **totals,
                     )
-                    return
+                    return {**totals, "status": "failed"}
                 files = await asyncio.to_thread(
                     write_artifact, Path(output), stage, outcome["artifact"]
                 )
@@ -202,14 +224,17 @@ class Coordinator:
                 duration_s=round(time.perf_counter() - started, 3),
                 **totals,
             )
+            return {**totals, "status": "failed"}
         finally:
             self.active.discard(request.run_id)
+        return {**totals, "status": "finished"}
 
     async def _index(self, repo: str, stage: str, log: EventLog) -> None:
         await log.emit("StageProgress", stage=stage, step="indexing repository", detail=repo)
         chunks, files = await asyncio.to_thread(chunk_repo, repo)
         try:
-            stored = await self.memory.index_repo(repo, chunks)
+            with spans.span("index repository", {"db.system.name": "milvus"}):
+                stored = await self.memory.index_repo(repo, chunks)
         except MemoryUnavailableError as exc:
             detail = f"memory unavailable, going on without repository chunks: {exc}"
             await log.emit(
@@ -231,7 +256,8 @@ class Coordinator:
             text = f"blocked: {outcome['reason']}"
         lesson = Lesson(request.run_id, stage, outcome["status"], request.goal, text)
         try:
-            await self.memory.remember(lesson)
+            with spans.span("remember lesson", {"db.system.name": "milvus"}):
+                await self.memory.remember(lesson)
         except MemoryUnavailableError as exc:
             detail = f"memory unavailable, lesson not kept: {exc}"
             await log.emit("StageProgress", stage=stage, step="lesson not kept", detail=detail)

@@ -17,6 +17,8 @@ import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy, StreamConfig
 
+from tekton_common import spans
+
 RUNS_STREAM = "TEKTON_RUNS"
 RUNS_SUBJECTS = "tekton.runs.*.events"
 TERMINAL = ("RunFinished.v1", "RunFailed.v1")
@@ -57,11 +59,12 @@ class EventLog:
             "ts": time.time(),
             **data,
         }
-        await self.js.publish(
-            run_subject(self.run_id),
-            msgspec.json.encode(event),
-            headers={"Nats-Msg-Id": f"{self.run_id}-{self.seq}"},
-        )
+        with spans.quiet_hops():
+            await self.js.publish(
+                run_subject(self.run_id),
+                msgspec.json.encode(event),
+                headers={"Nats-Msg-Id": f"{self.run_id}-{self.seq}"},
+            )
         return event
 
 

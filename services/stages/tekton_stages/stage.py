@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 from nats.aio.client import Client
 
+from tekton_common import spans
 from tekton_common.artifacts import artifact_model
 from tekton_common.client import BusClient
 from tekton_common.errors import ProtocolError
@@ -87,11 +88,14 @@ def stage_prompt(request: StageRequest, recall: Recall) -> tuple[str, str]:
 async def recall(memory: Memory, request: StageRequest) -> Recall:
     """Lessons (and repository chunks) for the stage; a note instead when Milvus fails."""
     query = f"{request.goal}\n{STAGE_FOCUS[request.stage]}"
-    try:
-        lessons = await memory.recall(query, request.stage, exclude_run=request.run_id)
-        chunks = await memory.search_repo(request.repo, query) if request.repo else []
-    except MemoryUnavailableError as exc:
-        return Recall(note=f"memory unavailable, going on without it: {exc}")
+    with spans.span("recall memory", {"db.system.name": "milvus"}) as current:
+        try:
+            lessons = await memory.recall(query, request.stage, exclude_run=request.run_id)
+            chunks = await memory.search_repo(request.repo, query) if request.repo else []
+        except MemoryUnavailableError as exc:
+            spans.fail(current, str(exc))
+            return Recall(note=f"memory unavailable, going on without it: {exc}")
+        current.set_attributes({"tekton.lessons": len(lessons), "tekton.chunks": len(chunks)})
     return Recall(lessons=lessons, chunks=chunks)
 
 
@@ -103,7 +107,25 @@ async def _publish(nc: Client, request: StageRequest, event: dict[str, Any]) -> 
 async def run_stage(
     nc: Client, request: StageRequest, timeout: float, memory: Memory
 ) -> StageOutcome:
-    """Recall, hold the stage's debate, validate its artifact (and check a diff)."""
+    """Recall, hold the stage's debate, validate its artifact (and check a diff), in an
+    ``invoke_workflow stage`` span."""
+    with spans.workflow("stage", request.run_id, **{"tekton.stage": request.stage}) as current:
+        outcome = await _run_stage(nc, request, timeout, memory)
+        current.set_attributes(
+            {
+                "tekton.status": outcome.status,
+                "tekton.tokens": outcome.debate.get("total_tokens", 0),
+                "tekton.cost_usd": outcome.debate.get("cost_usd", 0.0),
+            }
+        )
+        if outcome.reason:
+            spans.fail(current, outcome.reason)
+        return outcome
+
+
+async def _run_stage(
+    nc: Client, request: StageRequest, timeout: float, memory: Memory
+) -> StageOutcome:
     if request.stage not in STAGE_FOCUS:
         raise ProtocolError(f"unknown stage {request.stage!r}")
     found = await recall(memory, request)
@@ -148,7 +170,10 @@ async def run_stage(
         return blocked(f"invalid artifact: {exc}")
     made = artifact.model_dump(mode="json")
     if request.stage == "code" and request.repo:
-        applies, output = await check_diff(request.repo, made["diff"])
+        with spans.span("git apply --check", {"tekton.repo": request.repo}) as checking:
+            applies, output = await check_diff(request.repo, made["diff"])
+            if not applies:
+                spans.fail(checking, output)
         check = {"type": "stage.checked", "check": "git apply --check", "ok": applies}
         await _publish(nc, request, {**check, "output": output})
         if not applies:
