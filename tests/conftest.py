@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.otlp_receiver import OtlpReceiver
 from tests.helpers import CIProc, Env, MilvusServer, NatsServer
 
 
@@ -76,3 +77,11 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusSe
     server = MilvusServer(tmp_path_factory.mktemp("milvus")).start(timeout=60)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def otlp() -> Iterator[OtlpReceiver]:
+    """An OTLP receiver (gRPC and HTTP) that keeps every span sent to it."""
+    receiver = OtlpReceiver().start()
+    yield receiver
+    receiver.stop()

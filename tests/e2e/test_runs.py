@@ -15,15 +15,17 @@ import pytest
 
 from tekton_cli.postgres import embedded_server
 from tekton_common.artifacts import artifact_model
+from tekton_common.catalog import get_ci
 from tekton_stages.pipeline import DIAMOND
 from tests.e2e.test_fleet_lifecycle import Fleet
-from tests.helpers import wait_for
+from tests.helpers import http_get, wait_for
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory):
     fleet = Fleet(tmp_path_factory.mktemp("runs") / "home")
     fleet.env["TEKTON_SIMULATED_LATENCY_MS"] = "20"
+    fleet.env["OTEL_BSP_SCHEDULE_DELAY"] = "100"  # spans reach the trace files quickly
     up = fleet.run("up")
     assert up.returncode == 0, up.stdout + up.stderr
     yield fleet
@@ -355,3 +357,60 @@ def test_runs_go_on_without_milvus_and_say_so(platform: Fleet, tmp_path: Path) -
     )
     assert code == 0
     assert progress(events, "lesson kept", "plan")
+
+
+def _traced(fleet: Fleet, run_id: str) -> dict | None:
+    shown = fleet.run("trace", run_id, "--json")
+    if shown.returncode != 0:
+        return None
+    [root] = json.loads(shown.stdout)
+    names = set()
+
+    def walk(node: dict) -> None:
+        names.add(node["name"])
+        for child in node["children"]:
+            walk(child)
+
+    walk(root)
+    return root if {"invoke_workflow run", "tekton run"} <= names else None
+
+
+def test_tekton_trace_draws_the_run_across_processes(platform: Fleet, tmp_path: Path) -> None:
+    code, events = run_json(
+        platform, "--goal", "Trace me", "--to", "plan", "--output", str(tmp_path)
+    )
+    assert code == 0
+    run_id = events[0]["run_id"]
+    assert wait_for(lambda: _traced(platform, run_id), 20)
+    root = _traced(platform, run_id)
+    assert root is not None and root["name"] == "tekton run" and root["service"] == "tekton-cli"
+    spans: list[dict] = []
+
+    def walk(node: dict) -> None:
+        spans.append(node)
+        for child in node["children"]:
+            assert child["parent_id"] == node["span_id"] and child["trace_id"] == node["trace_id"]
+            walk(child)
+
+    walk(root)
+    services = {s["service"] for s in spans}
+    assert {"tekton-cli", "tekton-stages", "rhetor-ci"} <= services
+    assert len(services - {"tekton-cli", "tekton-stages", "rhetor-ci"}) >= 3  # the debaters
+    chats = [s for s in spans if s["name"] == "chat simulated"]
+    assert len(chats) >= 4 and all(
+        c["attributes"]["gen_ai.conversation.id"] == run_id for c in chats
+    )
+    assert root["tokens"] == events[-1]["tokens"]  # the tree adds up to what the run used
+    text = platform.run("trace", run_id).stdout
+    assert "invoke_workflow stage (plan)" in text and "invoke_workflow debate (plan)" in text
+    assert "└─ chat simulated  [" in text
+    # and the metrics: debates by outcome on Rhetor, runs and latency on the stages service
+    rhetor = get_ci("rhetor").component_port(platform.port_base)
+    status, text = http_get(rhetor, "/metrics")
+    assert status == 200 and 'tekton_debates_total{stage="plan",status="approved"}' in text
+    assert 'tekton_model_tokens_total{ci="rhetor-ci"' not in text  # Rhetor itself asked no model
+    status, text = http_get(platform.port_base + 91, "/metrics")
+    assert "tekton_runs_active 0.0" in text
+    assert 'tekton_request_duration_seconds_bucket{ci="tekton-stages",endpoint="plan"' in text
+    missing = platform.run("trace", "no-such-run")
+    assert missing.returncode == 1 and "no spans of run no-such-run" in missing.stderr

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from tekton_common.metrics import Metrics
-from tekton_common.telemetry import Telemetry
 from tekton_common.providers import ModelRequest, SimulatedProvider
+from tekton_common.telemetry import Telemetry
 from tekton_common.wire import Turn, Usage
 
 
