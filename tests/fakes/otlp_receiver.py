@@ -1,7 +1,8 @@
-"""A local OTLP trace receiver for tests: gRPC and HTTP/protobuf, as a collector speaks them.
+"""A local OTLP receiver for tests: gRPC and HTTP/protobuf, as a collector speaks them.
 
 `start()` listens on two free loopback ports (`grpc_endpoint`, `http_endpoint`); every
-span received is kept in `spans` as a plain dict (hex ids, service name, attributes).
+span received is kept in `spans` as a plain dict (hex ids, service name, attributes),
+and every metric's (service, name) in `metrics`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
+from opentelemetry.proto.collector.metrics.v1 import (
+    metrics_service_pb2,
+    metrics_service_pb2_grpc,
+)
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
@@ -34,6 +39,7 @@ class OtlpReceiver:
 
     def __init__(self) -> None:
         self.spans: list[dict[str, Any]] = []
+        self.metrics: set[tuple[str, str]] = set()
         self.requests = {"grpc": 0, "http": 0}
         self.lock = threading.Lock()
         self.grpc_port = free_port()
@@ -73,6 +79,14 @@ class OtlpReceiver:
             self.spans.extend(found)
             self.requests[via] += 1
 
+    def keep_metrics(self, request: metrics_service_pb2.ExportMetricsServiceRequest) -> None:
+        with self.lock:
+            for resource_metrics in request.resource_metrics:
+                resource = {a.key: _value(a.value) for a in resource_metrics.resource.attributes}
+                for scope_metrics in resource_metrics.scope_metrics:
+                    for metric in scope_metrics.metrics:
+                        self.metrics.add((str(resource.get("service.name")), metric.name))
+
     def start(self) -> OtlpReceiver:
         receiver = self
 
@@ -81,8 +95,14 @@ class OtlpReceiver:
                 receiver.keep(request, "grpc")
                 return trace_service_pb2.ExportTraceServiceResponse()
 
+        class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
+            def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC name)
+                receiver.keep_metrics(request)
+                return metrics_service_pb2.ExportMetricsServiceResponse()
+
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(), self._grpc)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(MetricsService(), self._grpc)
         self._grpc.add_insecure_port(f"127.0.0.1:{self.grpc_port}")
         self._grpc.start()
 

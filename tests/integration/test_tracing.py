@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from tekton_common.logs import JsonFormatter
 from tests.fakes.otlp_receiver import OtlpReceiver
-from tests.helpers import Env
+from tests.helpers import Env, wait_for
 
 KEY = "sk-ant-trace-secret-value"
 
@@ -37,7 +37,7 @@ def has(*names: str):  # type: ignore[no-untyped-def]
 
 
 def test_ask_over_nats_is_one_trace_over_grpc(env: Env, start_ci, otlp: OtlpReceiver) -> None:
-    otel(env, otlp, "grpc")
+    otel(env, otlp, "grpc", OTEL_METRIC_EXPORT_INTERVAL="300")
     start_ci("apollo")
     asked = env.tekton("ask", "apollo", "Plan the release")
     assert asked.returncode == 0, asked.stderr
@@ -66,6 +66,9 @@ def test_ask_over_nats_is_one_trace_over_grpc(env: Env, start_ci, otlp: OtlpRece
     assert usage["gen_ai.response.finish_reasons"] == ["end_turn"]
     assert "gen_ai.input.messages" not in usage  # content capture is off by default
     assert otlp.requests["grpc"] > 0 and otlp.requests["http"] == 0
+    # metrics go by OTLP too
+    assert wait_for(lambda: ("apollo-ci", "tekton.model.tokens") in otlp.metrics, 10)
+    assert ("apollo-ci", "tekton.request.duration") in otlp.metrics
 
 
 def test_socket_ask_carries_traceparent_over_http(env: Env, start_ci, otlp: OtlpReceiver) -> None:
