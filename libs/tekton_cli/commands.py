@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
-from tekton_cli import debate, fleet, output, runs, status, talk, trace, usage
+from tekton_cli import debate, deploy, fleet, output, runs, status, talk, trace, usage
 from tekton_common.errors import ConfigError
 from tekton_common.settings import Settings
 
@@ -212,7 +213,21 @@ async def show_trace(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def deploy_files(args: argparse.Namespace, settings: Settings) -> int:
+    """tekton deploy render [--check]"""
+    folder = Path(args.out)
+    if args.check:
+        drift = deploy.stale(folder)
+        for name in drift:
+            print(f"{name}: differs from the catalog; run `tekton deploy render`", file=sys.stderr)
+        return 1 if drift else 0
+    for written in deploy.render(folder):
+        print(f"wrote {written}")
+    return 0
+
+
 COMMANDS: dict[str, Handler] = {
+    "deploy": deploy_files,
     "trace": show_trace,
     "run": run,
     "runs": run_history,

@@ -175,6 +175,17 @@ def _run_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("run_id", help="the run")
     p.add_argument("--json", action="store_true", help="the span tree as JSON")
 
+    p = sub.add_parser(
+        "deploy",
+        help="render the compose stack and Kubernetes workloads from the CI catalog",
+        description="Write deploy/compose.yaml, deploy/k8s/base/tekton.yaml and "
+        "deploy/k8s/base/catalog.yaml from the CI catalog (ports, commands, probes, "
+        "limits). --check writes nothing and fails when the files differ from the catalog.",
+    )
+    p.add_argument("verb", choices=["render"])
+    p.add_argument("--out", default="deploy", help="the deploy folder (default: deploy)")
+    p.add_argument("--check", action="store_true", help="only compare; exit 1 on drift")
+
     p = sub.add_parser("runs", help="run history: list, show, events, artifacts, watch")
     p.add_argument("verb", choices=["list", "show", "events", "artifacts", "watch"])
     p.add_argument("run_id", nargs="?", help="the run (all verbs but list)")

@@ -14,7 +14,7 @@ from pathlib import Path
 import msgspec
 import psutil
 
-from tekton_common.catalog import CISpec
+from tekton_common.catalog import STAGES_PORT_OFFSET, CISpec
 from tekton_common.errors import ConfigError
 from tekton_common.settings import Settings
 
@@ -116,23 +116,26 @@ def spawn(settings: Settings, name: str, command: list[str]) -> ProcessRecord:
     return record
 
 
-def ci_command(spec: CISpec, components: list[str]) -> list[str]:
-    """How to start one CI's process."""
+def ci_command(
+    spec: CISpec, components: list[str] | None = None, python: str = sys.executable
+) -> list[str]:
+    """How to start one CI's process (Numa: expecting `components`, else the catalog)."""
     if spec.name == "rhetor":
-        return [sys.executable, "-m", "tekton_rhetor"]
+        return [python, "-m", "tekton_rhetor"]
     if spec.name == "numa":
-        return [sys.executable, "-m", "tekton_numa", "--components", ",".join(components)]
-    return [sys.executable, "-m", "tekton_specialists", "--ci", spec.name]
+        listed = ["--components", ",".join(components)] if components else []
+        return [python, "-m", "tekton_numa", *listed]
+    return [python, "-m", "tekton_specialists", "--ci", spec.name]
 
 
-def stages_command() -> list[str]:
+def stages_command(python: str = sys.executable) -> list[str]:
     """How to start the stages process (stage endpoints and the run coordinator)."""
-    return [sys.executable, "-m", "tekton_stages"]
+    return [python, "-m", "tekton_stages"]
 
 
 def stages_port(settings: Settings) -> int:
     """HTTP health port of the stages process (component base + 91)."""
-    return settings.port_base + 91
+    return settings.port_base + STAGES_PORT_OFFSET
 
 
 def milvus_command(settings: Settings) -> list[str]:

@@ -14,6 +14,9 @@ DEFAULT_PORT_BASE = 8000
 DEFAULT_CI_PORT_BASE = 45000
 
 #: older names people still type, mapped to the current bare name
+#: the stages service is no CI, but has its HTTP port in the same span (8091 by default)
+STAGES_PORT_OFFSET = 91
+
 LEGACY_NAMES = {"penia": "budget", "noesis": "nous"}
 
 

@@ -13,6 +13,7 @@ from nats.micro.request import Request
 
 from tekton_common import bus
 from tekton_common.bus_service import BusService, Spawn
+from tekton_common.catalog import STAGES_PORT_OFFSET
 from tekton_common.errors import ProtocolError, TektonError
 from tekton_common.micro import EndpointDef
 from tekton_common.settings import Settings, load_settings
@@ -26,7 +27,6 @@ from tekton_stages.recorder import Recorder
 from tekton_stages.stage import StageRequest, run_stage
 
 log = logging.getLogger(__name__)
-STAGES_PORT_OFFSET = 91  # component port base + 91: 8091 by default
 
 
 def _parse(data: bytes, kind: type) -> object:

