@@ -62,6 +62,7 @@ async def show_status(args: argparse.Namespace, settings: Settings) -> int:
         "LAST ACTIVITY",
         "UPTIME",
         "MEMORY",
+        "RESTARTS",
     ]
     print(
         output.table(
@@ -78,6 +79,7 @@ async def show_status(args: argparse.Namespace, settings: Settings) -> int:
                     output.ago(c.last_activity),
                     output.duration(c.uptime),
                     f"{c.memory_mb} MB" if c.memory_mb else "-",
+                    f"{c.restarts} ({c.supervision})" if c.restarts else "0",
                 )
                 for c in report.cis
             ],

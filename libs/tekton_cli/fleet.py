@@ -10,6 +10,7 @@ from pathlib import Path
 
 import msgspec
 
+from tekton_cli import supervisor
 from tekton_cli.postgres import ensure_postgres, stop_postgres
 from tekton_cli.procs import (
     ProcessRecord,
@@ -102,6 +103,14 @@ async def ensure_server(
     raise TransportError(f"{name} did not start; log {record.log}:\n{tail(record.log)}")
 
 
+def ensure_supervisor(settings: Settings, say: Say) -> None:
+    """Start the supervisor that restarts crashed processes (unless it runs already)."""
+    if alive(read_record(settings, supervisor.SUPERVISOR)):
+        return
+    record = spawn(settings, supervisor.SUPERVISOR, supervisor.command())
+    say(f"{supervisor.SUPERVISOR:<15} started  pid {record.pid} (restarts crashed processes)")
+
+
 async def ensure_nats(settings: Settings, say: Say) -> None:
     """Start the embedded nats-server unless TEKTON_NATS_URL names one."""
     if not settings.embedded_nats:
@@ -181,6 +190,7 @@ async def up(
 ) -> list[StartResult]:
     """Start nats-server (embedded) and the selected CIs, Numa last; wait for readiness."""
     await ensure_nats(settings, say)
+    ensure_supervisor(settings, say)
     if not names:  # the whole platform: run history and memory need their databases
         dsn, _ = await asyncio.gather(
             asyncio.to_thread(ensure_postgres, settings, say), ensure_milvus(settings, say)
@@ -242,18 +252,17 @@ async def down(
     if not names:
         batches.append([STAGES])
     batches.append([str(s.ci_id) for s in specs if s.name != "numa"])
+    if not names:  # the supervisor first, or it would bring the others back
+        batches.insert(0, [supervisor.SUPERVISOR])
     for batch in batches:
-        records = [(name, read_record(settings, name)) for name in batch]
+        records = [(name, record) for name in batch if (record := read_record(settings, name))]
+        for name, _ in records:  # no pid file: the supervisor leaves it stopped
+            pid_file(settings, name).unlink(missing_ok=True)
         ended = await asyncio.gather(
-            *(
-                asyncio.to_thread(stop_process, record, grace)
-                for _, record in records
-                if record is not None
-            )
+            *(asyncio.to_thread(stop_process, record, grace) for _, record in records)
         )
-        for (ci, _), how in zip([r for r in records if r[1] is not None], ended, strict=True):
+        for (ci, _), how in zip(records, ended, strict=True):
             outcome[ci] = how
-            pid_file(settings, ci).unlink(missing_ok=True)
     await deregister(settings, [str(s.ci_id) for s in specs])
     for ci, how in outcome.items():
         if how != "not running":
@@ -262,13 +271,15 @@ async def down(
         "not running"
     ):
         outcome["postgres"] = how
+    if not names:
+        supervisor.state_file(settings).unlink(missing_ok=True)
     servers = [MILVUS] if not settings.milvus_uri else []
     servers += [NATS] if settings.embedded_nats else []
     for server in servers if not names else []:
         record = read_record(settings, server)
         if record is not None:
-            how = await asyncio.to_thread(stop_process, record, grace)
             pid_file(settings, server).unlink(missing_ok=True)
+            how = await asyncio.to_thread(stop_process, record, grace)
             if how != "not running":
                 say(f"{server:<15} {how}")
             outcome[server] = how

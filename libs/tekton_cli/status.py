@@ -11,6 +11,7 @@ import msgspec
 from tekton_cli.fleet import MILVUS, NATS, STAGES
 from tekton_cli.postgres import embedded_dsn
 from tekton_cli.procs import alive, read_record
+from tekton_cli.supervisor import SUPERVISOR, read_state
 from tekton_common import bus
 from tekton_common.catalog import CATALOG
 from tekton_common.errors import TektonError
@@ -34,6 +35,8 @@ class CIStatus(msgspec.Struct):
     last_activity: float | None
     uptime: float | None
     memory_mb: float | None
+    restarts: int = 0
+    supervision: str = "-"
 
 
 class FleetStatus(msgspec.Struct):
@@ -47,6 +50,7 @@ class FleetStatus(msgspec.Struct):
     stages_pid: int | None = None
     postgres: str = "not configured"
     memory: dict[str, Any] = {}
+    supervisor_pid: int | None = None
 
 
 async def memory_info(nc: Any) -> dict[str, Any]:
@@ -78,6 +82,7 @@ async def fleet_status(settings: Settings) -> FleetStatus:
     finally:
         if nc is not None:
             await bus.close(nc)
+    watches = read_state(settings)
     rows = []
     for spec in CATALOG:
         ci = str(spec.ci_id)
@@ -105,6 +110,8 @@ async def fleet_status(settings: Settings) -> FleetStatus:
                 last_activity=max((r.last_activity for r in mine), default=None),
                 uptime=uptime,
                 memory_mb=memory,
+                restarts=watches[ci].restarts if ci in watches else 0,
+                supervision=watches[ci].state if ci in watches else "-",
             )
         )
     reachable = nc is not None
@@ -123,6 +130,7 @@ async def fleet_status(settings: Settings) -> FleetStatus:
             else "embedded, not running"
         ),
         memory=memory_report,
+        supervisor_pid=sup.pid if (sup := alive(read_record(settings, SUPERVISOR))) else None,
     )
 
 
@@ -136,9 +144,12 @@ def nats_line(settings: Settings, status: FleetStatus) -> str:
     )
     state = "reachable" if status.nats_reachable else "UNREACHABLE (registry from files)"
     stages = f"pid {status.stages_pid}" if status.stages_pid else "not running"
+    supervised = (
+        f"supervisor pid {status.supervisor_pid}" if status.supervisor_pid else "no supervisor"
+    )
     return (
         f"NATS {status.nats_url} ({where}): {state}\n"
-        f"PostgreSQL: {status.postgres} · stages service: {stages}\n"
+        f"PostgreSQL: {status.postgres} · stages service: {stages} · {supervised}\n"
         f"{memory_line(settings, status.memory)}"
     )
 

@@ -57,6 +57,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     milvus_uri: str | None = None
     milvus_port: int = 19530
     embedder: str = "auto"
+    restart_backoff: float = 0.5
+    restart_limit: int = 5
+    restart_window: float = 60.0
     openai_base_url: str = "http://127.0.0.1:11434/v1"
     provider_max_retries: int = 4
     provider_timeout: float = 120.0

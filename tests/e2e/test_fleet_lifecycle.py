@@ -145,19 +145,36 @@ def test_up_status_talk_down(fleet: Fleet) -> None:
     unknown = fleet.run("ask", "zeus", "hi")
     assert unknown.returncode == 1 and "unknown CI 'zeus'" in unknown.stderr
 
-    # a CI killed outright stays registered but goes inactive; status tells the truth
-    os.kill(pids["metis-ci"], signal.SIGKILL)
-    assert wait_for(
-        lambda: not next(c for c in fleet.json("status")["cis"] if c["ci"] == "metis-ci")["active"],
-        10,
-    )
-    metis = next(c for c in fleet.json("status")["cis"] if c["ci"] == "metis-ci")
-    assert metis["registered"] and not metis["running"] and metis["pid"] is None
+    # a CI killed outright is restarted by the supervisor; status and an event say so
+    async def killed_and_back() -> dict:
+        nc = await nats.connect(f"nats://127.0.0.1:{fleet.nats_port}")
+        try:
+            sub = await nc.subscribe("tekton.fleet.events")
+            os.kill(pids["metis-ci"], signal.SIGKILL)
+            msg = await sub.next_msg(timeout=10)
+            return json.loads(msg.data)
+        finally:
+            await nc.close()
 
+    event = asyncio.run(killed_and_back())
+    assert event["type"] == "process.restarted" and event["name"] == "metis-ci"
+
+    def metis() -> dict:
+        return next(c for c in fleet.json("status")["cis"] if c["ci"] == "metis-ci")
+
+    assert wait_for(
+        lambda: metis()["active"] and metis()["pid"] not in (None, pids["metis-ci"]), 20
+    )
+    assert metis()["restarts"] == 1 and metis()["supervision"] == "running"
+    assert "1 (running)" in fleet.run("status").stdout
+    pids["metis-ci"] = metis()["pid"]
+
+    supervisor_pid = fleet.json("status")["supervisor_pid"]
     down = fleet.run("down")
     assert down.returncode == 0, down.stderr
-    assert down.stdout.splitlines()[0].startswith("numa-ci")  # Numa stops first
-    for pid in [*pids.values(), nats_pid]:
+    assert down.stdout.splitlines()[0].startswith("tekton-supervisor")  # it goes first
+    assert down.stdout.splitlines()[1].startswith("numa-ci")  # then Numa
+    for pid in [*pids.values(), nats_pid, supervisor_pid]:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
     assert not [p for p in fleet.ports() if tcp_open(p)]
     assert not tcp_open(fleet.nats_port) and not tcp_open(fleet.milvus_port)
@@ -203,3 +220,24 @@ def test_up_with_a_global_model_override(fleet: Fleet) -> None:
     # no key: the explicitly chosen Claude model fails clearly instead of pretending
     asked = fleet.run("ask", "athena", "hello")
     assert asked.returncode == 1 and "needs ANTHROPIC_API_KEY" in asked.stderr
+
+
+def test_a_crash_loop_stops_being_restarted(fleet: Fleet) -> None:
+    fleet.env.update({"TEKTON_RESTART_BACKOFF": "0.1", "TEKTON_RESTART_LIMIT": "3"})
+    assert fleet.run("up", "apollo").returncode == 0
+    record_path = fleet.home / "run" / "apollo-ci.json"
+    record = json.loads(record_path.read_text())
+    # from now on apollo's command fails at once: every restart dies again
+    record["command"] = [sys.executable, "-c", "raise SystemExit(3)"]
+    record_path.write_text(json.dumps(record))
+    os.kill(record["pid"], signal.SIGKILL)
+
+    def apollo() -> dict:
+        return next(c for c in fleet.json("status")["cis"] if c["ci"] == "apollo-ci")
+
+    assert wait_for(lambda: apollo()["supervision"] == "crash-loop", 20)
+    assert apollo()["restarts"] == 3 and not apollo()["running"]
+    log = (fleet.home / "logs" / "tekton-supervisor.log").read_text()
+    assert "process.crash_loop: apollo-ci" in log
+    down = fleet.run("down")
+    assert down.returncode == 0 and "tekton-supervisor" in down.stdout

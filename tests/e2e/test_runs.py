@@ -338,8 +338,11 @@ def test_repo_chunks_and_git_apply_check(platform: Fleet, tmp_path: Path) -> Non
 
 
 def test_runs_go_on_without_milvus_and_say_so(platform: Fleet, tmp_path: Path) -> None:
-    milvus_pid = json.loads((platform.home / "run" / "milvus.json").read_text())["pid"]
-    os.kill(milvus_pid, signal.SIGKILL)
+    def pid(name: str) -> int:
+        return json.loads((platform.home / "run" / f"{name}.json").read_text())["pid"]
+
+    os.kill(pid("tekton-supervisor"), signal.SIGKILL)  # or it would bring Milvus back at once
+    os.kill(pid("milvus"), signal.SIGKILL)
     try:
         code, events = run_json(
             platform, "--goal", "Work without memory", "--to", "plan", "--output", str(tmp_path)
@@ -351,7 +354,7 @@ def test_runs_go_on_without_milvus_and_say_so(platform: Fleet, tmp_path: Path) -
         status = platform.json("status")
         assert status["memory"]["reachable"] is False
     finally:
-        assert platform.run("up").returncode == 0  # brings Milvus back
+        assert platform.run("up").returncode == 0  # brings Milvus and the supervisor back
     code, events = run_json(
         platform, "--goal", "Work with memory again", "--to", "plan", "--output", str(tmp_path)
     )

@@ -1,0 +1,148 @@
+"""The supervisor `tekton up` leaves running: it keeps the fleet's processes alive.
+
+Every process with a pid file under ``$TEKTON_HOME/run`` (the CIs, the stages service,
+nats-server, Milvus) is watched. One that dies without `tekton down` is started again
+with the same command, after a backoff that doubles from ``restart_backoff`` seconds;
+``restart_limit`` restarts within ``restart_window`` seconds is a crash loop, and the
+supervisor stops restarting it and says so. Each restart and crash loop is logged,
+published on NATS (``tekton.fleet.events``) and kept in ``run/supervisor.state`` for
+`tekton status`. `tekton down` removes a pid file before it stops the process, so a
+process stopped on purpose is never brought back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+from nats.aio.client import Client
+
+from tekton_cli.procs import alive, read_record, run_dir, spawn
+from tekton_common import bus
+from tekton_common.errors import TektonError
+from tekton_common.logs import setup_logging
+from tekton_common.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+SUPERVISOR = "tekton-supervisor"
+FLEET_EVENTS = "tekton.fleet.events"
+
+
+class Watch(msgspec.Struct):
+    """What the supervisor knows of one process."""
+
+    name: str
+    state: str = "running"  # running | restarting | crash-loop
+    restarts: int = 0
+    last_restart: float | None = None
+    recent: list[float] = []
+    next_try: float = 0.0
+
+
+def state_file(settings: Settings) -> Path:
+    """Where the supervisor keeps its watches (read by `tekton status`)."""
+    return run_dir(settings) / "supervisor.state"
+
+
+def read_state(settings: Settings) -> dict[str, Watch]:
+    """The supervisor's watches by process name ({} when it never ran)."""
+    try:
+        return msgspec.json.decode(state_file(settings).read_bytes(), type=dict[str, Watch])
+    except (OSError, msgspec.DecodeError):
+        return {}
+
+
+class Supervisor:
+    """One pass every `interval` seconds over the pid files."""
+
+    def __init__(self, settings: Settings, interval: float = 0.5) -> None:
+        self.settings = settings
+        self.interval = interval
+        self.watches: dict[str, Watch] = {}
+        self.nc: Client | None = None
+
+    def _names(self) -> list[str]:
+        folder = run_dir(self.settings)
+        return sorted(p.stem for p in folder.glob("*.json") if p.stem != SUPERVISOR)
+
+    async def _event(self, kind: str, watch: Watch) -> None:
+        event = {"type": kind, "name": watch.name, "restarts": watch.restarts, "ts": time.time()}
+        log.warning("%s: %s (restarts %d)", kind, watch.name, watch.restarts)
+        if self.nc is not None and self.nc.is_connected:
+            with contextlib.suppress(Exception):
+                await self.nc.publish(FLEET_EVENTS, msgspec.json.encode(event))
+
+    async def check(self) -> None:
+        """Restart what died (within the limits); record the state."""
+        settings = self.settings
+        now = time.monotonic()
+        for name in self._names():
+            record = read_record(settings, name)
+            watch = self.watches.setdefault(name, Watch(name))
+            if record is None or alive(record) is not None:
+                if watch.state == "restarting":
+                    watch.state = "running"
+                continue
+            if watch.state == "crash-loop" or now < watch.next_try:
+                continue
+            if read_record(settings, name) != record:  # `down` took it away meanwhile
+                continue
+            watch.recent = [t for t in watch.recent if now - t < settings.restart_window]
+            if len(watch.recent) >= settings.restart_limit:
+                watch.state = "crash-loop"
+                await self._event("process.crash_loop", watch)
+                continue
+            spawn(settings, name, record.command)
+            watch.recent.append(now)
+            watch.restarts += 1
+            watch.last_restart = time.time()
+            watch.next_try = now + settings.restart_backoff * 2 ** (len(watch.recent) - 1)
+            watch.state = "restarting"
+            await self._event("process.restarted", watch)
+        for gone in set(self.watches) - set(self._names()):
+            del self.watches[gone]
+        await asyncio.to_thread(state_file(settings).write_bytes, msgspec.json.encode(self.watches))
+
+    async def run(self) -> None:
+        """Watch until stopped; reach NATS when it is there (events are best effort)."""
+        with contextlib.suppress(TektonError):
+            self.nc = await bus.connect(self.settings, SUPERVISOR)
+        while True:
+            try:
+                await self.check()
+            except OSError as exc:  # a full disk or a vanished folder must not end supervision
+                log.error("supervision pass failed: %s", exc)
+            await asyncio.sleep(self.interval)
+
+
+def command() -> list[str]:
+    """How `up` starts the supervisor."""
+    return [sys.executable, "-m", "tekton_cli.supervisor"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m tekton_cli.supervisor`."""
+    parser = argparse.ArgumentParser(
+        prog="tekton_cli.supervisor", description="Keep the processes of `tekton up` alive."
+    )
+    parser.add_argument("--home", help="state folder (TEKTON_HOME)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings({"home": args.home})
+    except TektonError as exc:
+        print(f"tekton supervisor: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(SUPERVISOR, settings.log_level)
+    bus.run(Supervisor(settings).run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
