@@ -24,6 +24,7 @@ from pathlib import Path
 import msgspec
 from nats.aio.client import Client
 
+from tekton_cli.postgres import history_dsn
 from tekton_cli.procs import alive, read_record, run_dir, spawn
 from tekton_common import bus
 from tekton_common.errors import TektonError
@@ -99,7 +100,9 @@ class Supervisor:
                 watch.state = "crash-loop"
                 await self._event("process.crash_loop", watch)
                 continue
-            spawn(settings, name, record.command)
+            # the environment `up` gave it, with the embedded database's DSN if one runs
+            dsn = history_dsn(settings)
+            spawn(msgspec.structs.replace(settings, postgres_dsn=dsn), name, record.command)
             watch.recent.append(now)
             watch.restarts += 1
             watch.last_restart = time.time()
