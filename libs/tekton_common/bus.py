@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import nats
@@ -16,7 +18,8 @@ from nats.js.kv import KeyValue
 from opentelemetry.trace import SpanKind
 
 from tekton_common import spans, telemetry
-from tekton_common.errors import TransportError
+from tekton_common.errors import ConfigError, TransportError
+from tekton_common.secrets import read_secret
 from tekton_common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,37 @@ def _pick_server(servers: list[Any], _info: dict[str, Any]) -> tuple[Any, float]
     return server, backoff_delay(server.reconnects)
 
 
+def security_options(settings: Settings) -> dict[str, Any]:
+    """Credentials and TLS for the NATS connection: a token (TEKTON_NATS_TOKEN), a user
+    and password (nats_user, TEKTON_NATS_PASSWORD), an nkey seed file, and TLS with a CA
+    and optionally a client certificate. Secrets come from the environment or a secret
+    file, never from settings."""
+    options: dict[str, Any] = {}
+    token = read_secret("TEKTON_NATS_TOKEN")
+    if token:
+        options["token"] = token
+    if settings.nats_user:
+        options["user"] = settings.nats_user
+        options["password"] = read_secret("TEKTON_NATS_PASSWORD") or ""
+    if settings.nats_nkey_seed_file:
+        if not Path(settings.nats_nkey_seed_file).is_file():
+            raise ConfigError(f"nats_nkey_seed_file {settings.nats_nkey_seed_file}: no such file")
+        options["nkeys_seed"] = settings.nats_nkey_seed_file
+    if settings.nats_tls_ca or settings.nats_tls_cert:
+        try:
+            context = ssl.create_default_context(cafile=settings.nats_tls_ca)
+            if settings.nats_tls_cert:
+                context.load_cert_chain(settings.nats_tls_cert, settings.nats_tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"NATS TLS files: {exc}") from None
+        options["tls"] = context
+    return options
+
+
+def _refused(exc: Exception) -> bool:
+    return "authorization" in str(exc).lower() or isinstance(exc, ssl.SSLError)
+
+
 async def connect(
     settings: Settings,
     name: str,
@@ -87,12 +121,16 @@ async def connect(
     once (command-line tools). Once connected, reconnection never gives up.
     """
 
+    seen: list[Exception] = []  # nats-py reports a refusal here, then "no servers"
+
     async def _error(exc: Exception) -> None:
+        seen.append(exc)
         log.debug("nats error: %s", exc)
 
     async def _noop() -> None:
         return None
 
+    security = security_options(settings)
     attempt = 0
     while True:
         try:
@@ -112,11 +150,19 @@ async def connect(
                 error_cb=_error,
                 reconnected_cb=on_reconnect or _noop,
                 disconnected_cb=on_disconnect or _noop,
+                **security,
             )
             nc.options["max_reconnect_attempts"] = -1
             nc.options["reconnect_time_wait"] = 1
             return nc
         except (OSError, TimeoutError, nats.errors.Error) as exc:
+            refusal = next((e for e in (exc, *seen) if _refused(e)), None)
+            if refusal is not None:  # wrong credentials do not get better by retrying
+                raise ConfigError(
+                    f"NATS at {settings.bus_url} refused the connection: "
+                    f"{refusal or type(refusal).__name__} (check the NATS credentials and TLS "
+                    "settings)"
+                ) from None
             if not retry_forever:
                 raise TransportError(
                     f"cannot reach NATS at {settings.bus_url}: {exc or type(exc).__name__}"

@@ -40,6 +40,11 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     nats_url: str | None = None
     nats_port: int = 4222
+    nats_user: str | None = None
+    nats_nkey_seed_file: str | None = None
+    nats_tls_ca: str | None = None
+    nats_tls_cert: str | None = None
+    nats_tls_key: str | None = None
     port_base: int = 8000
     ci_port_base: int = 45000
     register_ai: bool = True
