@@ -8,6 +8,8 @@ JetStream drop a duplicate if a publish is retried.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from typing import Any
 
@@ -18,7 +20,9 @@ from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy, StreamConfig
 
 from tekton_common import spans
+from tekton_common.errors import TransportError
 
+log = logging.getLogger(__name__)
 RUNS_STREAM = "TEKTON_RUNS"
 RUNS_SUBJECTS = "tekton.runs.*.events"
 TERMINAL = ("RunFinished.v1", "RunFailed.v1")
@@ -42,30 +46,61 @@ async def ensure_runs_stream(js: JetStreamContext) -> None:
 
 
 class EventLog:
-    """Publishes one run's events in order, each acknowledged by JetStream."""
+    """Publishes one run's events in order, each acknowledged by JetStream.
 
-    def __init__(self, js: JetStreamContext, run_id: str, seq: int = 0) -> None:
+    A publish that gets no acknowledgement (NATS restarting, a JetStream leader moving)
+    is sent again with the same message id, which JetStream deduplicates, until it is
+    acknowledged or `patience` seconds have passed. Events are published one at a time,
+    so the stream holds them in `seq` order.
+    """
+
+    def __init__(
+        self, js: JetStreamContext, run_id: str, seq: int = 0, patience: float = 120.0
+    ) -> None:
         self.js = js
         self.run_id = run_id
         self.seq = seq
+        self.patience = patience
+        self.lock = asyncio.Lock()
 
     async def emit(self, kind: str, **data: Any) -> dict[str, Any]:
         """Publish one event; returns it."""
-        self.seq += 1
-        event = {
-            "type": f"{kind}.v1",
-            "run_id": self.run_id,
-            "seq": self.seq,
-            "ts": time.time(),
-            **data,
-        }
-        with spans.quiet_hops():
-            await self.js.publish(
-                run_subject(self.run_id),
-                msgspec.json.encode(event),
-                headers={"Nats-Msg-Id": f"{self.run_id}-{self.seq}"},
-            )
-        return event
+        async with self.lock:
+            event = {
+                "type": f"{kind}.v1",
+                "run_id": self.run_id,
+                "seq": self.seq + 1,
+                "ts": time.time(),
+                **data,
+            }
+            await self._publish(msgspec.json.encode(event), f"{self.run_id}-{self.seq + 1}")
+            self.seq += 1
+            return event
+
+    async def _publish(self, payload: bytes, msg_id: str) -> None:
+        deadline = time.monotonic() + self.patience
+        attempt = 0
+        while True:
+            try:
+                with spans.quiet_hops():
+                    await self.js.publish(
+                        run_subject(self.run_id),
+                        payload,
+                        timeout=5,
+                        headers={"Nats-Msg-Id": msg_id},
+                    )
+                return
+            except (
+                nats.errors.TimeoutError,
+                nats.errors.NoRespondersError,
+                nats.errors.ConnectionClosedError,
+                nats.errors.ConnectionReconnectingError,
+            ) as exc:
+                if time.monotonic() > deadline:
+                    raise TransportError(f"event {msg_id} not acknowledged: {exc!r}") from exc
+                attempt += 1
+                log.warning("event %s not acknowledged (%r); sending it again", msg_id, exc)
+                await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
 
 
 async def read_events(js: JetStreamContext, run_id: str, idle: float = 0.5) -> list[dict[str, Any]]:
