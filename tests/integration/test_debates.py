@@ -154,7 +154,10 @@ async def test_mediator_unavailable_blocks(start_many, nc) -> None:
     start_many({"rhetor": {}, "prometheus": {}, "athena": {}, "metis": {}})
     result = await debate(nc, turn_timeout=2)
     assert result["status"] == "blocked"
-    assert result["reason"] == "CI unavailable: mediator apollo-ci unavailable (no replica on NATS)"
+    assert (
+        result["reason"]
+        == "CI unavailable: mediator apollo-ci unavailable (no replica on NATS for 5s)"
+    )
 
 
 async def test_budget_stops_before_the_next_round(start_many, nc) -> None:

@@ -1,7 +1,9 @@
-"""Calling a CI for one debate turn: a timeout, one retry, and the outcome as data."""
+"""Calling a CI for one debate turn: a timeout, a grace for an absent CI, and the
+outcome as data."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,11 +11,15 @@ from typing import Any
 import msgspec
 import nats.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 
 from tekton_common.catalog import CIId
 from tekton_common.client import ERROR_CODE_HEADER, ERROR_HEADER
 from tekton_common.subjects import ci_chat
 from tekton_common.wire import Response, total_tokens
+
+#: how long a turn waits for a CI nobody serves (restarting, or reconnecting) to return
+ABSENT_GRACE = 5.0
 
 
 @dataclass
@@ -59,6 +65,21 @@ class CallStats:
         counters.tokens += total_tokens(attempt.reply.usage)
 
 
+async def _request(nc: Client, subject: str, data: bytes, timeout: float) -> Msg:
+    """The request; while nobody listens (a CI restarting, or reconnecting after a NATS
+    restart) it is asked again for up to ABSENT_GRACE seconds before giving up."""
+    end = time.monotonic() + min(ABSENT_GRACE, timeout)
+    delay = 0.1
+    while True:
+        try:
+            return await nc.request(subject, data, timeout=timeout)
+        except nats.errors.NoRespondersError:
+            if time.monotonic() + delay > end:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(1.0, delay * 2)
+
+
 async def call_ci(
     nc: Client, ci: str, payload: dict[str, Any], timeout: float, stats: CallStats
 ) -> Attempt:
@@ -66,16 +87,15 @@ async def call_ci(
     started = time.perf_counter()
     attempt = Attempt()
     try:
-        msg = await nc.request(
-            ci_chat(CIId.from_str(ci)), msgspec.json.encode(payload), timeout=timeout
-        )
+        subject = ci_chat(CIId.from_str(ci))
+        msg = await _request(nc, subject, msgspec.json.encode(payload), timeout)
         headers = msg.headers or {}
         if ERROR_CODE_HEADER in headers:
             attempt.error = f"{ci}: {headers.get(ERROR_HEADER)} ({headers[ERROR_CODE_HEADER]})"
         else:
             attempt.reply = msgspec.json.decode(msg.data, type=Response)
     except nats.errors.NoRespondersError:
-        attempt.error = f"{ci} unavailable (no replica on NATS)"
+        attempt.error = f"{ci} unavailable (no replica on NATS for {ABSENT_GRACE:g}s)"
     except (TimeoutError, nats.errors.TimeoutError):
         attempt.error, attempt.timed_out = f"{ci} timed out after {timeout:g}s", True
     except (msgspec.DecodeError, nats.errors.Error) as exc:
