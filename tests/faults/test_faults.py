@@ -4,6 +4,7 @@ with every event kept."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -12,6 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+import asyncpg
+
+from tekton_cli.postgres import embedded_server
 from tests.e2e.test_fleet_lifecycle import Fleet
 from tests.helpers import tcp_open, wait_for
 
@@ -72,3 +76,31 @@ def test_run_finishes_when_a_debater_is_killed(fleet: Fleet, tmp_path: Path) -> 
         e["turn"] for e in events if e["type"] == "DebateTurn.v1" and e["turn"]["ci"] == "athena-ci"
     ]
     assert any(t.get("position") for t in skeptic if t["started_at"] > killed_at)
+
+
+def _recorded(fleet: Fleet, run_id: str) -> list[dict]:
+    listed = json.loads(fleet.run("runs", "list", "--json").stdout)
+    return [r for r in listed if r["run_id"] == run_id and r.get("source") == "postgresql"]
+
+
+def test_history_is_complete_after_postgres_stops_mid_run(fleet: Fleet, tmp_path: Path) -> None:
+    run_id = start_run_until_debating(fleet, tmp_path)
+    stopped_at = time.time()
+    embedded_server(fleet.home / "pg", cleanup_mode="stop").cleanup()  # PostgreSQL goes down
+    try:
+        events = finished_run(fleet, run_id, stopped_at)  # the run does not need it
+    finally:
+        assert fleet.run("up").returncode == 0  # and it comes back
+    assert wait_for(
+        lambda: _recorded(fleet, run_id) and _recorded(fleet, run_id)[0]["status"] == "finished", 60
+    )
+    dsn = json.loads((fleet.home / "run" / "postgres.json").read_text())["dsn"]
+
+    async def count() -> int:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return int(await conn.fetchval("SELECT count(*) FROM events WHERE run_id = $1", run_id))
+        finally:
+            await conn.close()
+
+    assert wait_for(lambda: asyncio.run(count()) == len(events), 30)
