@@ -21,6 +21,7 @@ from tekton_common import spans, telemetry
 from tekton_common.catalog import DEFAULT_CI_PORT_BASE, CIId, get_ci
 from tekton_common.errors import ProtocolError, RemoteError, RequestTimeoutError, TransportError
 from tekton_common.gather import gather
+from tekton_common.secrets import read_secret
 from tekton_common.subjects import TEAM_CHAT, ci_chat, ci_stream
 from tekton_common.wire import MAX_LINE_BYTES, Response, TeamReply, decode_object
 
@@ -32,8 +33,12 @@ STREAM_DONE = frozenset({"stream_end", "stream_error"})
 class SocketClient:
     """One connection to a CI port; requests may be pipelined, replies come in order."""
 
-    def __init__(self, host: str, port: int, timeout: float = 30.0) -> None:
+    def __init__(
+        self, host: str, port: int, timeout: float = 30.0, token: str | None = None
+    ) -> None:
+        """`token`: the shared socket token (default: TEKTON_SOCKET_TOKEN, if set)."""
         self.host, self.port, self.timeout = host, port, timeout
+        self.token = token or read_secret("TEKTON_SOCKET_TOKEN")
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._lock = asyncio.Lock()
@@ -70,6 +75,8 @@ class SocketClient:
             raise TransportError("socket client is not connected")
         if spans.traced() and "traceparent" not in request:  # the socket's trace context
             request = {**request, **telemetry.inject()}
+        if self.token and "token" not in request:
+            request = {**request, "token": self.token}
         self._writer.write(msgspec.json.encode(request) + b"\n")
         await self._writer.drain()
 

@@ -12,6 +12,7 @@
     ├── RemoteError                         a CI answered with an error reply
     ├── OverBudgetError                     a token or cost limit was reached
     ├── NotReadyError                       the service is starting or stopping
+    ├── UnauthorizedError                   a request without the required credentials
     └── ProviderError                       the model provider failed
 
 Each error carries the micro status code the bus answers with (`code`), so a handler
@@ -93,3 +94,9 @@ class ProviderError(TektonError):
     """The model provider failed to produce a reply."""
 
     code = 502
+
+
+class UnauthorizedError(TektonError):
+    """A request without the credentials the service requires."""
+
+    code = 401

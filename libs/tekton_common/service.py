@@ -32,6 +32,7 @@ from tekton_common.http_server import HealthServer
 from tekton_common.micro import Dispatcher, EndpointDef, add_endpoints
 from tekton_common.registry import Registry
 from tekton_common.runtime import CIRuntime
+from tekton_common.secrets import read_secret
 from tekton_common.socket_server import SocketServer
 from tekton_common.subjects import ci_group
 from tekton_common.usage import UsageRecord, ensure_usage_stream, usage_subject
@@ -63,7 +64,9 @@ class CIService:
         self.instance = uuid.uuid4().hex[:10]
         self.dispatcher = Dispatcher(runtime.metrics)
         self.registry = Registry(self.settings)
-        self.socket = SocketServer(runtime, self.settings.host, runtime.ci_port)
+        self.socket = SocketServer(
+            runtime, self.settings.host, runtime.ci_port, token=read_secret("TEKTON_SOCKET_TOKEN")
+        )
         self.http = HealthServer(
             self.settings.host,
             runtime.component_port,

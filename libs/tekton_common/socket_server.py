@@ -10,6 +10,7 @@ flows chunk by chunk) and later ones hold their messages until it is done.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 from collections import deque
@@ -19,12 +20,13 @@ import msgspec
 from opentelemetry.trace import SpanKind
 
 from tekton_common import spans, telemetry
-from tekton_common.errors import LineTooLongError, TektonError
+from tekton_common.errors import LineTooLongError, TektonError, UnauthorizedError
 from tekton_common.runtime import CIRuntime
 from tekton_common.wire import MAX_LINE_BYTES, ErrorReply, decode_object, encode, to_chat_request
 
 log = logging.getLogger(__name__)
 TRACE_FIELDS = ("traceparent", "tracestate")  # W3C trace context in a request line
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 class LineSplitter:
@@ -191,8 +193,10 @@ class SocketServer:
         port: int,
         max_inflight: int = 64,
         max_line: int = MAX_LINE_BYTES,
+        token: str | None = None,
     ) -> None:
         self.runtime = runtime
+        self.token = token
         self.host = host
         self.port = port
         self.max_inflight = max_inflight
@@ -202,6 +206,13 @@ class SocketServer:
 
     async def start(self) -> None:
         """Bind the port (shared with replicas through SO_REUSEPORT)."""
+        if self.token is None and self.host not in LOOPBACK:
+            log.warning(
+                "socket port %s is bound on %s without TEKTON_SOCKET_TOKEN: anyone who can "
+                "reach it can talk to the CI",
+                self.port,
+                self.host,
+            )
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: Connection(self), self.host, self.port, reuse_port=True
@@ -226,6 +237,11 @@ class SocketServer:
         ok = True
         try:
             obj = decode_object(line)
+            given = obj.get("token")
+            if self.token is not None and not (
+                isinstance(given, str) and hmac.compare_digest(given.encode(), self.token.encode())
+            ):
+                raise UnauthorizedError("this CI requires the shared socket token")
             raw_id = obj.get("request_id")
             request_id = raw_id if isinstance(raw_id, str) else None
             asked = obj.get("type")

@@ -167,3 +167,18 @@ async def test_client_times_out_on_a_silent_server() -> None:
             await ai_send("apollo", "hi", "127.0.0.1", port, timeout=0.3)
     finally:
         server.close()
+
+
+async def test_shared_socket_token_is_required_when_set(env, start_ci) -> None:
+    env.extra["TEKTON_SOCKET_TOKEN"] = "sock-token-123"
+    athena = start_ci("athena")
+    lines = [b'{"type":"ping","token":"wrong"}\n', b'{"content":"hi"}\n']
+    without = await _exchange(athena.ci_port, lines, 2)
+    assert all(r["type"] == "error" and "socket token" in r["error"] for r in without)
+    assert all("sock-token-123" not in json.dumps(r) for r in without)
+    # the client helpers send the token from TEKTON_SOCKET_TOKEN (given here explicitly)
+    async with SocketClient("127.0.0.1", athena.ci_port, token="sock-token-123") as client:
+        assert (await client.request({"type": "ping"}))["type"] == "pong"
+    with pytest.raises(RemoteError, match="socket token"):
+        async with SocketClient("127.0.0.1", athena.ci_port, token="nope") as client:
+            await client.request({"content": "hello"})
