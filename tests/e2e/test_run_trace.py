@@ -9,6 +9,8 @@ from pathlib import Path
 from tests.e2e.test_fleet_lifecycle import Fleet
 from tests.fakes.otlp_receiver import OtlpReceiver
 
+KEY = "sk-ant-never-shown-0123456789"
+
 
 def test_one_run_is_one_trace_over_otlp(tmp_path: Path, otlp: OtlpReceiver) -> None:
     fleet = Fleet(tmp_path / "home")
@@ -16,6 +18,10 @@ def test_one_run_is_one_trace_over_otlp(tmp_path: Path, otlp: OtlpReceiver) -> N
         {
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.grpc_endpoint,
             "OTEL_BSP_SCHEDULE_DELAY": "100",
+            # a key in every process's environment (the model stays simulated): it must
+            # not reach any log, span, event or artifact
+            "ANTHROPIC_API_KEY": KEY,
+            "TEKTON_MODEL": "simulated",
         }
     )
     try:
@@ -31,6 +37,8 @@ def test_one_run_is_one_trace_over_otlp(tmp_path: Path, otlp: OtlpReceiver) -> N
             return {"tekton run", "invoke_workflow run", "invoke_workflow debate"} <= names
 
         spans = otlp.wait_for(complete, 30)
+        events = fleet.run("runs", "events", run_id, "--json").stdout
+        status = fleet.run("status", "--json").stdout
     finally:
         fleet.run("down", "--grace", "3")
     [root] = [s for s in spans if s["name"] == "tekton run"]
@@ -79,3 +87,7 @@ def test_one_run_is_one_trace_over_otlp(tmp_path: Path, otlp: OtlpReceiver) -> N
         for c in chats
     )
     assert not list((fleet.home / "traces").glob("*.jsonl"))  # OTLP set: no local files
+    searched = [done.stdout, done.stderr, events, status, json.dumps(spans)]
+    searched += [p.read_text(errors="replace") for p in (fleet.home / "logs").glob("*.log")]
+    searched += [p.read_text() for p in tmp_path.glob(f"{run_id}/*")]
+    assert len(searched) > 25 and not [text for text in searched if KEY in text]

@@ -14,10 +14,13 @@ import time
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from tekton_cli.postgres import embedded_server
 from tests.e2e.test_fleet_lifecycle import Fleet
 from tests.helpers import tcp_open, wait_for
+
+pytestmark = pytest.mark.slow  # each starts the whole platform
 
 
 def start_run_until_debating(fleet: Fleet, tmp_path: Path) -> str:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import nats
+import pytest
 
 from tests.e2e.test_fleet_lifecycle import Fleet
 from tests.helpers import wait_for
@@ -17,6 +18,8 @@ from tests.helpers import wait_for
 REQUESTERS = 4
 RUNS = 50
 PER_REQUESTER = 250
+
+pytestmark = pytest.mark.slow  # each starts the whole platform
 
 
 def test_1000_concurrent_chats_from_several_processes(fleet: Fleet) -> None:
