@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 
+import psutil
 import pytest
 
 from tekton_common.client import SocketClient, ai_send, ai_send_sync
@@ -182,3 +183,13 @@ async def test_shared_socket_token_is_required_when_set(env, start_ci) -> None:
     with pytest.raises(RemoteError, match="socket token"):
         async with SocketClient("127.0.0.1", athena.ci_port, token="nope") as client:
             await client.request({"content": "hello"})
+
+
+def test_every_listener_binds_loopback_by_default(apollo) -> None:
+    listening = [
+        c.laddr
+        for c in psutil.Process(apollo.proc.pid).net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN
+    ]
+    assert {a.port for a in listening} >= {apollo.ci_port, apollo.http_port}
+    assert {a.ip for a in listening} == {"127.0.0.1"}
