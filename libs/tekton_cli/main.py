@@ -6,6 +6,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+import nats.errors
+
 from tekton_cli.commands import COMMANDS
 from tekton_cli.parser import build_parser
 from tekton_common import bus, spans, telemetry
@@ -37,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TektonError as exc:
         print(f"tekton: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
+    except nats.errors.Error as exc:  # a NATS failure the command did not expect
+        print(f"tekton: error: NATS: {exc or type(exc).__name__}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -152,10 +152,13 @@ async def follow(
     nc = await bus.connect(settings, "tekton-cli")
     try:
         js = nc.jetstream(timeout=10)
-        sub = await js.subscribe(
-            run_subject(run_id),
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL if replay else DeliverPolicy.NEW,
+        sub = await bus.patiently(
+            lambda: js.subscribe(
+                run_subject(run_id),
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.ALL if replay else DeliverPolicy.NEW,
+            ),
+            f"following run {run_id}",
         )
         while True:
             try:

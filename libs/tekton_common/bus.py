@@ -31,7 +31,13 @@ BACKOFF_CAP = 5.0
 
 class TracedClient(Client):
     """A NATS client that carries the current trace context in every message's headers
-    and wraps each request in a ``send {subject}`` span (only inside a trace)."""
+    and wraps each request in a ``send {subject}`` span (only inside a trace).
+
+    `replicas` is how many copies JetStream keeps of the streams and KV buckets Tekton
+    creates through this connection (the ``stream_replicas`` setting: 3 on a cluster).
+    """
+
+    replicas: int = 1
 
     async def publish(
         self,
@@ -139,8 +145,9 @@ async def connect(
             # connection gets one quick retry, and unlimited reconnects (with our
             # backoff) are switched on once connected.
             nc = TracedClient()
+            nc.replicas = settings.stream_replicas
             await nc.connect(
-                settings.bus_url,
+                [url.strip() for url in settings.bus_url.split(",")],
                 name=name,
                 connect_timeout=2,
                 allow_reconnect=True,
@@ -191,13 +198,41 @@ async def close(nc: Client, timeout: float = 5.0) -> None:
         log.debug("close while disconnected: %s", exc)
 
 
+async def patiently(call: Callable[[], Awaitable[T]], what: str, patience: float = 30.0) -> T:
+    """`call()`, asked again while JetStream cannot answer (no responders, a timeout, a
+    cluster electing a new leader) for up to `patience` seconds."""
+    deadline = asyncio.get_running_loop().time() + patience
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
+            error: Exception = exc
+        except nats.js.errors.APIError as exc:
+            if exc.code not in (None, 503):
+                raise
+            error = exc
+        if asyncio.get_running_loop().time() > deadline:
+            raise TransportError(f"{what}: JetStream did not answer ({error!r})") from error
+        log.info("%s: JetStream busy (%r); asking again", what, error)
+        await asyncio.sleep(backoff_delay(attempt))
+        attempt += 1
+
+
+def replicas(nc: Client) -> int:
+    """Copies JetStream keeps of what Tekton creates (see `TracedClient.replicas`)."""
+    return nc.replicas if isinstance(nc, TracedClient) else 1
+
+
 async def open_kv(nc: Client, bucket: str, description: str) -> KeyValue:
     """A JetStream KV bucket, created on first use (idempotent across processes)."""
     js = nc.jetstream(timeout=3)
     try:
         return await js.key_value(bucket)
     except nats.js.errors.BucketNotFoundError:
-        return await js.create_key_value(bucket=bucket, history=1, description=description)
+        return await js.create_key_value(
+            bucket=bucket, history=1, description=description, replicas=replicas(nc)
+        )
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

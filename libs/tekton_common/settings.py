@@ -40,6 +40,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     nats_url: str | None = None
     nats_port: int = 4222
+    stream_replicas: int = 1
     nats_user: str | None = None
     nats_nkey_seed_file: str | None = None
     nats_tls_ca: str | None = None
@@ -58,6 +59,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     log_level: str = "INFO"
     debate_turn_timeout: float = 120.0
     stage_timeout: float = 1800.0
+    stage_silence: float = 600.0
     postgres_dsn: str | None = None
     milvus_uri: str | None = None
     milvus_port: int = 19530

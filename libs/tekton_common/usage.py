@@ -16,6 +16,7 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.js.api import DeliverPolicy, RetentionPolicy, StreamConfig
 
+from tekton_common.bus import replicas
 from tekton_common.wire import Usage, add_tokens, total_tokens
 
 USAGE_STREAM = "TEKTON_USAGE"
@@ -98,6 +99,7 @@ async def ensure_usage_stream(nc: Client) -> None:
             retention=RetentionPolicy.LIMITS,
             max_age=USAGE_RETENTION_SECONDS,
             description="model usage of every Tekton CI",
+            num_replicas=replicas(nc),
         )
     )
 

@@ -46,7 +46,9 @@ def finished_run(fleet: Fleet, run_id: str, after: float) -> list[dict]:
     """The run's whole event log once it finished; checks nothing was lost."""
     watched = fleet.run("runs", "watch", run_id, "--json", timeout=120)
     events = [json.loads(line) for line in watched.stdout.splitlines()]
-    assert events and events[-1]["type"] == "RunFinished.v1", watched.stdout[-2000:]
+    assert events and events[-1]["type"] == "RunFinished.v1", (
+        watched.stdout[-2000:] + watched.stderr
+    )
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))  # none lost
     finished = [e for e in events if e["type"] == "StageFinished.v1"]
     assert [e["stage"] for e in finished] == ["plan", "research"]

@@ -40,7 +40,7 @@ def make_setup(settings: Settings):  # type: ignore[no-untyped-def]
     """Endpoints of the stages process."""
 
     async def setup(nc: Client, spawn: Spawn) -> list[EndpointDef]:
-        await ensure_runs_stream(nc.jetstream(timeout=5))
+        await ensure_runs_stream(nc)
         memory = Memory(settings.memory_uri, settings.embedder)
         memory.start()
         coordinator = Coordinator(nc, settings, spawn, memory)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import time
@@ -32,6 +33,7 @@ from tekton_stages.memory import Lesson, Memory, MemoryUnavailableError
 from tekton_stages.pipeline import DIAMOND, artifact_name, select
 from tekton_stages.repo import check_repo, chunk_repo
 
+logger = logging.getLogger(__name__)
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 ACTIVE_RUNS = telemetry.meter().create_up_down_counter(
     "tekton.runs.active", description="Runs being carried through their stages"
@@ -264,6 +266,26 @@ class Coordinator:
             return
         await log.emit("StageProgress", stage=stage, step="lesson kept", detail=outcome["status"])
 
+    async def _ask_stage(self, stage: str, data: bytes, heard: list[float]) -> Msg:
+        """The stage request, sent again (at most twice) when the stage falls silent for
+        `stage_silence` seconds: its request or reply died with a NATS server."""
+        subject = f"tekton.stage.{stage}.run"
+        for resends_left in (2, 1, 0):
+            heard[0] = time.monotonic()
+            ask = asyncio.ensure_future(
+                self.nc.request(subject, data, timeout=self.settings.stage_timeout)
+            )
+            while not ask.done():
+                await asyncio.wait({ask}, timeout=1.0)
+                silent = time.monotonic() - heard[0] > self.settings.stage_silence
+                if silent and resends_left and not ask.done():
+                    ask.cancel()
+                    logger.warning("stage %s silent; asking again", stage)
+                    break
+            else:
+                return ask.result()
+        raise AssertionError("the last attempt is never cancelled")
+
     async def _stage(
         self, request: RunRequest, stage: str, log: EventLog, earlier: dict[str, Any]
     ) -> dict[str, Any]:
@@ -271,8 +293,10 @@ class Coordinator:
         await log.emit("StageStarted", stage=stage, debate_id=debate_id)
 
         finished = asyncio.Event()
+        heard = [time.monotonic()]  # when the stage last showed it is alive
 
         async def forward(msg: Msg) -> None:
+            heard[0] = time.monotonic()
             event = msgspec.json.decode(msg.data)
             if event["type"] == "debate.finished":
                 finished.set()
@@ -317,11 +341,7 @@ class Coordinator:
                 "max_rounds": request.max_rounds,
                 "repo": request.repo,
             }
-            reply = await self.nc.request(
-                f"tekton.stage.{stage}.run",
-                msgspec.json.encode(payload),
-                timeout=self.settings.stage_timeout,
-            )
+            reply = await self._ask_stage(stage, msgspec.json.encode(payload), heard)
             headers = reply.headers or {}
             if "Nats-Service-Error-Code" in headers:
                 return {

@@ -16,10 +16,12 @@ from typing import Any
 import msgspec
 import nats.errors
 import nats.js.errors
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy, StreamConfig
 
 from tekton_common import spans
+from tekton_common.bus import replicas
 from tekton_common.errors import TransportError
 
 log = logging.getLogger(__name__)
@@ -33,14 +35,15 @@ def run_subject(run_id: str) -> str:
     return f"tekton.runs.{run_id}.events"
 
 
-async def ensure_runs_stream(js: JetStreamContext) -> None:
+async def ensure_runs_stream(nc: Client) -> None:
     """Create TEKTON_RUNS if missing (idempotent)."""
-    await js.add_stream(
+    await nc.jetstream(timeout=5).add_stream(
         StreamConfig(
             name=RUNS_STREAM,
             subjects=[RUNS_SUBJECTS],
             description="Tekton run events",
             duplicate_window=120,
+            num_replicas=replicas(nc),
         )
     )
 
