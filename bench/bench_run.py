@@ -15,23 +15,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import msgspec
 import nats
 from nats.js.api import DeliverPolicy
 
+from bench.platform import embedded_platform, nats_url
 from tekton_stages.events import run_subject
 from tekton_stages.pipeline import DIAMOND
-from tests.helpers import free_base, free_port
 
 
 async def one_run(nc: Any, output: str) -> float:
@@ -102,25 +97,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="samples of each")
     parser.add_argument("--json", action="store_true", help="print raw figures as JSON")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        base, nats_port = free_base(181), free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TEKTON_", "ANTHROPIC_"))}
-        env.update(
-            {
-                "TEKTON_HOME": f"{tmp}/home",
-                "TEKTON_NATS_PORT": str(nats_port),
-                "TEKTON_PORT_BASE": str(base),
-                "TEKTON_CI_PORT_BASE": str(base + 100),
-            }
-        )
-        tekton = [sys.executable, "-m", "tekton_cli.main"]
-        subprocess.run([*tekton, "up"], env=env, check=True, capture_output=True)
-        try:
-            figures = asyncio.run(
-                measure(f"nats://127.0.0.1:{nats_port}", str(Path(tmp) / "artifacts"), args.runs)
-            )
-        finally:
-            subprocess.run([*tekton, "down"], env=env, check=True, capture_output=True)
+    with embedded_platform() as (env, tmp):
+        figures = asyncio.run(measure(nats_url(env), str(tmp / "artifacts"), args.runs))
     if args.json:
         print(json.dumps(figures, indent=2))
         return
