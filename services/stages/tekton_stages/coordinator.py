@@ -175,16 +175,18 @@ class Coordinator:
         self.active.add(request.run_id)
         started = time.perf_counter()
         totals: dict[str, Any] = {"tokens": 0, "cost_usd": 0.0}
+        lessons: list[asyncio.Task[None]] = []  # kept while the next stage runs
         try:
             if request.repo and stages:
                 await self._index(request.repo, stages[0], log)
             for stage in stages:
                 outcome = await self._stage(request, stage, log, earlier)
-                await self._learn(request, stage, outcome, log)
+                lessons.append(asyncio.create_task(self._learn(request, stage, outcome, log)))
                 totals["tokens"] += outcome["debate"].get("total_tokens", 0)
                 totals["cost_usd"] += outcome["debate"].get("cost_usd", 0.0)
                 if outcome["status"] != "approved":
                     await log.emit("StageBlocked", stage=stage, reason=outcome["reason"])
+                    await asyncio.gather(*lessons)
                     await log.emit(
                         "RunFailed",
                         reason=f"{stage} blocked: {outcome['reason']}",
@@ -212,6 +214,7 @@ class Coordinator:
                     duration_s=outcome["debate"]["duration_s"],
                     confidence=outcome["debate"]["confidence"],
                 )
+            await asyncio.gather(*lessons)  # a run's lessons are kept before it ends
             await log.emit(
                 "RunFinished",
                 artifacts=list(earlier),
@@ -220,6 +223,7 @@ class Coordinator:
                 **totals,
             )
         except Exception as exc:  # the run must end with an event, whatever failed
+            await asyncio.gather(*lessons, return_exceptions=True)
             await log.emit(
                 "RunFailed",
                 reason=f"{type(exc).__name__}: {exc}",

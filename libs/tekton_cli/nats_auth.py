@@ -1,0 +1,129 @@
+"""Least-privilege NATS users for a deployment: one per Tekton service.
+
+Each service may publish and subscribe only where its work needs: a CI answers on its
+own subjects and publishes its own usage; Rhetor asks CIs and publishes debate events;
+the stages service owns the run stream; the Budget CI reads usage and writes verdicts;
+Numa and the stages service may ping services. Every service reads its requests'
+replies on its own inbox prefix (``_INBOX.<user>``, set by `bus.connect` when
+``nats_user`` is set) and may answer the requests it receives. The ``tekton`` user is
+the operator's (the command line): everything.
+
+`render()` gives the ``authorization`` block of a nats-server configuration; passwords
+are read by nats-server from environment variables (``$NATS_PASSWORD_<USER>``), never
+written into the file.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tekton_common.catalog import CATALOG, CISpec
+
+OPERATOR = "tekton"
+STAGES = "tekton-stages"
+SUPERVISOR = "tekton-supervisor"
+
+
+def _stream(name: str) -> list[str]:
+    """JetStream API subjects for one stream and its consumers."""
+    return [
+        f"$JS.API.STREAM.INFO.{name}",
+        f"$JS.API.STREAM.CREATE.{name}",
+        f"$JS.API.STREAM.MSG.GET.{name}",
+        f"$JS.API.DIRECT.GET.{name}",
+        f"$JS.API.DIRECT.GET.{name}.>",
+        f"$JS.API.CONSUMER.*.{name}",
+        f"$JS.API.CONSUMER.*.{name}.>",
+        f"$JS.API.CONSUMER.MSG.NEXT.{name}.>",
+        f"$JS.API.CONSUMER.DURABLE.CREATE.{name}.>",
+    ]
+
+
+def _kv(bucket: str, write: bool) -> list[str]:
+    return _stream(f"KV_{bucket}") + ([f"$KV.{bucket}.>"] if write else [])
+
+
+def _common(user: str) -> tuple[list[str], list[str]]:
+    """What every service does: register, publish its usage, watch budget verdicts,
+    answer micro discovery, read its inbox."""
+    publish = [
+        "$JS.API.INFO",
+        "$JS.API.STREAM.NAMES",
+        *_kv("tekton-registry", write=True),
+        *_kv("tekton-budget", write=False),
+        *_stream("TEKTON_USAGE"),
+    ]
+    subscribe = [f"_INBOX.{user}.>", "$SRV.>"]
+    return publish, subscribe
+
+
+def ci_rules(spec: CISpec) -> tuple[list[str], list[str]]:
+    """Publish and subscribe allow lists of one CI's process."""
+    user = str(spec.ci_id)
+    publish, subscribe = _common(user)
+    publish.append(f"tekton.usage.{spec.name}")
+    subscribe += [f"tekton.ci.{spec.name}.>", "tekton.team.chat"]
+    if spec.name == "rhetor":
+        publish += ["tekton.ci.*.chat", "tekton.ci.*.stream", "tekton.debates.>", "$SRV.PING.>"]
+        publish += ["tekton.team.chat"]
+        subscribe += ["tekton.rhetor.>"]
+    elif spec.name == "budget":
+        publish += [*_kv("tekton-budget", write=True)]
+        subscribe += ["tekton.budget.>"]
+    elif spec.name == "numa":
+        publish += ["$SRV.>"]
+        subscribe += ["tekton.numa.>"]
+    return publish, subscribe
+
+
+def stages_rules() -> tuple[list[str], list[str]]:
+    """The stages service: stage endpoints, the run coordinator and the recorder."""
+    publish, subscribe = _common(STAGES)
+    publish += [
+        "tekton.rhetor.debate",
+        "tekton.stage.*.run",
+        "tekton.runs.*.events",
+        "tekton.debates.>",
+        *_stream("TEKTON_RUNS"),
+    ]
+    subscribe += [
+        "tekton.stage.>",
+        "tekton.runs.start",
+        "tekton.runs.resume",
+        "tekton.memory.info",
+        "tekton.debates.>",
+    ]
+    return publish, subscribe
+
+
+def users() -> dict[str, tuple[list[str], list[str]]]:
+    """User → (publish allow list, subscribe allow list); the operator gets everything."""
+    table = {str(spec.ci_id): ci_rules(spec) for spec in CATALOG}
+    table[STAGES] = stages_rules()
+    table[SUPERVISOR] = (["tekton.fleet.events"], [f"_INBOX.{SUPERVISOR}.>"])
+    table[OPERATOR] = ([">"], [">"])
+    return table
+
+
+def password_variable(user: str) -> str:
+    """The environment variable nats-server reads the user's password from."""
+    return "NATS_PASSWORD_" + user.upper().replace("-", "_")
+
+
+def render() -> str:
+    """The ``authorization`` block of a nats-server configuration."""
+    lines = ["authorization {", "  users = ["]
+    for user, (publish, subscribe) in users().items():
+        lines += [
+            "    {",
+            f"      user: {json.dumps(user)}",
+            f"      password: ${password_variable(user)}",
+            "      permissions: {",
+            f"        publish: {{ allow: {json.dumps(publish)} }}",
+            f"        subscribe: {{ allow: {json.dumps(subscribe)} }}",
+            "        allow_responses: true",
+            "      }",
+            "    }",
+        ]
+    lines += ["  ]", "}"]
+    return "\n".join(lines) + "\n"
