@@ -4,7 +4,8 @@ The 17 CIs, Rhetor, Numa and the stages service are written out of the CI catalo
 ports, commands, probes and limits cannot drift from the code: ``deploy/compose.yaml``,
 ``deploy/k8s/base/tekton.yaml`` (a Deployment, Service, PodDisruptionBudget and, for
 specialists, a HorizontalPodAutoscaler per CI) and ``deploy/k8s/base/catalog.yaml``
-(the catalog as a ConfigMap). Infrastructure for Kubernetes (NATS, PostgreSQL, Milvus,
+(the catalog as a ConfigMap), and ``deploy/nats/auth.conf`` (least-privilege NATS users,
+one per service). Infrastructure for Kubernetes (NATS, PostgreSQL, Milvus,
 Jaeger, network policies) is written by hand beside them. ``--check`` fails when the
 files in the repository differ from what the catalog gives.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from tekton_cli import nats_auth
 from tekton_cli.procs import ci_command, stages_command
 from tekton_common.catalog import CATALOG, STAGES_PORT_OFFSET, CISpec
 
@@ -342,6 +344,7 @@ def _dump(*docs: Any) -> str:
 def rendered() -> dict[str, str]:
     """Path (under deploy/) → content."""
     return {
+        "nats/auth.conf": HEADER + nats_auth.render(),
         "compose.yaml": _dump(compose()),
         "k8s/base/tekton.yaml": _dump(*kubernetes()),
         "k8s/base/catalog.yaml": _dump(catalog_map()),

@@ -93,6 +93,9 @@ def security_options(settings: Settings) -> dict[str, Any]:
     if settings.nats_user:
         options["user"] = settings.nats_user
         options["password"] = read_secret("TEKTON_NATS_PASSWORD") or ""
+        # replies to this user's requests come to its own inboxes, which least-privilege
+        # permissions (tekton deploy render: nats/auth.conf) let only this user read
+        options["inbox_prefix"] = f"_INBOX.{settings.nats_user}"
     if settings.nats_nkey_seed_file:
         if not Path(settings.nats_nkey_seed_file).is_file():
             raise ConfigError(f"nats_nkey_seed_file {settings.nats_nkey_seed_file}: no such file")
