@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Self
 
 from tekton_cli.procs import milvus_serves
-from tekton_common.catalog import get_ci
+from tekton_common.catalog import STAGES_PORT_OFFSET, get_ci
 
 BIN = Path(sys.executable).parent
 PORT_SPAN = 81  # component ports run from base+0 to base+80 (Hephaestus)
@@ -254,3 +254,33 @@ class CIProc:
         with contextlib.suppress(ProcessLookupError):
             self.proc.kill()
         self.proc.wait()
+
+
+class StagesProc:
+    """The stages service (stage endpoints, run coordinator) started by a test."""
+
+    def __init__(self, env: Env, extra_env: dict[str, str] | None = None) -> None:
+        self.env = env
+        self.log = env.home / f"stages-{time.monotonic_ns()}.log"
+        env.home.mkdir(parents=True, exist_ok=True)
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tekton_stages"],
+                env={**env.vars(), **(extra_env or {})},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_ready(self, timeout: float = 30.0) -> StagesProc:
+        port = self.env.http_port(STAGES_PORT_OFFSET)
+        ok = wait_for(
+            lambda: http_get(port, "/readyz")[0] == 200 or self.proc.poll() is not None, timeout
+        )
+        if not ok or self.proc.poll() is not None:
+            raise RuntimeError(f"stages not ready:\n{self.log.read_text()}")
+        return self
+
+    def terminate(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)

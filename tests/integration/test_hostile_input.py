@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import CIProc
+from tests.helpers import CIProc, StagesProc
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
@@ -158,8 +158,9 @@ def bus(env) -> Iterator[tuple[asyncio.AbstractEventLoop, Any]]:
 
 
 def test_nats_endpoints_survive_generated_garbage(env, start_many, bus) -> None:
-    env.extra["TEKTON_DEBATE_TURN_TIMEOUT"] = "1"
-    start_many({"apollo": {}, "rhetor": {}})
+    env.extra.update({"TEKTON_DEBATE_TURN_TIMEOUT": "1", "TEKTON_MILVUS_URI": "http://127.0.0.1:1"})
+    start_many({"apollo": {}, "rhetor": {}, "numa": {}})
+    stages = StagesProc(env).wait_ready()
     loop, nc = bus
     subjects = [
         "tekton.ci.apollo.chat",
@@ -168,6 +169,12 @@ def test_nats_endpoints_survive_generated_garbage(env, start_many, bus) -> None:
         "tekton.rhetor.debate",
         "tekton.rhetor.roster",
         "tekton.ci.rhetor.chat",
+        "tekton.numa.status",
+        "tekton.stage.plan.run",
+        "tekton.stage.code.run",
+        "tekton.runs.start",
+        "tekton.runs.resume",
+        "tekton.memory.info",
     ]
     payloads = st.one_of(
         st.binary(max_size=200),
@@ -186,9 +193,13 @@ def test_nats_endpoints_survive_generated_garbage(env, start_many, bus) -> None:
         else:
             assert isinstance(json.loads(reply.data), dict)
 
-    fuzz()
-    # both services still answer
-    for subject in ("$SRV.PING.apollo-ci", "$SRV.PING.rhetor-ci"):
-        assert json.loads(loop.run_until_complete(nc.request(subject, b"", timeout=5)).data)
-    chat = loop.run_until_complete(nc.request("tekton.ci.apollo.chat", b"hello", timeout=5))
-    assert "simulated" in json.loads(chat.data)["model"]
+    try:
+        fuzz()
+        # the services still answer
+        for name in ("apollo-ci", "rhetor-ci", "numa-ci", "tekton-stages"):
+            ping = loop.run_until_complete(nc.request(f"$SRV.PING.{name}", b"", timeout=5))
+            assert json.loads(ping.data)["name"] == name
+        chat = loop.run_until_complete(nc.request("tekton.ci.apollo.chat", b"hello", timeout=5))
+        assert "simulated" in json.loads(chat.data)["model"]
+    finally:
+        stages.terminate()
