@@ -26,6 +26,7 @@ def embedded_platform(**settings: str) -> Iterator[tuple[dict[str, str], Path]]:
                 "TEKTON_HOME": f"{tmp}/home",
                 "TEKTON_NATS_PORT": str(free_port()),
                 "TEKTON_MILVUS_PORT": str(free_port()),
+                "TEKTON_API_PORT": str(free_port()),
                 "TEKTON_PORT_BASE": str(base),
                 "TEKTON_CI_PORT_BASE": str(base + 100),
                 **settings,

@@ -15,6 +15,7 @@ from tekton_cli.postgres import ensure_postgres, stop_postgres
 from tekton_cli.procs import (
     ProcessRecord,
     alive,
+    api_command,
     ci_command,
     http_status,
     milvus_command,
@@ -37,6 +38,7 @@ from tekton_common.settings import Settings
 NATS = "nats-server"
 MILVUS = "milvus"
 STAGES = "tekton-stages"
+API = "tekton-api"
 Say = Callable[[str], None]
 
 
@@ -211,10 +213,13 @@ async def up(
     def stages_start() -> Awaitable[StartResult]:
         return start_process(settings, STAGES, stages_command(), stages_port(settings), timeout)
 
+    def api_start() -> Awaitable[StartResult]:
+        return start_process(settings, API, api_command(), settings.api_port, timeout)
+
     # the CIs at once, then (for the whole fleet) the stages process, then Numa
     batches = [[ci_start(s) for s in specs if s.name != "numa"]]
     if not names:
-        batches.append([stages_start()])
+        batches.append([stages_start(), api_start()])
     batches.append([ci_start(s) for s in specs if s.name == "numa"])
     results: list[StartResult] = []
     for batch in batches:
@@ -222,7 +227,7 @@ async def up(
             results.append(result)
             say(_started_line(settings, result))
     with contextlib.suppress(TektonError):
-        await confirm_registered(settings, [r for r in results if r.ci != STAGES])
+        await confirm_registered(settings, [r for r in results if r.ci not in (STAGES, API)])
     return results
 
 
@@ -230,6 +235,8 @@ def _started_line(settings: Settings, result: StartResult) -> str:
     state = "ready" if result.ready else "FAILED"
     if result.ci == STAGES:
         ports = f"http {stages_port(settings)}"
+    elif result.ci == API:
+        ports = f"http {settings.api_port}  (dashboard http://{settings.host}:{settings.api_port}/)"
     else:
         spec = get_ci(result.ci)
         ports = (
@@ -250,7 +257,7 @@ async def down(
     # Numa first, then the stages process (whole fleet only), then the other CIs
     batches = [[str(s.ci_id) for s in specs if s.name == "numa"]]
     if not names:
-        batches.append([STAGES])
+        batches.append([STAGES, API])
     batches.append([str(s.ci_id) for s in specs if s.name != "numa"])
     if not names:  # the supervisor first, or it would bring the others back
         batches.insert(0, [supervisor.SUPERVISOR])

@@ -78,6 +78,7 @@ def child_env(settings: Settings) -> dict[str, str]:
             "TEKTON_HOST": settings.host,
             "TEKTON_PORT_BASE": str(settings.port_base),
             "TEKTON_CI_PORT_BASE": str(settings.ci_port_base),
+            "TEKTON_API_PORT": str(settings.api_port),
             "TEKTON_REGISTER_AI": "true" if settings.register_ai else "false",
             "PYTHONUNBUFFERED": "1",
         }
@@ -131,6 +132,11 @@ def ci_command(
 def stages_command(python: str = sys.executable) -> list[str]:
     """How to start the stages process (stage endpoints and the run coordinator)."""
     return [python, "-m", "tekton_stages"]
+
+
+def api_command(python: str = sys.executable) -> list[str]:
+    """How to start the API service (REST, Server-Sent Events, the dashboard)."""
+    return [python, "-m", "tekton_api"]
 
 
 def stages_port(settings: Settings) -> int:

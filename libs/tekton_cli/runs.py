@@ -25,7 +25,8 @@ from tekton_common.errors import ConfigError, NotFoundError
 from tekton_common.providers.select import choose_model
 from tekton_common.settings import Settings
 from tekton_rhetor.models import DEFAULT_ROLES, ROLES
-from tekton_stages.events import RUNS_STREAM, TERMINAL, read_events, run_subject
+from tekton_stages.events import TERMINAL, read_events, run_subject
+from tekton_stages.history import list_runs, list_runs_db, summarize
 from tekton_stages.pipeline import DIAMOND, select
 
 
@@ -259,77 +260,3 @@ async def history(settings: Settings, verb: str, run_id: str | None, as_json: bo
             "\n".join(f"{k}: {v}" for k, v in summary.items())
         )
     return 0
-
-
-def summarize(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """A run's state from its events."""
-    started = events[0]
-    done = [e["stage"] for e in events if e["type"] == "StageFinished.v1"]
-    last = events[-1]
-    status = {"RunFinished.v1": "finished", "RunFailed.v1": "failed"}.get(last["type"], "running")
-    return {
-        "run_id": started["run_id"],
-        "started_at": started["ts"],
-        "goal": started.get("goal", ""),
-        "status": status,
-        "stages": started.get("stages", []),
-        "done": done,
-        "reason": last.get("reason"),
-        "output": started.get("output"),
-        "events": len(events),
-    }
-
-
-async def list_runs_db(dsn: str | None) -> list[dict[str, Any]] | None:
-    """Every run from PostgreSQL, oldest first; None when there is no database to ask."""
-    if not dsn:
-        return None
-    import asyncpg  # noqa: PLC0415 - only history commands need it
-
-    try:
-        conn = await asyncpg.connect(dsn, timeout=3)
-    except (OSError, TimeoutError, asyncpg.PostgresError):
-        return None
-    try:
-        rows = await conn.fetch(
-            "SELECT r.run_id, r.goal, r.status, r.stages, r.reason, r.output, r.tokens, "
-            "r.cost_usd, extract(epoch FROM r.started_at) AS started_at, (SELECT count(*) "
-            "FROM stages s WHERE s.run_id = r.run_id AND s.status = 'approved') AS done "
-            "FROM runs r ORDER BY r.started_at"
-        )
-    except asyncpg.PostgresError:
-        return None
-    finally:
-        await conn.close()
-    return [
-        {
-            "run_id": r["run_id"],
-            "started_at": float(r["started_at"]),
-            "goal": r["goal"],
-            "status": r["status"],
-            "stages": json.loads(r["stages"]),
-            "done": f"{r['done']}/{len(json.loads(r['stages']))}",
-            "reason": r["reason"],
-            "output": r["output"],
-            "tokens": r["tokens"],
-            "cost_usd": r["cost_usd"],
-            "source": "postgresql",
-        }
-        for r in rows
-    ]
-
-
-async def list_runs(js: Any) -> list[dict[str, Any]]:
-    """Every run in the stream, newest last."""
-    try:
-        info = await js.stream_info(RUNS_STREAM, subjects_filter=">")
-    except nats.js.errors.NotFoundError:
-        return []
-    runs = []
-    for subject in sorted((info.state.subjects or {}).keys()):
-        run_id = subject.split(".")[2]
-        runs.append(summarize(await read_events(js, run_id)))
-    for run in runs:
-        run["done"] = f"{len(run['done'])}/{len(run['stages'])}"
-        run["source"] = "event log"
-    return sorted(runs, key=lambda r: r["started_at"])

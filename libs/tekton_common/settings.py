@@ -47,6 +47,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     nats_tls_cert: str | None = None
     nats_tls_key: str | None = None
     port_base: int = 8000
+    api_port: int = 8090
     ci_port_base: int = 45000
     register_ai: bool = True
     heartbeat_interval: float = 5.0

@@ -33,6 +33,7 @@ class Fleet:
         base = free_base(181)
         self.nats_port = free_port()
         self.milvus_port = free_port()
+        self.api_port = free_port()
         self.port_base, self.ci_port_base = base, base + 100
         self.env = {
             k: v
@@ -44,6 +45,7 @@ class Fleet:
                 "TEKTON_HOME": str(home),
                 "TEKTON_NATS_PORT": str(self.nats_port),
                 "TEKTON_MILVUS_PORT": str(self.milvus_port),
+                "TEKTON_API_PORT": str(self.api_port),
                 "TEKTON_PORT_BASE": str(base),
                 "TEKTON_CI_PORT_BASE": str(base + 100),
                 "TEKTON_HEARTBEAT_INTERVAL": "0.5",
@@ -76,7 +78,7 @@ class Fleet:
             for s in CATALOG
             for p in (s.ci_port(self.ci_port_base), s.component_port(self.port_base))
         ]
-        return [*ci_ports, self.port_base + 91]  # and the stages process
+        return [*ci_ports, self.port_base + 91, self.api_port]  # the stages process, the API
 
 
 @pytest.fixture
@@ -89,7 +91,7 @@ def fleet(tmp_path: Path):
 def test_up_status_talk_down(fleet: Fleet) -> None:
     up = fleet.run("up")
     assert up.returncode == 0, up.stdout + up.stderr
-    assert "18/18 processes ready" in up.stdout  # 17 CIs and the stages process
+    assert "19/19 processes ready" in up.stdout  # 17 CIs, the stages process and the API
     assert up.stdout.strip().splitlines()[-2].startswith("numa-ci")  # Numa started last
 
     status = fleet.json("status")

@@ -1,0 +1,1 @@
+"""The Tekton API service: REST, Server-Sent Events and the web dashboard."""

@@ -1,0 +1,134 @@
+"""The Tekton API: runs, their live events, artifacts, configuration, checks and the CIs.
+
+One process (``python -m tekton_api``, started by `tekton up`) on ``TEKTON_API_PORT``
+(8090). It talks to the platform over NATS like the command line does: runs start in
+the stages service, events come from the JetStream stream ``TEKTON_RUNS`` (replayed,
+then followed live as Server-Sent Events), history from PostgreSQL when reachable.
+Errors are RFC 9457 problem details. With the secret ``TEKTON_API_TOKEN`` set, every
+route but the health checks and the dashboard page needs ``Authorization: Bearer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import nats.errors
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tekton_api import runs, system
+from tekton_api.models import Problem
+from tekton_common import bus
+from tekton_common.errors import TektonError
+from tekton_common.secrets import read_secret
+from tekton_common.settings import Settings
+
+STATIC = Path(__file__).parent / "static"
+PROBLEM = "application/problem+json"
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    404: "Not found",
+    405: "Method not allowed",
+    422: "Invalid request",
+}
+
+
+def problem(status: int, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """An RFC 9457 problem details response."""
+    body = {
+        "type": "about:blank",
+        "title": TITLES.get(status, "Platform unavailable"),
+        "status": status,
+        "detail": detail,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def allowed_methods(request: Request) -> set[str]:
+    """The methods the routes matching the request's path accept."""
+    path = request.url.path
+    return {
+        method
+        for route in request.app.routes
+        if isinstance(route, APIRoute) and route.path_regex.match(path)
+        for method in route.methods or ()
+    }
+
+
+def create_app(settings: Settings, dsn: str | None) -> FastAPI:
+    """The API for one platform (`dsn`: run history in PostgreSQL, if any)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.nc = await bus.connect(settings, "tekton-api", retry_forever=True)
+        try:
+            yield
+        finally:
+            await bus.close(app.state.nc)
+
+    app = FastAPI(
+        title="Tekton API",
+        version="1",
+        description="Start, watch and inspect runs; configuration, checks and the CI roster.",
+        lifespan=lifespan,
+        responses={
+            status: {
+                "model": Problem,
+                "description": description,
+                "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }
+            for status, description in (
+                (400, "a request the platform refused"),
+                (401, "missing or wrong bearer token"),
+                (404, "no such run or artifact"),
+                (422, "invalid request"),
+                (503, "the platform could not answer"),
+            )
+        },
+    )
+    app.state.settings, app.state.dsn = settings, dsn
+    app.state.token = read_secret("TEKTON_API_TOKEN")
+    app.include_router(runs.router)
+    app.include_router(system.router)
+
+    @app.exception_handler(TektonError)
+    async def tekton_error(_request: Request, exc: TektonError) -> JSONResponse:
+        return problem(exc.code if exc.code in TITLES else 503, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return problem(422, detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not just the first route's
+            headers["Allow"] = ", ".join(sorted(allowed_methods(request)))
+        return problem(exc.status_code, str(exc.detail), headers)
+
+    @app.exception_handler(nats.errors.Error)
+    async def bus_error(_request: Request, exc: nats.errors.Error) -> JSONResponse:
+        return problem(503, f"NATS: {exc or type(exc).__name__}")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> PlainTextResponse:
+        nc = getattr(request.app.state, "nc", None)
+        ready = nc is not None and nc.is_connected
+        return PlainTextResponse("ready" if ready else "starting", 200 if ready else 503)
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    return app

@@ -1,0 +1,76 @@
+"""`GET /system/checks`: is everything a run needs there?"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import tempfile
+from typing import Any
+
+from nats.aio.client import Client
+
+from tekton_common.secrets import read_secret
+from tekton_common.settings import Settings
+
+
+async def _postgres(dsn: str | None) -> dict[str, Any]:
+    if not dsn:
+        return {"ok": False, "detail": "no PostgreSQL configured: history stays in JetStream"}
+    import asyncpg  # noqa: PLC0415
+
+    try:
+        conn = await asyncpg.connect(dsn, timeout=3)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        return {"ok": False, "detail": f"unreachable: {type(exc).__name__}"}
+    await conn.close()
+    return {"ok": True, "detail": "reachable"}
+
+
+async def _memory(nc: Client) -> dict[str, Any]:
+    try:
+        reply = await nc.request("tekton.memory.info", b"{}", timeout=5)
+        info = json.loads(reply.data)
+    except Exception as exc:  # no stages service, or an error reply
+        return {"ok": False, "detail": f"the stages service did not answer ({type(exc).__name__})"}
+    detail = f"{info.get('embedder')} embeddings, {info.get('lessons', '?')} lessons"
+    return {
+        "ok": bool(info.get("reachable")),
+        "detail": detail if info.get("reachable") else info.get("error"),
+    }
+
+
+def _writable(folder: str) -> dict[str, Any]:
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return {"ok": False, "detail": f"{folder} is not writable: {exc.strerror}"}
+    return {"ok": True, "detail": f"{folder} writable; artifact names are kept inside it"}
+
+
+async def system_checks(settings: Settings, nc: Client, dsn: str | None) -> dict[str, Any]:
+    """Each check: ok and a detail; `ok` overall when the essential ones pass."""
+    settings.home_path.mkdir(parents=True, exist_ok=True)
+    checks = {
+        "nats": {
+            "ok": nc.is_connected,
+            "detail": "connected" if nc.is_connected else "reconnecting",
+        },
+        "postgresql": await _postgres(dsn),
+        "milvus": await _memory(nc),
+        "model_credentials": {
+            "ok": read_secret("ANTHROPIC_API_KEY") is not None,
+            "detail": "an Anthropic key is present"
+            if read_secret("ANTHROPIC_API_KEY")
+            else "no model key: CIs answer with the offline simulated model",
+        },
+        "repository": {
+            "ok": shutil.which("git") is not None,
+            "detail": "git is installed (for --repo and git apply --check)"
+            if shutil.which("git")
+            else "git is missing: runs with a repository cannot check their diff",
+        },
+        "sandbox": await asyncio.to_thread(_writable, str(settings.home_path)),
+    }
+    return {"ok": checks["nats"]["ok"] and checks["sandbox"]["ok"], "checks": checks}

@@ -1,0 +1,50 @@
+"""Request and reply bodies of the API (the OpenAPI schema is made from these)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+#: the Diamond pipeline's stages (tekton_stages.pipeline.DIAMOND; a test keeps them equal)
+Stage = Literal[
+    "plan",
+    "research",
+    "plan_update",
+    "code",
+    "review",
+    "threat",
+    "integrate",
+    "test_debug",
+    "release",
+]
+
+
+class RunCreate(BaseModel):
+    """A run to start."""
+
+    goal: str = Field(min_length=1, max_length=4000, description="what the run should achieve")
+    repo: str | None = Field(
+        default=None, description="a repository folder on the stages service's host"
+    )
+    from_stage: Stage | None = Field(default=None, description="first stage")
+    to_stage: Stage | None = Field(default=None, description="last stage")
+    consensus_free: list[Stage] = Field(default_factory=list, max_length=9)
+    model: str | None = Field(default=None, max_length=200, description="one model for every turn")
+
+
+class RunStarted(BaseModel):
+    """A started run."""
+
+    run_id: str
+    stages: list[str]
+    output: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
