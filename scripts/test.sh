@@ -12,6 +12,16 @@ fi
 # takes the CPU build
 .venv/bin/python -m pip install --quiet torch==2.13.0
 .venv/bin/python -m pip install --quiet -e '.[dev,embed]'
+# the dashboard's browser test drives Debian's headless Chromium
+if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing chromium and chromium-driver (apt)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+  else
+    echo "warning: no chromium: the dashboard's browser test will be skipped" >&2
+  fi
+fi
 echo "== ruff"
 .venv/bin/ruff check libs services tests bench
 .venv/bin/ruff format --check libs services tests bench

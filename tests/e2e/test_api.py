@@ -4,6 +4,7 @@ OpenAPI description."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -157,3 +158,61 @@ def test_api_follows_its_openapi_description(platform: Fleet) -> None:
     )
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
     assert "passed" in done.stdout.lower()
+
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("Debian's chromium and chromium-driver are not installed (scripts/test.sh)")
+    from selenium import webdriver  # noqa: PLC0415
+    from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.implicitly_wait(0)
+    yield driver
+    driver.quit()
+
+
+def test_dashboard_launches_a_run_and_shows_it_live(
+    platform: Fleet, browser: Any, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: PLC0415
+
+    shots = Path(os.environ.get("TEKTON_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    browser.get(f"http://127.0.0.1:{platform.api_port}/")
+    WebDriverWait(browser, 20).until(lambda d: "nats" in d.find_element(By.ID, "checks-line").text)
+    browser.find_element(By.ID, "goal").send_keys("Launch from the browser")
+    Select(browser.find_element(By.ID, "to")).select_by_value("research")
+    browser.find_element(By.ID, "start").click()
+    seen: list[tuple[str, ...]] = []  # the stage boxes and their states, as they change
+
+    def finished(d: Any) -> bool:
+        boxes = d.find_elements(By.CSS_SELECTOR, ".stage")
+        states = tuple(f"{b.get_attribute('data-stage')}:{b.get_attribute('class')}" for b in boxes)
+        if not seen or seen[-1] != states:
+            seen.append(states)
+        return d.find_element(By.ID, "run-status").get_attribute("data-state") == "finished"
+
+    WebDriverWait(browser, 60, poll_frequency=0.05).until(finished)
+    browser.save_screenshot(str(shots / "dashboard-run.png"))
+    assert seen[-1] == ("plan:stage approved", "research:stage approved")
+    assert any(s and s[-1] == "plan:stage running" for s in seen)  # seen advancing live
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".turn .vote-accept")) >= 3
+    browser.find_element(By.LINK_TEXT, "plan.json").click()
+    WebDriverWait(browser, 10).until(lambda d: '"goals"' in d.find_element(By.ID, "artifact").text)
+    browser.save_screenshot(str(shots / "dashboard-artifact.png"))
+    assert (shots / "dashboard-run.png").stat().st_size > 10_000
