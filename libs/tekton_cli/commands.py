@@ -10,6 +10,7 @@ from typing import Any
 
 from tekton_cli import debate, deploy, fleet, output, runs, status, talk, trace, usage
 from tekton_common.errors import ConfigError
+from tekton_common.secrets import read_secret
 from tekton_common.settings import Settings
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
@@ -228,7 +229,17 @@ async def deploy_files(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def terminal_ui(args: argparse.Namespace, settings: Settings) -> int:
+    """tekton tui"""
+    from tekton_cli.tui import TektonTUI  # noqa: PLC0415 (Textual loads only here)
+
+    api = args.api or f"http://{settings.host}:{settings.api_port}"
+    await TektonTUI(api, read_secret("TEKTON_API_TOKEN")).run_async()
+    return 0
+
+
 COMMANDS: dict[str, Handler] = {
+    "tui": terminal_ui,
     "deploy": deploy_files,
     "trace": show_trace,
     "run": run,

@@ -186,6 +186,15 @@ def _run_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("--out", default="deploy", help="the deploy folder (default: deploy)")
     p.add_argument("--check", action="store_true", help="only compare; exit 1 on drift")
 
+    p = sub.add_parser(
+        "tui",
+        help="runs in the terminal: list, live progress, transcripts, artifacts",
+        description="A terminal UI on the Tekton API (started by `tekton up`): the runs, "
+        "the selected run's stages as they advance, its debate transcript and artifacts. "
+        "Keys: enter follows a run, a shows its artifacts, r refreshes, q quits.",
+    )
+    p.add_argument("--api", help="API base URL (default http://HOST:TEKTON_API_PORT)")
+
     p = sub.add_parser("runs", help="run history: list, show, events, artifacts, watch")
     p.add_argument("verb", choices=["list", "show", "events", "artifacts", "watch"])
     p.add_argument("run_id", nargs="?", help="the run (all verbs but list)")

@@ -216,3 +216,39 @@ def test_dashboard_launches_a_run_and_shows_it_live(
     WebDriverWait(browser, 10).until(lambda d: '"goals"' in d.find_element(By.ID, "artifact").text)
     browser.save_screenshot(str(shots / "dashboard-artifact.png"))
     assert (shots / "dashboard-run.png").stat().st_size > 10_000
+
+
+async def test_tui_follows_a_run_and_shows_its_artifacts(platform: Fleet) -> None:
+    from textual.widgets import DataTable, Log, Static  # noqa: PLC0415
+
+    from tekton_cli.tui import TektonTUI  # noqa: PLC0415
+
+    base = f"http://127.0.0.1:{platform.api_port}"
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        started = await client.post(
+            "/runs", json={"goal": "Watch me in a terminal", "to_stage": "research"}
+        )
+    run_id = started.json()["run_id"]
+    app = TektonTUI(base)
+    async with app.run_test(size=(160, 40)) as pilot:
+        table = app.query_one("#runs", DataTable)
+        for _ in range(100):
+            await pilot.pause(0.1)
+            if table.row_count and run_id in [str(k.value) for k in table.rows]:
+                break
+        assert table.get_row_at(0)[0] == run_id  # newest first
+        table.focus()
+        await pilot.press("enter")  # follow it
+        for _ in range(200):
+            await pilot.pause(0.1)
+            if "run finished" in "\n".join(app.query_one("#transcript", Log).lines):
+                break
+        transcript = "\n".join(app.query_one("#transcript", Log).lines)
+        assert "run finished" in transcript and "mediator" in transcript
+        assert str(app.query_one("#stage-plan", Static).render()) == "✓ plan"
+        assert str(app.query_one("#stage-research", Static).render()) == "✓ research"
+        assert str(app.query_one("#stage-code", Static).render()) == "· code"
+        await pilot.press("a")
+        await pilot.pause(0.5)
+        artifacts = "\n".join(app.query_one("#artifacts", Log).lines)
+        assert "plan.json" in artifacts and "research.json" in artifacts

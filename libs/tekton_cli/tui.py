@@ -1,0 +1,153 @@
+"""`tekton tui`: runs in the terminal, on the same API as the web dashboard.
+
+Left, the runs (newest first, refreshed every few seconds); right, the selected run's
+stages as progress columns, its debate transcript streaming in (Server-Sent Events from
+``/runs/{id}/events``) and, on ``a``, its artifacts.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+import httpx
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Footer, Header, Log, Static
+
+from tekton_stages.pipeline import DIAMOND
+
+MARKS = {"waiting": "·", "running": "…", "approved": "✓", "blocked": "✗"}
+
+
+def turn_line(event: dict[str, Any]) -> str:
+    """One transcript line for a DebateTurn event."""
+    turn = event["turn"]
+    vote = (
+        (turn.get("position") or {}).get("vote")
+        or (turn.get("outcome") or {}).get("status")
+        or ("abstained" if turn.get("abstained") else "-")
+    )
+    return f"{event['stage']:<11} r{turn['round']} {turn['role']:<10} {turn['ci']:<14} {vote}"
+
+
+class TektonTUI(App[None]):
+    """Runs list, live progress columns, streaming transcript, artifacts."""
+
+    TITLE = "Tekton"
+    CSS = """
+    #runs { width: 60; }
+    #stages { height: 3; }
+    .stage { width: 1fr; content-align: center middle; border: round $primary; }
+    #transcript { height: 1fr; }
+    #artifacts { height: 12; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "refresh", "refresh runs"),
+        Binding("a", "artifacts", "artifacts"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(self, api: str, token: str | None = None) -> None:
+        super().__init__()
+        self.api = api.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.run_id: str | None = None
+        self.states: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            yield DataTable(id="runs", cursor_type="row")
+            with Vertical():
+                with Horizontal(id="stages"):
+                    for stage in DIAMOND:
+                        yield Static(
+                            f"{MARKS['waiting']} {stage}", id=f"stage-{stage}", classes="stage"
+                        )
+                yield Log(id="transcript")
+                yield Log(id="artifacts")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        table.add_columns("run", "status", "done", "goal")
+        await self.action_refresh()
+        self.set_interval(3.0, self.action_refresh)
+
+    async def _get(self, path: str) -> Any:
+        async with httpx.AsyncClient(base_url=self.api, headers=self.headers, timeout=30) as http:
+            reply = await http.get(path)
+            reply.raise_for_status()
+            return reply.json()
+
+    async def action_refresh(self) -> None:
+        """Reload the runs list."""
+        try:
+            runs = await self._get("/runs")
+        except httpx.HTTPError as exc:
+            self.sub_title = f"API unreachable: {exc}"
+            return
+        self.sub_title = self.api
+        table = self.query_one("#runs", DataTable)
+        table.clear()
+        for run in reversed(runs):
+            table.add_row(
+                run["run_id"], run["status"], run["done"], run["goal"][:30], key=run["run_id"]
+            )
+
+    def on_data_table_row_selected(self, message: DataTable.RowSelected) -> None:
+        """Follow the chosen run."""
+        self.run_id = str(message.row_key.value)
+        self.states = dict.fromkeys(DIAMOND, "waiting")
+        for stage in DIAMOND:
+            self._mark(stage, "waiting")
+        self.query_one("#transcript", Log).clear()
+        self.query_one("#artifacts", Log).clear()
+        self.follow(self.run_id)
+
+    def _mark(self, stage: str, state: str) -> None:
+        self.states[stage] = state
+        self.query_one(f"#stage-{stage}", Static).update(f"{MARKS[state]} {stage}")
+
+    @work(exclusive=True, group="follow")
+    async def follow(self, run_id: str) -> None:
+        """Stream the run's events (replayed, then live) into the columns and transcript."""
+        log = self.query_one("#transcript", Log)
+        url = f"/runs/{run_id}/events"
+        async with (
+            httpx.AsyncClient(base_url=self.api, headers=self.headers, timeout=None) as http,
+            http.stream("GET", url) as reply,
+        ):
+            async for line in reply.aiter_lines():
+                if line.startswith("data:"):
+                    self.show(json.loads(line[5:]), log)
+
+    def show(self, event: dict[str, Any], log: Log) -> None:
+        """Apply one run event to the view."""
+        kind = event["type"].removesuffix(".v1")
+        if kind == "StageStarted":
+            self._mark(event["stage"], "running")
+        elif kind == "StageFinished":
+            self._mark(event["stage"], "approved")
+        elif kind == "StageBlocked":
+            self._mark(event["stage"], "blocked")
+            log.write_line(f"{event['stage']} blocked: {event['reason']}")
+        elif kind == "DebateTurn":
+            log.write_line(turn_line(event))
+        elif kind in ("RunFinished", "RunFailed"):
+            log.write_line(
+                "run finished" if kind == "RunFinished" else f"run failed: {event['reason']}"
+            )
+
+    async def action_artifacts(self) -> None:
+        """Show the selected run's artifacts."""
+        if self.run_id is None:
+            return
+        pane = self.query_one("#artifacts", Log)
+        pane.clear()
+        for item in await self._get(f"/runs/{self.run_id}/artifacts"):
+            summary = json.dumps(item["artifact"], ensure_ascii=False)[:160]
+            pane.write_line(f"{item['stage']:<11} {item['name']:<20} {summary}")
