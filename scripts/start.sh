@@ -19,5 +19,6 @@ echo "== starting the platform"
 echo "== carrying the goal through the pipeline"
 .venv/bin/tekton run --goal "$GOAL"
 echo
-echo "The platform keeps running: .venv/bin/tekton runs list, .venv/bin/tekton status,"
+echo "The platform keeps running: the dashboard is http://127.0.0.1:${TEKTON_API_PORT:-8090}/;"
+echo ".venv/bin/tekton runs list, .venv/bin/tekton tui, .venv/bin/tekton status,"
 echo ".venv/bin/tekton ask apollo \"...\"; stop it with .venv/bin/tekton down."
