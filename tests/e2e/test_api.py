@@ -24,6 +24,7 @@ from tests.helpers import free_port, http_get, wait_for
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     fleet = Fleet(tmp_path_factory.mktemp("api") / "home")
+    fleet.env["TEKTON_SIMULATED_LATENCY_MS"] = "100"  # stages slow enough to watch advance
     up = fleet.run("up")
     assert up.returncode == 0, up.stdout + up.stderr
     yield fleet
@@ -69,6 +70,21 @@ def test_start_watch_and_inspect_a_run(api: httpx.Client, tmp_path: Path) -> Non
     assert (
         json.loads((tmp_path / run_id / "plan.json").read_text()) == plan
     )  # the configured folder
+
+
+def test_consensus_settings_reach_the_debates(api: httpx.Client, tmp_path: Path) -> None:
+    def rounds(threshold: float) -> list[str]:
+        api.put("/config", json={"output": str(tmp_path), "threshold": threshold})
+        run_id = api.post("/runs", json={"goal": "Agree fast", "to_stage": "plan"}).json()["run_id"]
+        events = sse_events(api, run_id)
+        assert events[-1]["type"] == "RunFinished.v1"
+        return [e["step"] for e in events if e.get("step", "").startswith("round")]
+
+    # the simulated skeptic opens with "revise": round 1's accept share is about 0.6
+    assert rounds(0.5) == ["round 1"]  # enough to end the debate early
+    assert rounds(0.9) == ["round 1", "round 2"]
+    assert api.get("/config").json()["threshold"] == 0.9
+    assert api.put("/config", json={"threshold": 0.3}).status_code == 422
 
 
 def test_errors_are_problem_details(api: httpx.Client) -> None:

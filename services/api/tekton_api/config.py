@@ -11,7 +11,7 @@ MODELS = r"^(simulated|primary|premium|legacy|claude-[\w.-]+|openai:[\w./:-]+)$"
 
 
 class ApiConfig(BaseModel):
-    """Model profile, debate rounds and where artifacts go."""
+    """Model profile, consensus settings (rounds, threshold) and where artifacts go."""
 
     model: str | None = Field(
         default=None,
@@ -20,6 +20,12 @@ class ApiConfig(BaseModel):
         description="simulated, primary, premium, legacy, claude-…, openai:…",
     )
     max_rounds: int = Field(default=2, ge=1, le=5, description="debate rounds before the mediator")
+    threshold: float = Field(
+        default=2 / 3,
+        ge=0.5,
+        le=1.0,
+        description="confidence-weighted accept share that ends a debate early",
+    )
     output: str | None = Field(
         default=None, max_length=1000, pattern=r"^/", description="artifact folder (absolute)"
     )

@@ -46,6 +46,7 @@ async def start_run(
         "consensus_free": ask.consensus_free,
         "model": ask.model or config.model,
         "max_rounds": config.max_rounds,
+        "threshold": config.threshold,
         "output": config.output,
         "repo": ask.repo,
     }

@@ -51,6 +51,7 @@ class RunRequest(msgspec.Struct, frozen=True):
     model: str | None = None
     output: str | None = None
     max_rounds: int = 2
+    threshold: float = 2 / 3
     repo: str | None = None
 
 
@@ -343,6 +344,7 @@ class Coordinator:
                 "consensus_free": stage in request.consensus_free,
                 "model": request.model,
                 "max_rounds": request.max_rounds,
+                "threshold": request.threshold,
                 "repo": request.repo,
             }
             reply = await self._ask_stage(stage, msgspec.json.encode(payload), heard)

@@ -50,6 +50,7 @@ class StageRequest(msgspec.Struct, frozen=True):
     consensus_free: bool = False
     model: str | None = None
     max_rounds: int = 2
+    threshold: float = 2 / 3
     repo: str | None = None
 
 
@@ -152,6 +153,7 @@ async def _run_stage(
         "consensus_free": request.consensus_free,
         "model": request.model,
         "max_rounds": request.max_rounds,
+        "threshold": request.threshold,
     }
     reply = await BusClient(nc, timeout).request(
         RHETOR_DEBATE, msgspec.json.encode(debate), "rhetor-ci"
