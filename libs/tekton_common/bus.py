@@ -9,6 +9,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import nats
 import nats.js.errors
@@ -111,6 +112,19 @@ def security_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+async def _listening(urls: str) -> bool:
+    """True when the first NATS server of `urls` accepts TCP connections."""
+    parts = urlsplit(urls.split(",", maxsplit=1)[0].strip())
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 4222), 2
+        )
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
 def _refused(exc: Exception) -> bool:
     return "authorization" in str(exc).lower() or isinstance(exc, ssl.SSLError)
 
@@ -167,6 +181,10 @@ async def connect(
             return nc
         except (OSError, TimeoutError, nats.errors.Error) as exc:
             refusal = next((e for e in (exc, *seen) if _refused(e)), None)
+            if refusal is None and "tls" in security and await _listening(settings.bus_url):
+                # the server is there, yet no TLS session came of it: the handshake was
+                # refused (the alert may be lost when the server closes at once)
+                refusal = ssl.SSLError(f"TLS handshake failed ({exc or type(exc).__name__})")
             if refusal is not None:  # wrong credentials do not get better by retrying
                 raise ConfigError(
                     f"NATS at {settings.bus_url} refused the connection: "

@@ -98,6 +98,8 @@ class EventLog:
                 nats.errors.NoRespondersError,
                 nats.errors.ConnectionClosedError,
                 nats.errors.ConnectionReconnectingError,
+                nats.js.errors.NoStreamResponseError,  # a stream without a leader, for now
+                nats.js.errors.ServiceUnavailableError,
             ) as exc:
                 if time.monotonic() > deadline:
                     raise TransportError(f"event {msg_id} not acknowledged: {exc!r}") from exc
