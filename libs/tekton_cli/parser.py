@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"one is ready. CIs: {CI_NAMES}. Logs go to $TEKTON_HOME/logs.",
     )
     p.add_argument("cis", nargs="*", metavar="CI", help="CIs to start (default: all 17)")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait per CI")
+    p.add_argument("--timeout", type=float, default=90.0, help="seconds to wait per process")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = sub.add_parser(

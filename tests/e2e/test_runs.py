@@ -329,7 +329,7 @@ def test_repo_chunks_and_git_apply_check(platform: Fleet, tmp_path: Path) -> Non
     # the simulated diff adds this file: where it exists already, the diff cannot apply
     (repo / "TEKTON_SIMULATED_CHANGE.md").write_text("taken\n")
     code, events = run_json(platform, *args, "--from", "code", "--to", "code")
-    assert code == 1
+    assert code == 1 and any(e["type"] == "StageBlocked.v1" for e in events), events[-3:]
     [blocked] = [e for e in events if e["type"] == "StageBlocked.v1"]
     assert "does not apply" in blocked["reason"] and "already exists" in blocked["reason"]
 
