@@ -227,7 +227,13 @@ async def patiently(call: Callable[[], Awaitable[T]], what: str, patience: float
     while True:
         try:
             return await call()
-        except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
+        except (
+            nats.errors.TimeoutError,
+            nats.errors.NoRespondersError,
+            nats.errors.ConnectionClosedError,
+            nats.errors.ConnectionReconnectingError,
+            nats.js.errors.NoStreamResponseError,  # a stream without a leader, for now
+        ) as exc:
             error: Exception = exc
         except nats.js.errors.APIError as exc:
             if exc.code not in (None, 503):

@@ -9,7 +9,6 @@ JetStream drop a duplicate if a publish is retried.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from typing import Any
 
@@ -20,11 +19,9 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy, StreamConfig
 
-from tekton_common import spans
+from tekton_common import bus, spans
 from tekton_common.bus import replicas
-from tekton_common.errors import TransportError
 
-log = logging.getLogger(__name__)
 RUNS_STREAM = "TEKTON_RUNS"
 RUNS_SUBJECTS = "tekton.runs.*.events"
 TERMINAL = ("RunFinished.v1", "RunFailed.v1")
@@ -81,31 +78,13 @@ class EventLog:
             return event
 
     async def _publish(self, payload: bytes, msg_id: str) -> None:
-        deadline = time.monotonic() + self.patience
-        attempt = 0
-        while True:
-            try:
-                with spans.quiet_hops():
-                    await self.js.publish(
-                        run_subject(self.run_id),
-                        payload,
-                        timeout=5,
-                        headers={"Nats-Msg-Id": msg_id},
-                    )
-                return
-            except (
-                nats.errors.TimeoutError,
-                nats.errors.NoRespondersError,
-                nats.errors.ConnectionClosedError,
-                nats.errors.ConnectionReconnectingError,
-                nats.js.errors.NoStreamResponseError,  # a stream without a leader, for now
-                nats.js.errors.ServiceUnavailableError,
-            ) as exc:
-                if time.monotonic() > deadline:
-                    raise TransportError(f"event {msg_id} not acknowledged: {exc!r}") from exc
-                attempt += 1
-                log.warning("event %s not acknowledged (%r); sending it again", msg_id, exc)
-                await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
+        async def publish() -> None:
+            with spans.quiet_hops():
+                await self.js.publish(
+                    run_subject(self.run_id), payload, timeout=5, headers={"Nats-Msg-Id": msg_id}
+                )
+
+        await bus.patiently(publish, f"event {msg_id}", self.patience)
 
 
 async def read_events(js: JetStreamContext, run_id: str, idle: float = 0.5) -> list[dict[str, Any]]:
