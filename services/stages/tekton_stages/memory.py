@@ -108,6 +108,7 @@ class Memory:
         self._embedder: asyncio.Future[Embedder] | None = None
         self._client: MilvusClient | None = None
         self._ready: set[str] = set()
+        self._last_query: tuple[str, list[float]] | None = None
 
     def start(self) -> None:
         """Begin loading the embedder (the real model takes seconds)."""
@@ -193,25 +194,28 @@ class Memory:
         }
         await self._call(lambda c: c.upsert(name, [row]))
 
+    async def _search(
+        self, name: str, query: str, limit: int, where: str, fields: list[str]
+    ) -> list[dict[str, Any]]:
+        """The rows of `name` closest to `query` (their fields plus `score`). A stage asks
+        for lessons and chunks with the same query: it is embedded once."""
+        if self._last_query is None or self._last_query[0] != query:
+            [vector] = await self._embed([query])
+            self._last_query = (query, vector)
+        vector = self._last_query[1]
+        found = await self._call(
+            lambda c: c.search(name, data=[vector], limit=limit, filter=where, output_fields=fields)
+        )
+        return [{**hit["entity"], "score": round(float(hit["distance"]), 4)} for hit in found[0]]
+
     async def recall(
         self, query: str, stage: str, exclude_run: str, limit: int = 3
     ) -> list[Lesson]:
         """The lessons of other runs' `stage` closest to `query`."""
         name = await self._collection((await self._names())[0], LESSON_FIELDS)
-        [vector] = await self._embed([query])
-        found = await self._call(
-            lambda c: c.search(
-                name,
-                data=[vector],
-                limit=limit,
-                filter=f'stage == "{stage}" and run_key != "{key(exclude_run)}"',
-                output_fields=["run_id", "stage", "status", "goal", "text"],
-            )
-        )
-        return [
-            Lesson(**{**hit["entity"], "score": round(float(hit["distance"]), 4)})
-            for hit in found[0]
-        ]
+        where = f'stage == "{stage}" and run_key != "{key(exclude_run)}"'
+        fields = ["run_id", "stage", "status", "goal", "text"]
+        return [Lesson(**row) for row in await self._search(name, query, limit, where, fields)]
 
     async def index_repo(self, repo: str, chunks: list[Chunk]) -> int:
         """Replace the repository's chunks with `chunks`; returns how many were stored."""
@@ -239,20 +243,9 @@ class Memory:
     async def search_repo(self, repo: str, query: str, limit: int = 4) -> list[Chunk]:
         """The repository chunks closest to `query`."""
         name = await self._collection((await self._names())[1], CHUNK_FIELDS)
-        [vector] = await self._embed([query])
-        found = await self._call(
-            lambda c: c.search(
-                name,
-                data=[vector],
-                limit=limit,
-                filter=f'repo_key == "{key(repo)}"',
-                output_fields=["path", "start", "end", "text"],
-            )
-        )
-        return [
-            Chunk(**{**hit["entity"], "score": round(float(hit["distance"]), 4)})
-            for hit in found[0]
-        ]
+        where = f'repo_key == "{key(repo)}"'
+        fields = ["path", "start", "end", "text"]
+        return [Chunk(**row) for row in await self._search(name, query, limit, where, fields)]
 
     async def info(self) -> dict[str, Any]:
         """Embedder, URI, reachability and collection sizes, for `tekton status`."""
