@@ -197,11 +197,6 @@ class Telemetry:
         """Every metric in the Prometheus text format."""
         return generate_latest(self.registry).decode()
 
-    def flush(self) -> None:
-        """Export what is buffered now (before a process exits)."""
-        if self.tracer_provider is not None:
-            self.tracer_provider.force_flush(5000)
-
     def shutdown(self) -> None:
         """Flush and stop the exporters."""
         if self.tracer_provider is not None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import tempfile
 from typing import Any
 
 from nats.aio.client import Client
 
+from tekton_cli.status import memory_info
 from tekton_common.secrets import read_secret
 from tekton_common.settings import Settings
 
@@ -28,16 +28,10 @@ async def _postgres(dsn: str | None) -> dict[str, Any]:
 
 
 async def _memory(nc: Client) -> dict[str, Any]:
-    try:
-        reply = await nc.request("tekton.memory.info", b"{}", timeout=5)
-        info = json.loads(reply.data)
-    except Exception as exc:  # no stages service, or an error reply
-        return {"ok": False, "detail": f"the stages service did not answer ({type(exc).__name__})"}
-    detail = f"{info.get('embedder')} embeddings, {info.get('lessons', '?')} lessons"
-    return {
-        "ok": bool(info.get("reachable")),
-        "detail": detail if info.get("reachable") else info.get("error"),
-    }
+    info = await memory_info(nc)  # what `tekton status` shows
+    if not info.get("reachable"):
+        return {"ok": False, "detail": info.get("error")}
+    return {"ok": True, "detail": f"{info['embedder']} embeddings, {info['lessons']} lessons"}
 
 
 def _writable(folder: str) -> dict[str, Any]:
