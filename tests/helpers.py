@@ -42,7 +42,9 @@ def _span_free(base: int, span: int) -> bool:
 def free_base(span: int = PORT_SPAN) -> int:
     """A port base whose whole span is free (for TEKTON_PORT_BASE / _CI_PORT_BASE)."""
     for _ in range(200):
-        base = random.randrange(20000, 40000, 200)
+        # below Linux's ephemeral range (32768+), where outgoing connections of the
+        # processes being started could hold a port the span needs
+        base = random.randrange(20000, 32400, 200)
         if _span_free(base, span):
             return base
     raise RuntimeError("no free port span found")

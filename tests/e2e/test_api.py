@@ -25,8 +25,7 @@ from tests.helpers import free_port, http_get, wait_for
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     fleet = Fleet(tmp_path_factory.mktemp("api") / "home")
     fleet.env["TEKTON_SIMULATED_LATENCY_MS"] = "100"  # stages slow enough to watch advance
-    up = fleet.run("up")
-    assert up.returncode == 0, up.stdout + up.stderr
+    fleet.up()
     yield fleet
     fleet.run("down", "--grace", "3")
 

@@ -67,6 +67,12 @@ class Fleet:
             check=False,
         )
 
+    def up(self, *names: str) -> subprocess.CompletedProcess[str]:
+        """`tekton up`, which must succeed; a failure shows what it printed."""
+        done = self.run("up", *names)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
     def json(self, *args: str) -> object:
         result = self.run(*args, "--json")
         assert result.returncode == 0, result.stderr
@@ -89,8 +95,7 @@ def fleet(tmp_path: Path):
 
 
 def test_up_status_talk_down(fleet: Fleet) -> None:
-    up = fleet.run("up")
-    assert up.returncode == 0, up.stdout + up.stderr
+    up = fleet.up()
     assert "19/19 processes ready" in up.stdout  # 17 CIs, the stages process and the API
     assert up.stdout.strip().splitlines()[-2].startswith("numa-ci")  # Numa started last
 
@@ -226,7 +231,7 @@ def test_up_with_a_global_model_override(fleet: Fleet) -> None:
 
 def test_a_crash_loop_stops_being_restarted(fleet: Fleet) -> None:
     fleet.env.update({"TEKTON_RESTART_BACKOFF": "0.1", "TEKTON_RESTART_LIMIT": "3"})
-    assert fleet.run("up", "apollo").returncode == 0
+    fleet.up("apollo")
     record_path = fleet.home / "run" / "apollo-ci.json"
     record = json.loads(record_path.read_text())
     # from now on apollo's command fails at once: every restart dies again

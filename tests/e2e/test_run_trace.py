@@ -25,7 +25,7 @@ def test_one_run_is_one_trace_over_otlp(tmp_path: Path, otlp: OtlpReceiver) -> N
         }
     )
     try:
-        assert fleet.run("up").returncode == 0
+        fleet.up()
         done = fleet.run(
             "run", "--goal", "Trace me", "--to", "plan", "--output", str(tmp_path), "--json"
         )

@@ -18,6 +18,6 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
     # the turn timeout (120 s by default, for real models)
     platform.env["TEKTON_DEBATE_TURN_TIMEOUT"] = "8"
     platform.env["TEKTON_STAGE_SILENCE"] = "25"  # a lost stage request is asked again
-    assert platform.run("up").returncode == 0
+    platform.up()
     yield platform
     platform.run("down", "--grace", "3")

@@ -89,8 +89,7 @@ def test_run_finishes_when_a_cluster_node_dies(tmp_path: Path, cluster: list[Clu
         }
     )
     try:
-        up = fleet.run("up")
-        assert up.returncode == 0, up.stdout + up.stderr
+        fleet.up()
         run_id = start_run_until_debating(fleet, tmp_path)
         killed_at = time.time()
         assert cluster[0].proc is not None
