@@ -156,7 +156,13 @@ def _run_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         type=os.path.abspath,
         help="artifact folder; the run writes to OUTPUT/<run id> (default ./artifacts)",
     )
-    p.add_argument("--max-rounds", type=int, default=2, help="debate rounds per stage")
+    p.add_argument("--max-rounds", type=int, default=2, help="debate rounds per stage (1-5)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=2 / 3,
+        help="confidence-weighted accept share that ends a debate early (0.5-1, default 2/3)",
+    )
     p.add_argument(
         "--dry-run",
         action="store_true",

@@ -27,7 +27,7 @@ from tekton_common.settings import Settings
 from tekton_rhetor.models import DEFAULT_ROLES, ROLES
 from tekton_stages.events import TERMINAL, read_events, run_subject
 from tekton_stages.history import list_runs, list_runs_db, summarize
-from tekton_stages.pipeline import DIAMOND, select
+from tekton_stages.pipeline import DIAMOND, check_request, select
 
 
 def dry_run(
@@ -71,7 +71,7 @@ def run_request(args: argparse.Namespace) -> dict[str, Any]:
     stages service does not share this command's working directory."""
     if args.repo and not os.path.isdir(args.repo):
         raise ConfigError(f"--repo {args.repo}: not a folder")
-    return {
+    request = {
         "goal": args.goal or "",
         "from_stage": args.from_stage,
         "to_stage": args.to_stage,
@@ -79,8 +79,11 @@ def run_request(args: argparse.Namespace) -> dict[str, Any]:
         "model": args.run_model,
         "output": os.path.abspath(args.output) if args.output else None,
         "max_rounds": args.max_rounds,
+        "threshold": args.threshold,
         "repo": os.path.abspath(args.repo) if args.repo else None,
     }
+    check_request(request)  # a bad value fails here, before anything starts
+    return request
 
 
 def render_plan(plan: list[dict[str, Any]]) -> str:

@@ -123,6 +123,19 @@ def test_blocked_stage_stops_the_run(platform: Fleet, tmp_path: Path) -> None:
     assert not [e for e in events if e["type"] == "StageStarted.v1" and e["stage"] != "plan"]
 
 
+def test_threshold_reaches_every_debate(platform: Fleet, tmp_path: Path) -> None:
+    # the simulated skeptic never accepts with full confidence: a threshold of 1 is unmet
+    args = ["--goal", "Cache the catalog", "--to", "plan", "--output", str(tmp_path)]
+    code, events = run_json(platform, *args, "--threshold", "1", "--max-rounds", "1")
+    assert events[0]["request"]["threshold"] == 1.0
+    [blocked] = [e for e in events if e["type"] == "StageBlocked.v1"]
+    assert code == 1 and "< 1.00" in blocked["reason"], blocked
+    code, events = run_json(platform, *args, "--threshold", "0.5", "--max-rounds", "1")
+    assert code == 0 and events[0]["request"]["threshold"] == 0.5
+    bad = platform.run("run", *args, "--threshold", "0.2")
+    assert bad.returncode == 2 and "threshold" in bad.stderr and ">= 0.5" in bad.stderr
+
+
 def test_resume_after_the_coordinator_is_killed(platform: Fleet, tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [

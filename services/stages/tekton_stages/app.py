@@ -19,10 +19,10 @@ from tekton_common.micro import EndpointDef
 from tekton_common.settings import Settings, load_settings
 from tekton_common.telemetry import observe
 from tekton_common.wire import decode_object
-from tekton_stages.coordinator import Coordinator, RunRequest
+from tekton_stages.coordinator import Coordinator
 from tekton_stages.events import ensure_runs_stream
 from tekton_stages.memory import Memory
-from tekton_stages.pipeline import DIAMOND
+from tekton_stages.pipeline import DIAMOND, RunRequest
 from tekton_stages.recorder import Recorder
 from tekton_stages.stage import StageRequest, run_stage
 

@@ -17,7 +17,6 @@ import logging
 import os
 import re
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from tekton_common.errors import NotFoundError, ProtocolError
 from tekton_common.settings import Settings
 from tekton_stages.events import EventLog, read_events
 from tekton_stages.memory import Lesson, Memory, MemoryUnavailableError
-from tekton_stages.pipeline import DIAMOND, artifact_name, select
+from tekton_stages.pipeline import DIAMOND, RunRequest, artifact_name, select
 from tekton_stages.repo import check_repo, chunk_repo
 
 logger = logging.getLogger(__name__)
@@ -38,21 +37,6 @@ SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 ACTIVE_RUNS = telemetry.meter().create_up_down_counter(
     "tekton.runs.active", description="Runs being carried through their stages"
 )
-
-
-class RunRequest(msgspec.Struct, frozen=True):
-    """``tekton.runs.start``."""
-
-    goal: str
-    run_id: str = msgspec.field(default_factory=lambda: uuid.uuid4().hex[:12])
-    from_stage: str | None = None
-    to_stage: str | None = None
-    consensus_free: list[str] = []
-    model: str | None = None
-    output: str | None = None
-    max_rounds: int = 2
-    threshold: float = 2 / 3
-    repo: str | None = None
 
 
 def safe_path(folder: Path, name: str) -> Path:
