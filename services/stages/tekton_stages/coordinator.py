@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 from tekton_common import spans, telemetry
 from tekton_common.errors import NotFoundError, ProtocolError
@@ -78,6 +80,16 @@ def recalled_line(event: dict[str, Any]) -> str:
     runs = sorted({x["run_id"] for x in event["lessons"]})
     said = f"{len(event['lessons'])} lessons" + (f" from runs {', '.join(runs)}" if runs else "")
     return said + (f", {len(event['chunks'])} repository chunks" if event["chunks"] else "")
+
+
+async def _close(sub: Subscription) -> None:
+    """End a debate's event subscription once the events already received are handled
+    (the stage's last ones arrive with its reply); at once if NATS cannot confirm."""
+    try:
+        await asyncio.wait_for(sub.drain(), 5.0)  # type: ignore[no-untyped-call]
+    except (TimeoutError, nats.errors.Error):
+        with contextlib.suppress(nats.errors.Error):
+            await sub.unsubscribe()
 
 
 class Coordinator:
@@ -345,4 +357,4 @@ class Coordinator:
                 await asyncio.wait_for(finished.wait(), 2.0)
             return outcome
         finally:
-            await sub.unsubscribe()
+            await _close(sub)

@@ -9,6 +9,7 @@ JetStream drop a duplicate if a publish is retried.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -22,6 +23,7 @@ from nats.js.api import DeliverPolicy, StreamConfig
 from tekton_common import bus, spans
 from tekton_common.bus import replicas
 
+logger = logging.getLogger(__name__)
 RUNS_STREAM = "TEKTON_RUNS"
 RUNS_SUBJECTS = "tekton.runs.*.events"
 TERMINAL = ("RunFinished.v1", "RunFailed.v1")
@@ -62,9 +64,26 @@ class EventLog:
         self.seq = seq
         self.patience = patience
         self.lock = asyncio.Lock()
+        self.publishing: set[asyncio.Future[dict[str, Any]]] = set()
 
     async def emit(self, kind: str, **data: Any) -> dict[str, Any]:
-        """Publish one event; returns it."""
+        """Publish one event; returns it.
+
+        The publish goes on when the caller is cancelled (a debate's event callback ends
+        with its subscription): an event that may have reached the stream is always
+        counted, so the next event never reuses its seq and message id (which JetStream
+        would drop as a duplicate)."""
+        task = asyncio.ensure_future(self._emit(kind, data))
+        self.publishing.add(task)
+        task.add_done_callback(self._published)
+        return await asyncio.shield(task)
+
+    def _published(self, task: asyncio.Future[dict[str, Any]]) -> None:
+        self.publishing.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            logger.debug("run %s: event not published: %r", self.run_id, exc)
+
+    async def _emit(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         async with self.lock:
             event = {
                 "type": f"{kind}.v1",
