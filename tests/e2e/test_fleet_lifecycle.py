@@ -69,7 +69,7 @@ class Fleet:
 
     def up(self, *names: str) -> subprocess.CompletedProcess[str]:
         """`tekton up`, which must succeed; a failure shows what it printed."""
-        done = self.run("up", *names)
+        done = self.run("up", *names, timeout=300)  # each batch may take its 90 s
         assert done.returncode == 0, done.stdout + done.stderr
         return done
 
