@@ -78,17 +78,29 @@ def span_record(span: ReadableSpan) -> dict[str, Any]:
 
 class FileSpanExporter(SpanExporter):
     """Appends finished spans as JSON lines to one file per service; each batch is one
-    append, so replicas of a service can share the file."""
+    append, so replicas of a service can share the file. A file past `max_bytes` becomes
+    `<service>.old.jsonl` (replacing the one before), so a service keeps at most twice
+    that on disk."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_bytes: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.old = path.with_suffix(".old.jsonl")
+        self.max_bytes = max_bytes
         self.lock = threading.Lock()
+
+    def _rotate(self) -> None:
+        try:
+            if os.stat(self.path).st_size >= self.max_bytes:
+                os.replace(self.path, self.old)
+        except FileNotFoundError:  # not written yet, or a replica rotated it first
+            pass
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         lines = "".join(json.dumps(span_record(s), default=str) + "\n" for s in spans)
         try:
             with self.lock:
+                self._rotate()
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
                 try:
                     os.write(fd, lines.encode())
@@ -104,7 +116,7 @@ def traces_dir(home: Path) -> Path:
     return home / "traces"
 
 
-def span_exporter(service: str, home: Path) -> SpanExporter | None:
+def span_exporter(service: str, home: Path, file_mb: float = 64.0) -> SpanExporter | None:
     """The exporter the environment asks for (None: spans are dropped)."""
     endpoint = _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
     kind = _env("OTEL_TRACES_EXPORTER") or ("otlp" if endpoint else "file")
@@ -113,7 +125,7 @@ def span_exporter(service: str, home: Path) -> SpanExporter | None:
     if kind == "console":
         return ConsoleSpanExporter(service_name=service)
     if kind == "file":
-        return FileSpanExporter(traces_dir(home) / f"{service}.jsonl")
+        return FileSpanExporter(traces_dir(home) / f"{service}.jsonl", int(file_mb * 2**20))
     if kind != "otlp":
         raise ConfigError(f"OTEL_TRACES_EXPORTER must be otlp, file, console or none, not {kind!r}")
     protocol = _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc"
@@ -159,7 +171,9 @@ class Telemetry:
     """One process's providers: traces to the configured exporter, metrics to OTLP (when
     configured) and to a Prometheus registry that /metrics renders."""
 
-    def __init__(self, service: str, home: Path | None, export: bool = True) -> None:
+    def __init__(
+        self, service: str, home: Path | None, export: bool = True, file_mb: float = 64.0
+    ) -> None:
         self.service = service
         resource = Resource.create(
             {
@@ -178,7 +192,7 @@ class Telemetry:
         if export and home is not None:
             readers += _metric_readers()
             self.tracer_provider = TracerProvider(resource=resource)
-            exporter = span_exporter(service, home)
+            exporter = span_exporter(service, home, file_mb)
             if exporter is not None:
                 self.tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
         durations = View(
@@ -207,13 +221,14 @@ class Telemetry:
 _current: Telemetry | None = None
 
 
-def setup(service: str, home: Path) -> Telemetry:
+def setup(service: str, home: Path, file_mb: float = 64.0) -> Telemetry:
     """Set up OpenTelemetry for this process (once; later calls return the first).
-    ``OTEL_SDK_DISABLED=true`` keeps metrics for /metrics and exports nothing."""
+    ``OTEL_SDK_DISABLED=true`` keeps metrics for /metrics and exports nothing; `file_mb`
+    bounds each local span file (see FileSpanExporter)."""
     global _current  # noqa: PLW0603 (one provider per process, as OpenTelemetry wants)
     if _current is None:
         enabled = os.environ.get("OTEL_SDK_DISABLED", "").lower() != "true"
-        _current = Telemetry(service, home, export=enabled)
+        _current = Telemetry(service, home, export=enabled, file_mb=file_mb)
         if _current.tracer_provider is not None:
             trace.set_tracer_provider(_current.tracer_provider)
         metrics.set_meter_provider(_current.meter_provider)
@@ -241,7 +256,7 @@ def meter() -> metrics.Meter:
 def observe(service: str, settings: Settings) -> Telemetry:
     """Logs (JSON lines with trace ids) and OpenTelemetry for one service process."""
     setup_logging(service, settings.log_level)
-    return setup(service, settings.home_path)
+    return setup(service, settings.home_path, settings.trace_file_mb)
 
 
 def tracer() -> trace.Tracer:
