@@ -82,14 +82,24 @@ def recalled_line(event: dict[str, Any]) -> str:
     return said + (f", {len(event['chunks'])} repository chunks" if event["chunks"] else "")
 
 
+_DRAINING: set[asyncio.Task[None]] = set()
+
+
 async def _close(sub: Subscription) -> None:
     """End a debate's event subscription once the events already received are handled
-    (the stage's last ones arrive with its reply); at once if NATS cannot confirm."""
-    try:
-        await asyncio.wait_for(sub.drain(), 5.0)  # type: ignore[no-untyped-call]
-    except (TimeoutError, nats.errors.Error):
-        with contextlib.suppress(nats.errors.Error):
-            await sub.unsubscribe()
+    (the stage's last ones arrive with its reply). Waits up to 5 s; past that (NATS
+    restarting) the drain goes on in the background."""
+    drain = asyncio.ensure_future(sub.drain())  # type: ignore[no-untyped-call]
+    _DRAINING.add(drain)
+    drain.add_done_callback(_drained)
+    with contextlib.suppress(TimeoutError, nats.errors.Error):
+        await asyncio.wait_for(asyncio.shield(drain), 5.0)
+
+
+def _drained(task: asyncio.Task[None]) -> None:
+    _DRAINING.discard(task)
+    if not task.cancelled() and task.exception() is not None:  # closed already: nothing left
+        logger.debug("debate events subscription: %r", task.exception())
 
 
 class Coordinator:
