@@ -22,7 +22,7 @@ from nats.micro import add_service
 from nats.micro.service import Service
 
 from tekton_common import __version__, bus
-from tekton_common.http_server import HealthServer
+from tekton_common.http_server import HealthServer, bind_failure
 from tekton_common.metrics import Metrics
 from tekton_common.micro import Dispatcher, EndpointDef, add_endpoints
 from tekton_common.settings import Settings
@@ -96,7 +96,7 @@ class BusService:
         try:
             await self.http.start()
         except OSError as exc:
-            log.error("cannot bind %s port %d: %s", self.name, self.http.port, exc)
+            log.error("%s", bind_failure(f"{self.name} port {self.http.port}", exc))
             return 1
         joining = asyncio.create_task(self._join())
         await self._stop.wait()

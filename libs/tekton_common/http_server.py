@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 from collections.abc import Callable
 from http import HTTPStatus
 
 Route = Callable[[], tuple[int, str, str]]
 MAX_HEAD = 16 * 1024
+
+
+def bind_failure(what: str, exc: OSError) -> str:
+    """Why `what` could not listen, and what to look at when its port is taken."""
+    said = f"cannot bind {what}: {exc}"
+    if exc.errno == errno.EADDRINUSE:
+        said += (
+            "; another process holds the port (`ss -tanp` shows which; an outgoing"
+            " connection can hold a port of the ephemeral range: docs/reliability.md, Ports)"
+        )
+    return said
 
 
 class HealthServer:

@@ -28,7 +28,7 @@ from nats.micro.service import Service
 
 from tekton_common import __version__, bus
 from tekton_common.ci_endpoints import ci_endpoints
-from tekton_common.http_server import HealthServer
+from tekton_common.http_server import HealthServer, bind_failure
 from tekton_common.micro import Dispatcher, EndpointDef, add_endpoints
 from tekton_common.registry import Registry
 from tekton_common.runtime import CIRuntime
@@ -138,13 +138,9 @@ class CIService:
             await self.socket.start()
             await self.http.start()
         except OSError as exc:
-            log.error(
-                "cannot bind %s ports %d/%d: %s",
-                self.runtime.ai_id,
-                self.runtime.ci_port,
-                self.runtime.component_port,
-                exc,
-            )
+            runtime = self.runtime
+            ports = f"{runtime.ai_id} ports {runtime.ci_port}/{runtime.component_port}"
+            log.error("%s", bind_failure(ports, exc))
             return 1
         self.runtime.ready = True
         log.info(

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import nats
 import psutil
 import pytest
 
-from tekton_common.catalog import CATALOG
+from tekton_common.catalog import CATALOG, get_ci
 from tekton_common.client import ai_send
 from tests.helpers import free_base, free_port, tcp_open, wait_for
 
@@ -206,6 +207,16 @@ def test_partial_up_and_down(fleet: Fleet) -> None:
     assert not status["apollo-ci"]["running"] and not status["apollo-ci"]["registered"]
     assert status["budget-ci"]["running"] and status["budget-ci"]["registered"]
     assert tcp_open(fleet.nats_port)  # NATS stays while CIs remain
+
+
+def test_a_taken_port_fails_clearly(fleet: Fleet) -> None:
+    port = get_ci("hermes").component_port(fleet.port_base)
+    with socket.create_server(("127.0.0.1", port)):  # another program holds Hermes' port
+        up = fleet.run("up", "hermes", "apollo")
+    assert up.returncode == 1 and "1/2 processes ready" in up.stdout, up.stdout
+    failed = up.stdout[up.stdout.index("hermes-ci       FAILED") :]
+    assert f"{port}" in failed and "address already in use" in failed
+    assert "another process holds the port" in failed
 
 
 def test_status_without_anything_running(tmp_path: Path) -> None:
