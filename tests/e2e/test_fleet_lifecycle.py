@@ -188,6 +188,9 @@ def test_up_status_talk_down(fleet: Fleet) -> None:
     assert not tcp_open(fleet.nats_port) and not tcp_open(fleet.milvus_port)
     assert list((fleet.home / "registry").glob("*.json")) == []
     assert list((fleet.home / "run").glob("*.json")) == []
+    for name in ("tekton-stages", "tekton-api", "rhetor-ci", "numa-ci"):  # stopped cleanly
+        log = (fleet.home / "logs" / f"{name}.log").read_text()
+        assert '"level": "error"' not in log and "drain failed" not in log, name
     after = fleet.json("status")
     assert not after["nats_reachable"]
     assert not any(ci["running"] or ci["registered"] for ci in after["cis"])

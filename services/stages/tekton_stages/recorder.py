@@ -11,6 +11,7 @@ twice is harmless (the event's primary key makes the second write a no-op).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from datetime import UTC, datetime
@@ -194,6 +195,13 @@ class Recorder:
                 max_ack_pending=1000,
             ),
         )
+        try:
+            await self._consume(sub)
+        finally:  # messages fetched but not taken would hold up the connection's drain
+            with contextlib.suppress(nats.errors.Error, ValueError):
+                await sub.unsubscribe()
+
+    async def _consume(self, sub: Any) -> None:
         failures = 0
         while True:
             try:
