@@ -24,7 +24,7 @@ import msgspec
 import nats
 from nats.js.api import DeliverPolicy
 
-from bench.platform import embedded_platform, nats_url
+from bench.embedded import embedded_platform, nats_url
 from tekton_stages.events import run_subject
 from tekton_stages.pipeline import DIAMOND
 

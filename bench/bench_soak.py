@@ -23,7 +23,7 @@ import msgspec
 import nats
 import psutil
 
-from bench.platform import embedded_platform, nats_url
+from bench.embedded import embedded_platform, nats_url
 from tekton_common.catalog import CATALOG
 
 SERVERS = ("nats-server", "milvus")  # they grow with the data they keep, by design
