@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from tekton_common.errors import ConfigError
 from tekton_common.settings import Settings
+from tekton_stages.pipeline import ROUNDS, THRESHOLD
 
 MODELS = r"^(simulated|primary|premium|legacy|claude-[\w.-]+|openai:[\w./:-]+)$"
 
@@ -19,11 +20,13 @@ class ApiConfig(BaseModel):
         pattern=MODELS,
         description="simulated, primary, premium, legacy, claude-…, openai:…",
     )
-    max_rounds: int = Field(default=2, ge=1, le=5, description="debate rounds before the mediator")
+    max_rounds: int = Field(
+        default=2, ge=ROUNDS[0], le=ROUNDS[1], description="debate rounds before the mediator"
+    )
     threshold: float = Field(
         default=2 / 3,
-        ge=0.5,
-        le=1.0,
+        ge=THRESHOLD[0],
+        le=THRESHOLD[1],
         description="confidence-weighted accept share that ends a debate early",
     )
     output: str | None = Field(

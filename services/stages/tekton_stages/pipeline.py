@@ -11,7 +11,15 @@ from tekton_common.errors import ConfigError
 from tekton_common.stage_artifacts import STAGE_ARTIFACTS
 from tekton_common.stages import DIAMOND
 
-__all__ = ["DIAMOND", "RunRequest", "artifact_name", "check_request", "select"]
+__all__ = [
+    "DIAMOND",
+    "ROUNDS",
+    "THRESHOLD",
+    "RunRequest",
+    "artifact_name",
+    "check_request",
+    "select",
+]
 
 
 def select(stages: tuple[str, ...] | list[str], start: str | None, end: str | None) -> list[str]:
@@ -32,6 +40,10 @@ def artifact_name(stage: str) -> str:
     return STAGE_ARTIFACTS[stage][0]
 
 
+ROUNDS = (1, 5)  # debate rounds a run may ask for
+THRESHOLD = (0.5, 1.0)  # accept-share thresholds a run may ask for
+
+
 class RunRequest(msgspec.Struct, frozen=True):
     """``tekton.runs.start``."""
 
@@ -42,9 +54,9 @@ class RunRequest(msgspec.Struct, frozen=True):
     consensus_free: list[str] = []
     model: str | None = None
     output: str | None = None
-    max_rounds: Annotated[int, msgspec.Meta(ge=1, le=5)] = 2
+    max_rounds: Annotated[int, msgspec.Meta(ge=ROUNDS[0], le=ROUNDS[1])] = 2
     # the confidence-weighted accept share that ends a debate early
-    threshold: Annotated[float, msgspec.Meta(ge=0.5, le=1.0)] = 2 / 3
+    threshold: Annotated[float, msgspec.Meta(ge=THRESHOLD[0], le=THRESHOLD[1])] = 2 / 3
     repo: str | None = None
 
 
