@@ -62,6 +62,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     debate_turn_timeout: float = 120.0
     stage_timeout: float = 1800.0
     stage_silence: float = 600.0
+    resume_interrupted: bool = True
     postgres_dsn: str | None = None
     milvus_uri: str | None = None
     milvus_port: int = 19530

@@ -44,6 +44,12 @@ def make_setup(settings: Settings):  # type: ignore[no-untyped-def]
         memory = Memory(settings.memory_uri, settings.embedder)
         memory.start()
         coordinator = Coordinator(nc, settings, spawn, memory)
+        if settings.resume_interrupted:
+
+            async def resume_runs() -> None:
+                await coordinator.resume_interrupted()
+
+            spawn(resume_runs())
         if settings.postgres_dsn:
             spawn(Recorder(nc.jetstream(timeout=10), settings.postgres_dsn).run())
         else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -26,10 +27,10 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from tekton_common import spans, telemetry
-from tekton_common.errors import NotFoundError, ProtocolError
+from tekton_common import bus, spans, telemetry
+from tekton_common.errors import NotFoundError, ProtocolError, TektonError
 from tekton_common.settings import Settings
-from tekton_stages.events import EventLog, read_events
+from tekton_stages.events import RUNS_STREAM, RUNS_SUBJECTS, TERMINAL, EventLog, read_events
 from tekton_stages.memory import Lesson, Memory, MemoryUnavailableError
 from tekton_stages.pipeline import DIAMOND, RunRequest, artifact_name, select
 from tekton_stages.repo import check_repo, chunk_repo
@@ -139,6 +140,8 @@ class Coordinator:
             raise NotFoundError(f"no run {run_id}")
         if run_id in self.active:
             raise ProtocolError(f"run {run_id} is running")
+        if events[-1]["type"] == "RunFinished.v1":
+            raise ProtocolError(f"run {run_id} has finished; nothing to resume")
         started = events[0]
         request = msgspec.convert(started["request"], RunRequest)
         finished = {e["stage"]: e["artifact"] for e in events if e["type"] == "ArtifactCreated.v1"}
@@ -152,6 +155,33 @@ class Coordinator:
             "output": started["output"],
             "skipped": list(finished),
         }
+
+    async def resume_interrupted(self) -> list[str]:
+        """Resume every run whose log ends without RunFinished or RunFailed: the process
+        that drove it died (or was stopped) mid-run. Returns their ids."""
+
+        async def subjects() -> dict[str, int]:
+            info = await self.js.stream_info(RUNS_STREAM, subjects_filter=RUNS_SUBJECTS)
+            return info.state.subjects or {}
+
+        async def last_type(subject: str) -> str:
+            last = await self.js.get_last_msg(RUNS_STREAM, subject)
+            return str(msgspec.json.decode(last.data or b"{}").get("type"))
+
+        resumed: list[str] = []
+        for subject in sorted(await bus.patiently(subjects, "listing runs")):
+            run_id = subject.split(".")[2]
+            kind = await bus.patiently(functools.partial(last_type, subject), f"run {run_id}")
+            if run_id in self.active or kind in TERMINAL:
+                continue
+            try:
+                await self.resume(run_id)
+            except TektonError as exc:
+                logger.warning("run %s not resumed: %s", run_id, exc)
+                continue
+            logger.info("run %s was interrupted; resumed after its last finished stage", run_id)
+            resumed.append(run_id)
+        return resumed
 
     async def _drive(
         self,
@@ -277,15 +307,27 @@ class Coordinator:
             return
         await log.emit("StageProgress", stage=stage, step="lesson kept", detail=outcome["status"])
 
+    async def _request(self, subject: str, data: bytes) -> Msg:
+        """The stage request; asked again for up to 30 s while the stage has no responder
+        (its endpoints are being registered, or their process is starting again)."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return await self.nc.request(subject, data, timeout=self.settings.stage_timeout)
+            except nats.errors.NoRespondersError:
+                if time.monotonic() - started > 30:
+                    raise
+            await asyncio.sleep(bus.backoff_delay(attempt))
+            attempt += 1
+
     async def _ask_stage(self, stage: str, data: bytes, heard: list[float]) -> Msg:
         """The stage request, sent again (at most twice) when the stage falls silent for
         `stage_silence` seconds: its request or reply died with a NATS server."""
         subject = f"tekton.stage.{stage}.run"
         for resends_left in (2, 1, 0):
             heard[0] = time.monotonic()
-            ask = asyncio.ensure_future(
-                self.nc.request(subject, data, timeout=self.settings.stage_timeout)
-            )
+            ask = asyncio.ensure_future(self._request(subject, data))
             while not ask.done():
                 await asyncio.wait({ask}, timeout=1.0)
                 silent = time.monotonic() - heard[0] > self.settings.stage_silence
