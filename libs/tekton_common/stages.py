@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-DIAMOND = (
+from typing import Literal, get_args
+
+#: a stage name, as a type (API schemas list the names from it)
+Stage = Literal[
     "plan",
     "research",
     "plan_update",
@@ -12,4 +15,5 @@ DIAMOND = (
     "integrate",
     "test_debug",
     "release",
-)
+]
+DIAMOND: tuple[str, ...] = get_args(Stage)

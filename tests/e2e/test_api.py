@@ -9,14 +9,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import httpx
 import pytest
 
-from tekton_api.models import Stage
 from tekton_common.catalog import CATALOG
-from tekton_stages.pipeline import DIAMOND
 from tests.e2e.test_fleet_lifecycle import Fleet
 from tests.helpers import free_port, http_get, wait_for
 
@@ -104,10 +102,6 @@ def test_errors_are_problem_details(api: httpx.Client) -> None:
         "body.to_stage: Input should be 'plan', 'research'"
         in api.post("/runs", json={"goal": "x", "to_stage": "planing"}).text
     )
-
-
-def test_the_api_knows_the_pipeline_stages() -> None:
-    assert get_args(Stage) == DIAMOND
 
 
 def test_checks_and_the_roster(api: httpx.Client) -> None:

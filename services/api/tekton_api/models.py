@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
-#: the Diamond pipeline's stages (tekton_stages.pipeline.DIAMOND; a test keeps them equal)
-Stage = Literal[
-    "plan",
-    "research",
-    "plan_update",
-    "code",
-    "review",
-    "threat",
-    "integrate",
-    "test_debug",
-    "release",
-]
+from tekton_common.stages import Stage
 
 
 class RunCreate(BaseModel):
