@@ -102,6 +102,15 @@ def render_plan(plan: list[dict[str, Any]]) -> str:
     )
 
 
+def turn_vote(turn: dict[str, Any]) -> str:
+    """What a debate turn said: a debater's vote, the mediator's verdict, or abstained."""
+    return str(
+        (turn.get("position") or {}).get("vote")
+        or (turn.get("outcome") or {}).get("status")
+        or ("abstained" if turn.get("abstained") else "-")
+    )
+
+
 def event_line(event: dict[str, Any]) -> str | None:
     """One line of the live timeline (None for events not shown)."""
     kind = event["type"].removesuffix(".v1")
@@ -118,12 +127,7 @@ def event_line(event: dict[str, Any]) -> str | None:
         return f"  {event['stage']}: {event['step']}{detail}"
     if kind == "DebateTurn":
         turn = event["turn"]
-        vote = (
-            (turn.get("position") or {}).get("vote")
-            or (turn.get("outcome") or {}).get("status")
-            or ("abstained" if turn.get("abstained") else "-")
-        )
-        return f"    {turn['role']:<10} {turn['ci']:<14} {vote}"
+        return f"    {turn['role']:<10} {turn['ci']:<14} {turn_vote(turn)}"
     if kind == "StageBlocked":
         return f"✗ {event['stage']} blocked: {event['reason']}"
     if kind == "ArtifactCreated":

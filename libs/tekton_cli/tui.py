@@ -17,6 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Log, Static
 
+from tekton_cli.runs import turn_vote
 from tekton_stages.pipeline import DIAMOND
 
 MARKS = {"waiting": "·", "running": "…", "approved": "✓", "blocked": "✗"}
@@ -25,11 +26,7 @@ MARKS = {"waiting": "·", "running": "…", "approved": "✓", "blocked": "✗"}
 def turn_line(event: dict[str, Any]) -> str:
     """One transcript line for a DebateTurn event."""
     turn = event["turn"]
-    vote = (
-        (turn.get("position") or {}).get("vote")
-        or (turn.get("outcome") or {}).get("status")
-        or ("abstained" if turn.get("abstained") else "-")
-    )
+    vote = turn_vote(turn)
     return f"{event['stage']:<11} r{turn['round']} {turn['role']:<10} {turn['ci']:<14} {vote}"
 
 
