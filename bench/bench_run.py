@@ -29,7 +29,7 @@ from tekton_stages.events import run_subject
 from tekton_stages.pipeline import DIAMOND
 
 
-async def one_run(nc: Any, output: str) -> float:
+async def one_run(nc: Any) -> float:
     js = nc.jetstream(timeout=30)
     run_id = uuid.uuid4().hex[:12]
     sub = await js.subscribe(
@@ -38,9 +38,7 @@ async def one_run(nc: Any, output: str) -> float:
     started = time.perf_counter()
     await nc.request(
         "tekton.runs.start",
-        msgspec.json.encode(
-            {"goal": "Add rate limiting to the public API", "run_id": run_id, "output": output}
-        ),
+        msgspec.json.encode({"goal": "Add rate limiting to the public API", "run_id": run_id}),
         timeout=30,
     )
     while True:
@@ -73,13 +71,13 @@ async def debates_only(nc: Any) -> float:
     return time.perf_counter() - started
 
 
-async def measure(url: str, output: str, runs: int) -> dict[str, float]:
+async def measure(url: str, runs: int) -> dict[str, float]:
     nc = await nats.connect(url)
     try:
-        await one_run(nc, output)  # warm up
+        await one_run(nc)  # warm up
         run_times, debate_times = [], []
         for _ in range(runs):
-            run_times.append(await one_run(nc, output))
+            run_times.append(await one_run(nc))
             debate_times.append(await debates_only(nc))
     finally:
         await nc.close()
@@ -97,8 +95,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="samples of each")
     parser.add_argument("--json", action="store_true", help="print raw figures as JSON")
     args = parser.parse_args()
-    with embedded_platform() as (env, tmp):
-        figures = asyncio.run(measure(nats_url(env), str(tmp / "artifacts"), args.runs))
+    with embedded_platform() as (env, _tmp):
+        figures = asyncio.run(measure(nats_url(env), args.runs))
     if args.json:
         print(json.dumps(figures, indent=2))
         return

@@ -52,9 +52,9 @@ async def chats(nc: Any, stop: float, counter: list[int]) -> None:
         counter[0] += 1
 
 
-async def runs(nc: Any, stop: float, output: str, counter: list[int]) -> None:
+async def runs(nc: Any, stop: float, counter: list[int]) -> None:
     while time.monotonic() < stop:
-        ask = {"goal": f"Soak goal {counter[0]}", "to_stage": "research", "output": output}
+        ask = {"goal": f"Soak goal {counter[0]}", "to_stage": "research"}
         await nc.request("tekton.runs.start", msgspec.json.encode(ask), timeout=30)
         counter[0] += 1
         await asyncio.sleep(10)
@@ -65,7 +65,7 @@ async def soak(env: dict[str, str], home: Any, minutes: float) -> dict[str, Any]
     stop = time.monotonic() + minutes * 60
     done_chats, done_runs = [0], [0]
     workers = [asyncio.create_task(chats(nc, stop, done_chats)) for _ in range(32)]
-    workers.append(asyncio.create_task(runs(nc, stop, str(home / "artifacts"), done_runs)))
+    workers.append(asyncio.create_task(runs(nc, stop, done_runs)))
     started = time.monotonic()
     samples: list[tuple[float, dict[str, float]]] = []
     while time.monotonic() < stop:

@@ -9,6 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from tekton_cli import debate, deploy, fleet, output, runs, status, talk, trace, usage
+from tekton_common.catalog import CIId
+from tekton_common.contract.codec import make
+from tekton_common.contract.debates import DebateRequest, TeamRequest
+from tekton_common.contract.ids import check_run_id
 from tekton_common.errors import ConfigError
 from tekton_common.secrets import read_secret
 from tekton_common.settings import Settings
@@ -91,6 +95,7 @@ async def show_status(args: argparse.Namespace, settings: Settings) -> int:
 
 async def ask(args: argparse.Namespace, settings: Settings) -> int:
     """Ask one CI; piped stdin is appended to the message."""
+    CIId.from_str(args.ci)  # a bad name fails before stdin is read
     message = args.message
     if not sys.stdin.isatty():
         piped = sys.stdin.read()
@@ -115,17 +120,15 @@ async def team(args: argparse.Namespace, settings: Settings) -> int:
         count = await talk.team(settings, args.message, deadline=args.deadline, as_json=args.json)
         return 0 if count else 1
     cis = [c.strip() for c in (args.to or "").split(",") if c.strip()]
-    count = await debate.moderated_team(
-        settings,
-        {
-            "message": args.message,
-            "mode": args.mode or "pass_through",
-            "cis": cis,
-            "deadline": args.deadline,
-            "mediator": args.mediator,
-        },
-        args.json,
+    request = make(
+        TeamRequest,
+        message=args.message,
+        mode=args.mode or "pass_through",
+        cis=cis,
+        deadline=args.deadline,
+        mediator=args.mediator,
     )
+    count = await debate.moderated_team(settings, request, args.json)
     return 0 if count > 0 else 1
 
 
@@ -134,21 +137,18 @@ async def run_debate(args: argparse.Namespace, settings: Settings) -> int:
     roles = dict(r.split("=", 1) for r in args.role if "=" in r)
     if len(roles) != len(args.role):
         raise ConfigError("--role takes ROLE=CI, e.g. --role skeptic=nous")
-    result = await debate.debate(
-        settings,
-        {
-            "prompt": args.question,
-            "stage": args.stage,
-            "max_rounds": args.rounds,
-            "consensus_free": args.consensus_free,
-            "artifact_schema": args.schema,
-            "roles": roles,
-            "model": args.debate_model,
-            "token_budget": args.token_budget,
-        },
-        args.timeout,
-        args.json,
+    request = make(
+        DebateRequest,
+        prompt=args.question,
+        stage=args.stage,
+        max_rounds=args.rounds,
+        consensus_free=args.consensus_free,
+        artifact_schema=args.schema,
+        roles=roles,
+        model=args.debate_model,
+        token_budget=args.token_budget,
     )
+    result = await debate.debate(settings, request, args.timeout, args.json)
     return 0 if result["status"] == "approved" else 3
 
 
@@ -160,6 +160,8 @@ async def roster(args: argparse.Namespace, settings: Settings) -> int:
 
 async def show_usage(args: argparse.Namespace, settings: Settings) -> int:
     """The usage ledger."""
+    if args.run:
+        check_run_id(args.run)
     ledger = await usage.usage(settings, args.ci, args.run)
     if args.json:
         output.print_json(ledger)
@@ -190,18 +192,23 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     if not args.resume and not args.goal:
         raise ConfigError("give --goal TEXT (or --resume RUN_ID)")
     runs.check_stages(args.from_stage, args.to_stage, args.consensus_free)
-    request = runs.run_request(args)
-    return await runs.start(settings, request, args.json, args.resume)
+    keep = Path(args.output) if args.output else None
+    if args.resume:
+        return await runs.resume(settings, args.resume, args.json, keep)
+    return await runs.start(settings, runs.run_request(args), args.json, keep)
 
 
 async def run_history(args: argparse.Namespace, settings: Settings) -> int:
     """tekton runs …"""
     if args.verb != "list" and not args.run_id:
         raise ConfigError(f"tekton runs {args.verb} needs a RUN_ID")
+    if args.run_id:
+        check_run_id(args.run_id)
     if args.verb == "watch":
         last = await runs.follow(settings, args.run_id, args.json)
         return 0 if last and last["type"] == "RunFinished.v1" else 1
-    return await runs.history(settings, args.verb, args.run_id, args.json)
+    keep = Path(args.output) if args.output else None
+    return await runs.history(settings, args.verb, args.run_id, args.json, keep)
 
 
 async def show_trace(args: argparse.Namespace, settings: Settings) -> int:

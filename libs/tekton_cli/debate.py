@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import uuid
 from typing import Any
 
 import msgspec
@@ -12,6 +11,8 @@ from nats.aio.msg import Msg
 from tekton_cli.output import print_json, table
 from tekton_common import bus
 from tekton_common.client import BusClient, raise_for_error
+from tekton_common.contract.codec import encode
+from tekton_common.contract.debates import DebateRequest, TeamRequest
 from tekton_common.gather import gather
 from tekton_common.settings import Settings
 from tekton_common.subjects import RHETOR_DEBATE, RHETOR_ROSTER, RHETOR_TEAM
@@ -49,10 +50,9 @@ def print_event(event: dict[str, Any]) -> None:
 
 
 async def debate(
-    settings: Settings, request: dict[str, Any], timeout: float, as_json: bool
+    settings: Settings, request: DebateRequest, timeout: float, as_json: bool
 ) -> dict[str, Any]:
     """Ask Rhetor for a debate, showing its turns as they happen."""
-    request = {**request, "debate_id": uuid.uuid4().hex[:12]}
     nc = await bus.connect(settings, "tekton-cli")
     try:
 
@@ -60,10 +60,8 @@ async def debate(
             if not as_json:
                 print_event(msgspec.json.decode(msg.data))
 
-        sub = await nc.subscribe(f"tekton.debates.{request['debate_id']}.events", cb=on_event)
-        reply = await BusClient(nc, timeout).request(
-            RHETOR_DEBATE, msgspec.json.encode(request), "rhetor-ci"
-        )
+        sub = await nc.subscribe(f"tekton.debates.{request.debate_id}.events", cb=on_event)
+        reply = await BusClient(nc, timeout).request(RHETOR_DEBATE, encode(request), "rhetor-ci")
         await nc.flush()
         await sub.unsubscribe()
     finally:
@@ -129,14 +127,12 @@ async def roster(settings: Settings, as_json: bool) -> list[dict[str, Any]]:
     return entries
 
 
-async def moderated_team(settings: Settings, request: dict[str, Any], as_json: bool) -> int:
+async def moderated_team(settings: Settings, request: TeamRequest, as_json: bool) -> int:
     """Team chat through Rhetor; replies print as they come, then the moderation."""
     nc = await bus.connect(settings, "tekton-cli")
     count = 0
     try:
-        async for msg in gather(
-            nc, RHETOR_TEAM, msgspec.json.encode(request), deadline=request["deadline"] + 60
-        ):
+        async for msg in gather(nc, RHETOR_TEAM, encode(request), deadline=request.deadline + 60):
             raise_for_error(msg, "rhetor-ci")
             event = decode_object(msg.data)
             if as_json:

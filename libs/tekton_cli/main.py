@@ -11,7 +11,7 @@ import nats.errors
 from tekton_cli.commands import COMMANDS
 from tekton_cli.parser import build_parser
 from tekton_common import bus, spans, telemetry
-from tekton_common.errors import ConfigError, TektonError
+from tekton_common.errors import ConfigError, ProtocolError, TektonError
 from tekton_common.settings import load_settings
 
 
@@ -38,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             observed.shutdown()
     except TektonError as exc:
         print(f"tekton: error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 1
+        # a bad flag or value (found here, before anything was sent) is a usage error
+        return 2 if isinstance(exc, ConfigError | ProtocolError) else 1
     except nats.errors.Error as exc:  # a NATS failure the command did not expect
         print(f"tekton: error: NATS: {exc or type(exc).__name__}", file=sys.stderr)
         return 1

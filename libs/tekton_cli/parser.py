@@ -6,6 +6,7 @@ import argparse
 import os
 
 from tekton_common.catalog import CATALOG
+from tekton_common.contract.limits import DEFAULT_THRESHOLD
 
 CI_NAMES = ", ".join(spec.name for spec in CATALOG)
 
@@ -154,13 +155,14 @@ def _run_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         "--output",
         default="artifacts",
         type=os.path.abspath,
-        help="artifact folder; the run writes to OUTPUT/<run id> (default ./artifacts)",
+        help="where this command keeps its copy of the artifacts: OUTPUT/<run id> "
+        "(default ./artifacts); the stages service keeps its own under $TEKTON_HOME",
     )
     p.add_argument("--max-rounds", type=int, default=2, help="debate rounds per stage (1-5)")
     p.add_argument(
         "--threshold",
         type=float,
-        default=2 / 3,
+        default=DEFAULT_THRESHOLD,
         help="confidence-weighted accept share that ends a debate early (0.5-1, default 2/3)",
     )
     p.add_argument(
@@ -204,4 +206,9 @@ def _run_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p = sub.add_parser("runs", help="run history: list, show, events, artifacts, watch")
     p.add_argument("verb", choices=["list", "show", "events", "artifacts", "watch"])
     p.add_argument("run_id", nargs="?", help="the run (all verbs but list)")
+    p.add_argument(
+        "--output",
+        type=os.path.abspath,
+        help="artifacts: also write them to OUTPUT/<run id> on this machine",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
-import uuid
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -19,15 +18,20 @@ from opentelemetry import trace
 from tekton_cli.output import print_json, table
 from tekton_cli.postgres import history_dsn
 from tekton_common import bus, spans
+from tekton_common.artifact_files import run_folder, write_artifact
 from tekton_common.catalog import get_ci
 from tekton_common.client import BusClient
+from tekton_common.contract.codec import encode, make
+from tekton_common.contract.debates import ROLES
+from tekton_common.contract.ids import check_run_id
+from tekton_common.contract.runs import ResumeRequest, RunRequest, new_run_id
 from tekton_common.errors import ConfigError, NotFoundError
 from tekton_common.providers.select import choose_model
 from tekton_common.settings import Settings
-from tekton_rhetor.models import DEFAULT_ROLES, ROLES
+from tekton_rhetor.models import DEFAULT_ROLES
 from tekton_stages.events import TERMINAL, read_events, run_subject
-from tekton_stages.history import list_runs, list_runs_db, summarize
-from tekton_stages.pipeline import DIAMOND, check_request, select
+from tekton_stages.history import all_runs, summarize
+from tekton_stages.pipeline import DIAMOND, select
 
 
 def dry_run(
@@ -66,24 +70,23 @@ def check_stages(start: str | None, end: str | None, consensus_free: list[str]) 
         select(DIAMOND, stage, stage)
 
 
-def run_request(args: argparse.Namespace) -> dict[str, Any]:
-    """The `tekton.runs.start` request from the flags; paths made absolute, because the
-    stages service does not share this command's working directory."""
+def run_request(args: argparse.Namespace) -> RunRequest:
+    """The `tekton.runs.start` request from the flags, checked like the service checks
+    it (a bad value fails here, before anything starts)."""
     if args.repo and not os.path.isdir(args.repo):
         raise ConfigError(f"--repo {args.repo}: not a folder")
-    request = {
-        "goal": args.goal or "",
-        "from_stage": args.from_stage,
-        "to_stage": args.to_stage,
-        "consensus_free": args.consensus_free,
-        "model": args.run_model,
-        "output": os.path.abspath(args.output) if args.output else None,
-        "max_rounds": args.max_rounds,
-        "threshold": args.threshold,
-        "repo": os.path.abspath(args.repo) if args.repo else None,
-    }
-    check_request(request)  # a bad value fails here, before anything starts
-    return request
+    return make(
+        RunRequest,
+        goal=args.goal or "",
+        run_id=new_run_id(),
+        from_stage=args.from_stage,
+        to_stage=args.to_stage,
+        consensus_free=args.consensus_free,
+        model=args.run_model,
+        max_rounds=args.max_rounds,
+        threshold=args.threshold,
+        repo=os.path.abspath(args.repo) if args.repo else None,
+    )
 
 
 def render_plan(plan: list[dict[str, Any]]) -> str:
@@ -111,8 +114,9 @@ def turn_vote(turn: dict[str, Any]) -> str:
     )
 
 
-def event_line(event: dict[str, Any]) -> str | None:
-    """One line of the live timeline (None for events not shown)."""
+def event_line(event: dict[str, Any], local: Path | None = None) -> str | None:
+    """One line of the live timeline (None for events not shown); `local` is where the
+    command line keeps its copy of the run's artifacts, if it does."""
     kind = event["type"].removesuffix(".v1")
     if kind == "RunStarted":
         return f"run {event['run_id']}: {event['goal']}\n  stages: {' → '.join(event['stages'])}"
@@ -131,7 +135,8 @@ def event_line(event: dict[str, Any]) -> str | None:
     if kind == "StageBlocked":
         return f"✗ {event['stage']} blocked: {event['reason']}"
     if kind == "ArtifactCreated":
-        return f"  artifact {event['name']} → {event['files'][0]}"
+        where = local / event["name"] if local else event["files"][0]
+        return f"  artifact {event['name']} → {where}"
     if kind == "StageFinished":
         return (
             f"✓ {event['stage']} {event['status']} in {event['duration_s']:.2f}s "
@@ -141,12 +146,17 @@ def event_line(event: dict[str, Any]) -> str | None:
     if kind == "RunFinished":
         return (
             f"run finished in {event['duration_s']:.2f}s: {len(event['artifacts'])} "
-            f"artifacts in {event['output']} ({event['tokens']} tokens, "
+            f"artifacts in {local or event['output']} ({event['tokens']} tokens, "
             f"${event['cost_usd']:.4f})"
         )
     if kind == "RunFailed":
         return f"run failed: {event['reason']}"
     return None
+
+
+def keep_artifact(event: dict[str, Any], folder: Path) -> list[str]:
+    """Write an ArtifactCreated event's artifact into the user's copy of the run."""
+    return write_artifact(folder, event["stage"], event["artifact"])
 
 
 async def follow(
@@ -155,8 +165,13 @@ async def follow(
     as_json: bool,
     replay: bool = True,
     idle_timeout: float | None = None,
+    output: Path | None = None,
+    after: int = 0,
 ) -> dict[str, Any] | None:
-    """Print a run's events (stored ones first), until it finishes or fails."""
+    """Print a run's events (stored ones first, but for the first `after`), until it
+    finishes or fails; with `output`, each artifact is also written to
+    ``output/<run id>/`` on this machine."""
+    local = run_folder(output, run_id) if output else None
     nc = await bus.connect(settings, "tekton-cli")
     try:
         js = nc.jetstream(timeout=10)
@@ -174,9 +189,13 @@ async def follow(
             except nats.errors.TimeoutError:
                 return None
             event: dict[str, Any] = msgspec.json.decode(msg.data)
+            if event["seq"] <= after:
+                continue
+            if local is not None and event["type"] == "ArtifactCreated.v1":
+                await asyncio.to_thread(keep_artifact, event, local)
             if as_json:
                 sys.stdout.write(msgspec.json.encode(event).decode() + "\n")
-            elif (line := event_line(event)) is not None:
+            elif (line := event_line(event, local)) is not None:
                 print(line)
             sys.stdout.flush()
             if event["type"] in TERMINAL:
@@ -186,41 +205,65 @@ async def follow(
 
 
 async def start(
-    settings: Settings, request: dict[str, Any], as_json: bool, resume: str | None
+    settings: Settings, request: RunRequest, as_json: bool, output: Path | None = None
 ) -> int:
-    """Start (or resume) a run in the stages service and follow it live."""
+    """Start a run in the stages service and follow it live, keeping a copy of its
+    artifacts under `output`."""
     nc = await bus.connect(settings, "tekton-cli")
     try:
-        client = BusClient(nc, 30)
-        run_id = resume or uuid.uuid4().hex[:12]
-        trace.get_current_span().set_attribute(spans.RUN_ID, run_id)  # `tekton trace` finds it
-        if resume:
-            reply = await client.request(
-                "tekton.runs.resume", msgspec.json.encode({"run_id": resume}), "tekton-stages"
-            )
-        else:
-            request = {**request, "run_id": run_id}
-            reply = await client.request(
-                "tekton.runs.start", msgspec.json.encode(request), "tekton-stages"
-            )
+        trace.get_current_span().set_attribute(spans.RUN_ID, request.run_id)  # for `tekton trace`
+        await BusClient(nc, 30).request("tekton.runs.start", encode(request), "tekton-stages")
     finally:
         await bus.close(nc)
-    run_id = json.loads(reply.data)["run_id"]
+    return await _follow_to_the_end(settings, request.run_id, as_json, output, 0)
+
+
+async def resume(settings: Settings, run_id: str, as_json: bool, output: Path | None = None) -> int:
+    """Resume a run after its last finished stage and follow it from there; the local
+    copy gets the artifacts it made before too."""
+    check_run_id(run_id)
+    nc = await bus.connect(settings, "tekton-cli")
     try:
-        last = await follow(settings, run_id, as_json, replay=not resume)
+        trace.get_current_span().set_attribute(spans.RUN_ID, run_id)
+        stored = await read_events(nc.jetstream(timeout=10), run_id)
+        if output:
+            for event in stored:
+                if event["type"] == "ArtifactCreated.v1":
+                    keep_artifact(event, run_folder(output, run_id))
+        request = encode(ResumeRequest(run_id=run_id))
+        await BusClient(nc, 30).request("tekton.runs.resume", request, "tekton-stages")
+    finally:
+        await bus.close(nc)
+    # the timeline shows what happens from here on
+    after = stored[-1]["seq"] if stored else 0
+    return await _follow_to_the_end(settings, run_id, as_json, output, after)
+
+
+async def _follow_to_the_end(
+    settings: Settings, run_id: str, as_json: bool, output: Path | None, after: int
+) -> int:
+    try:
+        last = await follow(settings, run_id, as_json, output=output, after=after)
     except (KeyboardInterrupt, asyncio.CancelledError):
         print(f"\nthe run goes on; follow it with: tekton runs watch {run_id}", file=sys.stderr)
         return 130
     return 0 if last and last["type"] == "RunFinished.v1" else 1
 
 
-async def history(settings: Settings, verb: str, run_id: str | None, as_json: bool) -> int:
-    """list, show, events and artifacts, read from the event log."""
+async def history(
+    settings: Settings,
+    verb: str,
+    run_id: str | None,
+    as_json: bool,
+    output: Path | None = None,
+) -> int:
+    """list, show, events and artifacts, read from the event log (artifacts: with
+    `output`, written to ``output/<run id>/`` on this machine)."""
     nc = await bus.connect(settings, "tekton-cli")
     try:
         js = nc.jetstream(timeout=10)
         if verb == "list":
-            runs = await list_runs_db(history_dsn(settings)) or await list_runs(js)
+            runs = await all_runs(js, history_dsn(settings))
             if as_json:
                 print_json(runs)
             else:
@@ -233,8 +276,7 @@ async def history(settings: Settings, verb: str, run_id: str | None, as_json: bo
                     else "no runs yet"
                 )
             return 0
-        assert run_id is not None
-        events = await read_events(js, run_id)
+        events = await read_events(js, check_run_id(run_id))
     finally:
         await bus.close(nc)
     if not events:
@@ -247,10 +289,15 @@ async def history(settings: Settings, verb: str, run_id: str | None, as_json: bo
                 else event_line(event) or f"  ({event['type']})"
             )
     elif verb == "artifacts":
+        made = [e for e in events if e["type"] == "ArtifactCreated.v1"]
+        local = run_folder(output, check_run_id(run_id)) if output else None
         artifacts = [
-            {"stage": e["stage"], "name": e["name"], "files": e["files"]}
-            for e in events
-            if e["type"] == "ArtifactCreated.v1"
+            {
+                "stage": e["stage"],
+                "name": e["name"],
+                "files": keep_artifact(e, local) if local else e["files"],
+            }
+            for e in made
         ]
         if as_json:
             print_json(artifacts)

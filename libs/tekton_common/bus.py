@@ -6,6 +6,8 @@ import asyncio
 import logging
 import random
 import ssl
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +21,7 @@ from nats.js.kv import KeyValue
 from opentelemetry.trace import SpanKind
 
 from tekton_common import spans, telemetry
-from tekton_common.errors import ConfigError, TransportError
+from tekton_common.errors import ConfigError, PermissionDeniedError, TransportError
 from tekton_common.secrets import read_secret
 from tekton_common.settings import Settings
 
@@ -39,6 +41,18 @@ class TracedClient(Client):
     """
 
     replicas: int = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: permission violations the server reported: (monotonic time, message)
+        self.refusals: deque[tuple[float, str]] = deque(maxlen=32)
+
+    def refusal(self, subject: str, since: float) -> str | None:
+        """The server's refusal of `subject` reported since `since` (monotonic), if any:
+        a publish the connection's user may not make is refused asynchronously, and the
+        request it belonged to only times out."""
+        quoted = f'"{subject}"'
+        return next((text for at, text in self.refusals if at >= since and quoted in text), None)
 
     async def publish(
         self,
@@ -148,7 +162,11 @@ async def connect(
 
     async def _error(exc: Exception) -> None:
         seen.append(exc)
-        log.debug("nats error: %s", exc)
+        if "permissions violation" in str(exc).lower():
+            nc.refusals.append((time.monotonic(), str(exc)))
+            log.error("NATS refused: %s", exc)
+        else:
+            log.debug("nats error: %s", exc)
 
     async def _noop() -> None:
         return None
@@ -219,10 +237,22 @@ async def close(nc: Client, timeout: float = 5.0) -> None:
         log.debug("close while disconnected: %s", exc)
 
 
-async def patiently(call: Callable[[], Awaitable[T]], what: str, patience: float = 30.0) -> T:
+async def patiently(
+    call: Callable[[], Awaitable[T]],
+    what: str,
+    patience: float = 30.0,
+    *,
+    nc: Client | None = None,
+    subject: str | None = None,
+) -> T:
     """`call()`, asked again while JetStream cannot answer (no responders, a timeout, a
-    cluster electing a new leader) for up to `patience` seconds."""
+    cluster electing a new leader) for up to `patience` seconds.
+
+    Only errors that can pass are retried: with `nc` and `subject`, a permission
+    violation the server reported for `subject` ends the loop at once
+    (PermissionDeniedError), and so does every error not listed below."""
     deadline = asyncio.get_running_loop().time() + patience
+    since = time.monotonic()
     attempt = 0
     while True:
         try:
@@ -239,6 +269,8 @@ async def patiently(call: Callable[[], Awaitable[T]], what: str, patience: float
             if exc.code not in (None, 503):
                 raise
             error = exc
+        if isinstance(nc, TracedClient) and subject and (why := nc.refusal(subject, since)):
+            raise PermissionDeniedError(f"{what}: {why}") from error
         if asyncio.get_running_loop().time() > deadline:
             raise TransportError(f"{what}: JetStream did not answer ({error!r})") from error
         log.info("%s: JetStream busy (%r); asking again", what, error)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tekton_common.contract.ids import check_id
 from tekton_common.errors import UnknownCIError
 
 DEFAULT_PORT_BASE = 8000
@@ -31,8 +32,9 @@ class CIId:
 
     @classmethod
     def from_str(cls, text: str) -> CIId:
-        """Parse ``apollo``, ``apollo-ci``, ``apollo-ai``, ``Apollo`` or a legacy name."""
-        bare = text.strip().lower()
+        """Parse ``apollo``, ``apollo-ci``, ``apollo-ai``, ``Apollo`` or a legacy name;
+        a name that is no identifier at all (``*``, ``a.b``) is a 400, not a 404."""
+        bare = check_id("CI", text.strip()).lower()
         for suffix in ("-ci", "-ai"):
             if bare.endswith(suffix):
                 bare = bare[: -len(suffix)]

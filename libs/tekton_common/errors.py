@@ -13,6 +13,7 @@
     ├── OverBudgetError                     a token or cost limit was reached
     ├── NotReadyError                       the service is starting or stopping
     ├── UnauthorizedError                   a request without the required credentials
+    ├── PermissionDeniedError               NATS refused a subject to this process's user
     └── ProviderError                       the model provider failed
 
 Each error carries the micro status code the bus answers with (`code`), so a handler
@@ -100,3 +101,10 @@ class UnauthorizedError(TektonError):
     """A request without the credentials the service requires."""
 
     code = 401
+
+
+class PermissionDeniedError(TektonError):
+    """NATS refused this process's user a subject: a deployment's permissions do not let
+    it do its work, which no retry changes (a 500: the platform, not the request)."""
+
+    code = 500

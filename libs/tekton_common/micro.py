@@ -20,6 +20,7 @@ from nats.micro.service import Endpoint, Service
 from tekton_common import spans
 from tekton_common.errors import TektonError
 from tekton_common.metrics import Metrics
+from tekton_common.secrets import failure
 
 log = logging.getLogger(__name__)
 DEFAULT_QUEUE_GROUP = "q"  # nats-py micro's queue group when an endpoint names none
@@ -82,7 +83,7 @@ class Dispatcher:
                     error = str(exc)
                     await request.respond_error(str(exc.code), error)
                 except Exception as exc:  # a bad request must never take the service down
-                    error = f"internal error: {type(exc).__name__}"
+                    error = f"internal error: {failure(exc)}"
                     log.exception("endpoint %s failed", definition.name)
                     await request.respond_error("500", error)
                 finally:

@@ -30,6 +30,8 @@ from tekton_common.wire import (
 )
 
 Emit = Callable[[msgspec.Struct], Awaitable[None]]
+#: providers kept for per-request model overrides (the oldest is let go past this)
+MAX_OVERRIDES = 8
 
 
 class CIRuntime:
@@ -95,6 +97,8 @@ class CIRuntime:
             from tekton_common.providers.select import build_provider  # noqa: PLC0415
 
             chosen = self.settings.models.profile(request.model)
+            if len(self._overrides) >= MAX_OVERRIDES:  # requests cannot grow it without bound
+                self._overrides.pop(next(iter(self._overrides)))
             self._overrides[request.model] = build_provider(chosen, self.settings)
         return self._overrides[request.model]
 

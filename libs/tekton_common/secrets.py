@@ -35,3 +35,27 @@ def redact(text: str, *secrets: str | None) -> str:
         if secret:
             text = text.replace(secret, "[redacted]")
     return text
+
+
+#: every secret Tekton reads (model keys, bus and API credentials)
+SECRET_NAMES = (
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
+    "TEKTON_API_TOKEN",
+    "TEKTON_NATS_PASSWORD",
+    "TEKTON_NATS_TOKEN",
+    "TEKTON_SOCKET_TOKEN",
+)
+
+
+def scrub(text: str) -> str:
+    """`text` with the value of every secret in SECRET_NAMES replaced."""
+    return redact(text, *(read_secret(name) for name in SECRET_NAMES))
+
+
+def failure(exc: BaseException, limit: int = 300) -> str:
+    """An unexpected exception as a short message for a reply: its type and what it says,
+    secrets scrubbed."""
+    said = scrub(str(exc)).strip()
+    said = said if len(said) <= limit else said[: limit - 3] + "..."
+    return f"{type(exc).__name__}: {said}" if said else type(exc).__name__

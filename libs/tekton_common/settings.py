@@ -63,6 +63,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     stage_timeout: float = 1800.0
     stage_silence: float = 600.0
     resume_interrupted: bool = True
+    repo_roots: str = ""
     postgres_dsn: str | None = None
     milvus_uri: str | None = None
     milvus_port: int = 19530

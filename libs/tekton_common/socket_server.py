@@ -22,6 +22,7 @@ from opentelemetry.trace import SpanKind
 from tekton_common import spans, telemetry
 from tekton_common.errors import LineTooLongError, TektonError, UnauthorizedError
 from tekton_common.runtime import CIRuntime
+from tekton_common.secrets import failure
 from tekton_common.wire import MAX_LINE_BYTES, ErrorReply, decode_object, encode, to_chat_request
 
 log = logging.getLogger(__name__)
@@ -285,7 +286,7 @@ class SocketServer:
                     reply,
                     ErrorReply(
                         ai_id=runtime.ai_id,
-                        error=f"internal error: {type(exc).__name__}",
+                        error=f"internal error: {failure(exc)}",
                         request_id=request_id,
                     ),
                 )

@@ -175,6 +175,7 @@ class Telemetry:
         self, service: str, home: Path | None, export: bool = True, file_mb: float = 64.0
     ) -> None:
         self.service = service
+        self.stopped = False
         resource = Resource.create(
             {
                 "service.name": service,
@@ -212,7 +213,10 @@ class Telemetry:
         return generate_latest(self.registry).decode()
 
     def shutdown(self) -> None:
-        """Flush and stop the exporters."""
+        """Flush and stop the exporters (once; later calls do nothing)."""
+        if self.stopped:
+            return
+        self.stopped = True
         if self.tracer_provider is not None:
             self.tracer_provider.shutdown()
         self.meter_provider.shutdown()

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
+from tekton_common.contract.ids import RunId
+from tekton_common.contract.limits import (
+    MAX_HISTORY,
+    CachePrefix,
+    MaxTokens,
+    ModelSpec,
+    RequestId,
+    Temperature,
+)
+from tekton_common.contract.schemas import check_schema
 from tekton_common.errors import ProtocolError
 
 MAX_LINE_BYTES = 1024 * 1024
@@ -49,25 +59,34 @@ def add_tokens(target: Any, usage: Usage) -> None:
 
 
 class ChatRequest(msgspec.Struct, frozen=True):
-    """A chat request; `message` is the older name of `content`."""
+    """A chat request; `message` is the older name of `content`. Ranges and sizes are
+    the contract's (`tekton_common.contract.limits`); a structured-output schema is
+    checked when the request is decoded."""
 
     content: str | None = None
     message: str | None = None
-    history: list[Turn] = []
-    temperature: float | None = None
-    max_tokens: int | None = None
+    history: Annotated[list[Turn], msgspec.Meta(max_length=MAX_HISTORY)] = []
+    temperature: Temperature | None = None
+    max_tokens: MaxTokens | None = None
     context: dict[str, Any] | str | None = None
     stream: bool = False
-    request_id: str | None = None
-    traceparent: str | None = None
+    request_id: RequestId | None = None
+    traceparent: Annotated[str, msgspec.Meta(max_length=512)] | None = None
     #: a JSON Schema the reply must follow (structured output)
     json_schema: dict[str, Any] | None = None
     #: leading history messages shared with other callers (prompt-cache breakpoint)
-    cache_prefix: int = 0
-    run_id: str | None = None
+    cache_prefix: CachePrefix = 0
+    run_id: RunId | None = None
     #: a per-request model (a debate's model override); the CI's own when None
-    model: str | None = None
+    model: ModelSpec | None = None
     type: str = "chat"
+
+    def __post_init__(self) -> None:
+        if self.json_schema is not None:
+            try:
+                check_schema(self.json_schema)
+            except ValueError as exc:
+                raise ValueError(f"json_schema: {exc}") from None
 
     @property
     def text(self) -> str:

@@ -48,8 +48,11 @@ def sse_events(api: httpx.Client, run_id: str) -> list[dict[str, Any]]:
     return events
 
 
-def test_start_watch_and_inspect_a_run(api: httpx.Client, tmp_path: Path) -> None:
-    assert api.put("/config", json={"output": str(tmp_path), "max_rounds": 2}).status_code == 200
+def test_start_watch_and_inspect_a_run(api: httpx.Client, platform: Fleet, tmp_path: Path) -> None:
+    # no request names a folder of the server: the old `output` setting is refused
+    refused = api.put("/config", json={"output": str(tmp_path), "max_rounds": 2})
+    assert refused.status_code == 422 and "output" in refused.json()["detail"]
+    assert api.put("/config", json={"max_rounds": 2}).status_code == 200
     started = api.post("/runs", json={"goal": "Ship the API", "to_stage": "research"})
     assert started.status_code == 201, started.text
     run_id = started.json()["run_id"]
@@ -64,14 +67,14 @@ def test_start_watch_and_inspect_a_run(api: httpx.Client, tmp_path: Path) -> Non
     assert [a["name"] for a in artifacts] == ["plan.json", "research.json"]
     plan = api.get(f"/runs/{run_id}/artifacts/plan.json").json()
     assert plan == artifacts[0]["artifact"]
-    assert (
-        json.loads((tmp_path / run_id / "plan.json").read_text()) == plan
-    )  # the configured folder
+    # the stages service keeps them under its own artifacts root, nowhere else
+    assert json.loads((platform.home / "artifacts" / run_id / "plan.json").read_text()) == plan
+    assert not list(tmp_path.iterdir())
 
 
 def test_consensus_settings_reach_the_debates(api: httpx.Client, tmp_path: Path) -> None:
     def rounds(threshold: float) -> list[str]:
-        api.put("/config", json={"output": str(tmp_path), "threshold": threshold})
+        api.put("/config", json={"threshold": threshold})
         run_id = api.post("/runs", json={"goal": "Agree fast", "to_stage": "plan"}).json()["run_id"]
         events = sse_events(api, run_id)
         assert events[-1]["type"] == "RunFinished.v1"
@@ -194,11 +197,19 @@ def browser(tmp_path: Path) -> Iterator[Any]:
     driver.quit()
 
 
+def default_config(api: httpx.Client) -> None:
+    """Runs started here use the built-in defaults again (schemathesis saved random, valid
+    values, such as one round, with which a run may rightly block)."""
+    assert api.put("/config", json={}).status_code == 200
+
+
 def test_dashboard_launches_a_run_and_shows_it_live(
-    platform: Fleet, browser: Any, tmp_path: Path
+    platform: Fleet, api: httpx.Client, browser: Any, tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.by import By  # noqa: PLC0415
     from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: PLC0415
+
+    default_config(api)
 
     shots = Path(os.environ.get("TEKTON_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
@@ -227,10 +238,14 @@ def test_dashboard_launches_a_run_and_shows_it_live(
     assert (shots / "dashboard-run.png").stat().st_size > 10_000
 
 
-async def test_tui_follows_a_run_and_shows_its_artifacts(platform: Fleet) -> None:
+async def test_tui_follows_a_run_and_shows_its_artifacts(
+    platform: Fleet, api: httpx.Client
+) -> None:
     from textual.widgets import DataTable, Log, Static  # noqa: PLC0415
 
     from tekton_cli.tui import TektonTUI  # noqa: PLC0415
+
+    default_config(api)
 
     base = f"http://127.0.0.1:{platform.api_port}"
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:

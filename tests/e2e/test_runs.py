@@ -57,15 +57,16 @@ def test_whole_diamond_run_offline(platform: Fleet, tmp_path: Path) -> None:
     assert events_of(platform, run_id) == events  # the stored log is what was shown live
     for event in (e for e in events if e["type"] == "ArtifactCreated.v1"):
         artifact_model(event["stage"]).model_validate(event["artifact"])
-        path = Path(event["files"][0])
-        assert path.parent == tmp_path / run_id
-        on_disk = path.read_text()
+        kept = Path(event["files"][0])  # the service's own copy, under its artifacts root
+        assert kept.parent == platform.home / "artifacts" / run_id
+        local = tmp_path / run_id / kept.name  # the command line's copy (--output)
+        assert local.read_text() == kept.read_text()
         if event["stage"] == "code":
-            assert on_disk == event["artifact"]["diff"]
-            meta = json.loads(Path(event["files"][1]).read_text())
+            assert local.read_text() == event["artifact"]["diff"]
+            meta = json.loads((local.parent / "diff.json").read_text())
             assert {"commands_run", "tests_executed", "risk_notes", "confidence"} <= set(meta)
         else:
-            assert json.loads(on_disk) == event["artifact"]
+            assert json.loads(local.read_text()) == event["artifact"]
     listed = json.loads(platform.run("runs", "list", "--json").stdout)
     assert any(r["run_id"] == run_id and r["status"] == "finished" for r in listed)
     artifacts = json.loads(platform.run("runs", "artifacts", run_id, "--json").stdout)
@@ -176,6 +177,16 @@ def test_resume_after_the_coordinator_is_killed(platform: Fleet, tmp_path: Path)
     assert sorted(finished) == sorted(DIAMOND) and len(finished) == len(set(finished))
     created = [e["stage"] for e in log if e["type"] == "ArtifactCreated.v1"]
     assert len(created) == len(set(created)) == len(DIAMOND)
+    # the command line died mid-run: its copy is made whole from the run's events
+    copied = platform.run("runs", "artifacts", run_id, "--output", str(tmp_path), "--json")
+    assert copied.returncode == 0, copied.stderr
+    assert all(
+        Path(f).parent == tmp_path / run_id for a in json.loads(copied.stdout) for f in a["files"]
+    )
+    kept = platform.home / "artifacts" / run_id
+    assert sorted(p.name for p in kept.iterdir()) == sorted(
+        p.name for p in (tmp_path / run_id).iterdir()
+    )
     assert sorted(p.name for p in (tmp_path / run_id).iterdir()) == sorted(
         [
             "plan.json",
@@ -215,7 +226,8 @@ def test_run_goes_on_when_the_command_line_leaves(platform: Fleet, tmp_path: Pat
     proc.wait()
     watched = platform.run("runs", "watch", run_id)
     assert watched.returncode == 0 and "run finished" in watched.stdout
-    assert (tmp_path / run_id / "release_report.json").exists()
+    # the service kept every artifact; the command line that left kept only what it saw
+    assert (platform.home / "artifacts" / run_id / "release_report.json").exists()
 
 
 async def _query(fleet: Fleet, sql: str, *args: object) -> list[dict]:

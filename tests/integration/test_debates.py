@@ -160,6 +160,15 @@ async def test_mediator_unavailable_blocks(start_many, nc) -> None:
     )
 
 
+async def test_a_mediator_that_fails_is_not_called_unavailable(start_many, nc) -> None:
+    start_many(cast(apollo={"TEKTON_SIMULATED_FAULTS": "error:1.0"}))
+    result = await debate(nc, turn_timeout=5)
+    assert result["status"] == "blocked"
+    # the CI answered, with an error: it failed, it was not unavailable
+    assert result["reason"].startswith("CI failed: mediator apollo-ci: "), result["reason"]
+    assert "injected error" in result["reason"] and "unavailable" not in result["reason"]
+
+
 async def test_budget_stops_before_the_next_round(start_many, nc) -> None:
     start_many(cast())
     result = await debate(nc, token_budget=200, max_rounds=3)

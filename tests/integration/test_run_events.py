@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import nats
+import pytest
 
+from tekton_common import bus
+from tekton_common.contract.runs import RunRequest
+from tekton_common.errors import PermissionDeniedError, TransportError
 from tekton_common.settings import Settings
 from tekton_stages.coordinator import Coordinator
 from tekton_stages.events import EventLog, ensure_runs_stream, read_events
 from tekton_stages.memory import Memory
-from tekton_stages.pipeline import RunRequest
+from tests.helpers import NatsServer
 
 
 class SlowAcks:
@@ -59,7 +65,14 @@ async def test_a_stages_last_events_are_kept_when_its_reply_comes_first(nats_ser
         for ok in (True, False):
             check = {"type": "stage.checked", "check": "git apply --check", "ok": ok}
             await nc.publish(subject, msgspec.json.encode({**check, "output": "-"}))
-        await msg.respond(b'{"status": "approved", "debate": {}}')
+        reply = {
+            "stage": "plan",
+            "status": "approved",
+            "reason": None,
+            "artifact": {},
+            "debate": {},
+        }
+        await msg.respond(msgspec.json.encode(reply))
 
     try:
         await ensure_runs_stream(nc)
@@ -71,7 +84,69 @@ async def test_a_stages_last_events_are_kept_when_its_reply_comes_first(nats_ser
         events = await read_events(nc.jetstream(), request.run_id)
     finally:
         await nc.close()
-    assert outcome["status"] == "approved"
+    assert outcome.status == "approved"
     checks = [e["ok"] for e in events if e.get("step") == "git apply --check"]
     assert checks == [True, False]
     assert [e["seq"] for e in events] == [1, 2, 3]
+
+
+async def test_an_event_to_a_subject_no_stream_captures_fails_at_once(nats_server) -> None:
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+        await ensure_runs_stream(nc)
+        await js.delete_stream("TEKTON_RUNS")  # gone: no retry brings it back
+        log = EventLog(js, uuid.uuid4().hex[:12], patience=60)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TransportError, match="no JetStream stream captures"):
+            await log.emit("RunStarted", goal="x")
+        assert asyncio.get_running_loop().time() - started < 10  # not 60 s of retries
+    finally:
+        await ensure_runs_stream(nc)
+        await nc.close()
+
+
+async def test_a_subject_the_user_may_not_publish_fails_at_once(tmp_path: Path) -> None:
+    """A deployment whose permissions refuse the run events: the run fails with the
+    server's reason instead of retrying for its whole patience."""
+    config = tmp_path / "nats.conf"
+    config.write_text(
+        "authorization { users = [\n"
+        '  {user: admin, password: "pw-admin"}\n'
+        '  {user: stages, password: "pw-stages", permissions: {\n'
+        '    publish: {allow: ["$JS.API.>", "_INBOX.>"], deny: ["tekton.runs.*.events"]}\n'
+        '    subscribe: {allow: ["_INBOX.stages.>"]}}}\n'
+        "]}\n"
+    )
+    server = ConfiguredNats(tmp_path, config).start()
+    try:
+        admin = await nats.connect(server.url, user="admin", password="pw-admin")
+        await ensure_runs_stream(admin)
+        await admin.close()
+        settings = Settings(nats_url=server.url, nats_user="stages")
+        os.environ["TEKTON_NATS_PASSWORD"] = "pw-stages"
+        try:
+            nc = await bus.connect(settings, "tekton-stages")
+        finally:
+            del os.environ["TEKTON_NATS_PASSWORD"]
+        try:
+            log = EventLog(nc.jetstream(), "denied", patience=60, nc=nc)
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(PermissionDeniedError, match=r"(?i)permissions violation"):
+                await log.emit("RunStarted", goal="x")
+            assert asyncio.get_running_loop().time() - started < 15
+        finally:
+            await nc.close()
+    finally:
+        server.stop()
+
+
+class ConfiguredNats(NatsServer):
+    """nats-server started from a configuration file."""
+
+    def __init__(self, store: Path, config: Path) -> None:
+        super().__init__(store)
+        self.config = config
+
+    def command(self) -> list[str]:
+        return [*super().command(), "-c", str(self.config)]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tekton_stages.coordinator import safe_path, write_artifact
+from tekton_common.artifact_files import safe_path, write_artifact
 
 
 @pytest.mark.parametrize(

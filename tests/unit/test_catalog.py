@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tekton_common.catalog import CATALOG, CIId, fleet_order, get_ci
+from tekton_common.contract.ids import InvalidIdError
 from tekton_common.errors import UnknownCIError
 
 # the contract's table: CI id → (component port, CI port)
@@ -50,8 +51,11 @@ def test_legacy_names() -> None:
 def test_unknown_ci_is_a_clear_lookup_error() -> None:
     with pytest.raises(UnknownCIError, match=r"unknown CI 'zeus'.*apollo"):
         get_ci("zeus")
-    with pytest.raises(LookupError):
-        CIId.from_str("")
+    # a name that is no identifier at all is a bad request (400), not an unknown CI
+    for bad in ("", "*", "apollo.chat", "../apollo", "apol lo"):
+        with pytest.raises(InvalidIdError, match="not a valid id") as caught:
+            CIId.from_str(bad)
+        assert caught.value.code == 400
 
 
 def test_configured_temperatures_from_contract() -> None:

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from tekton_common.contract.debates import Position, TurnRecord
 from tekton_rhetor import quorum
-from tekton_rhetor.models import Position, TurnRecord, outcome_schema
+from tekton_rhetor.models import outcome_schema
 from tekton_rhetor.validate import ArtifactSchema, parse_position
 
 

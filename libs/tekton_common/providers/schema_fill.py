@@ -11,6 +11,12 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from tekton_common.contract.limits import MAX_SCHEMA_DEPTH
+from tekton_common.contract.schemas import SchemaError
+
+#: the deepest instance built (the contract's schema depth bounds what requests send)
+MAX_DEPTH = MAX_SCHEMA_DEPTH
+
 
 class SchemaFiller:
     """Builds one instance per (schema, seed); every string says it is simulated.
@@ -35,7 +41,7 @@ class SchemaFiller:
         while "$ref" in schema and seen < 32:
             ref = schema["$ref"]
             if not ref.startswith("#/"):
-                raise ValueError(f"only local $ref is supported, got {ref!r}")
+                raise SchemaError(f"only local $ref is supported, got {ref!r}")
             node: Any = self.root
             for part in ref[2:].split("/"):
                 node = node[part]
@@ -44,7 +50,10 @@ class SchemaFiller:
         return schema
 
     def fill(self, schema: dict[str, Any] | None = None, path: str = "$") -> Any:
-        """An instance of `schema` (the root schema when None)."""
+        """An instance of `schema` (the root schema when None); a schema nested deeper
+        than MAX_DEPTH (a recursive one that was not refused earlier) is a SchemaError."""
+        if path.count(".") + path.count("[") > MAX_DEPTH:
+            raise SchemaError(f"schema nests deeper than {MAX_DEPTH} levels at {path[:80]}")
         schema = self._resolve(self.root if schema is None else schema)
         if "const" in schema:
             return schema["const"]

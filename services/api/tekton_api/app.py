@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from pathlib import Path
 
 import nats.errors
@@ -30,23 +31,13 @@ from tekton_common.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
 PROBLEM = "application/problem+json"
-TITLES = {
-    400: "Bad request",
-    401: "Unauthorized",
-    404: "Not found",
-    405: "Method not allowed",
-    422: "Invalid request",
-}
 
 
 def problem(status: int, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    """An RFC 9457 problem details response."""
-    body = {
-        "type": "about:blank",
-        "title": TITLES.get(status, "Platform unavailable"),
-        "status": status,
-        "detail": detail,
-    }
+    """An RFC 9457 problem details response (the title is the status's reason phrase)."""
+    known = status in HTTPStatus._value2member_map_
+    title = HTTPStatus(status).phrase if known else "Error"
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -88,7 +79,11 @@ def create_app(settings: Settings, dsn: str | None) -> FastAPI:
                 (401, "missing or wrong bearer token"),
                 (404, "no such run or artifact"),
                 (422, "invalid request"),
+                (429, "a budget is exhausted"),
+                (500, "a service failed"),
+                (502, "the model provider failed"),
                 (503, "the platform could not answer"),
+                (504, "the platform did not answer in time"),
             )
         },
     )
@@ -99,12 +94,16 @@ def create_app(settings: Settings, dsn: str | None) -> FastAPI:
 
     @app.exception_handler(TektonError)
     async def tekton_error(_request: Request, exc: TektonError) -> JSONResponse:
-        return problem(exc.code if exc.code in TITLES else 503, str(exc))
+        # the platform's own code, as it came (a remote 503 stays a 503)
+        return problem(exc.code if 400 <= exc.code < 600 else 500, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return problem(422, detail)
+        errors = exc.errors()
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+        # a malformed id in the path is a bad request; an invalid body stays a 422
+        in_path = all(e["loc"] and e["loc"][0] == "path" for e in errors)
+        return problem(400 if in_path else 422, detail)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

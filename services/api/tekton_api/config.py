@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, ValidationError
+import json
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tekton_common.contract.limits import DEFAULT_ROUNDS, DEFAULT_THRESHOLD, ROUNDS, THRESHOLD
 from tekton_common.errors import ConfigError
 from tekton_common.settings import Settings
-from tekton_stages.pipeline import ROUNDS, THRESHOLD
 
 MODELS = r"^(simulated|primary|premium|legacy|claude-[\w.-]+|openai:[\w./:-]+)$"
 
 
 class ApiConfig(BaseModel):
-    """Model profile, consensus settings (rounds, threshold) and where artifacts go."""
+    """Model profile and consensus settings (rounds, threshold) of runs started here.
+    Nothing here names a folder of the server: artifacts stay under the stages
+    service's own root."""
+
+    model_config = ConfigDict(extra="forbid")
 
     model: str | None = Field(
         default=None,
@@ -21,16 +27,16 @@ class ApiConfig(BaseModel):
         description="simulated, primary, premium, legacy, claude-…, openai:…",
     )
     max_rounds: int = Field(
-        default=2, ge=ROUNDS[0], le=ROUNDS[1], description="debate rounds before the mediator"
+        default=DEFAULT_ROUNDS,
+        ge=ROUNDS[0],
+        le=ROUNDS[1],
+        description="debate rounds before the mediator",
     )
     threshold: float = Field(
-        default=2 / 3,
+        default=DEFAULT_THRESHOLD,
         ge=THRESHOLD[0],
         le=THRESHOLD[1],
         description="confidence-weighted accept share that ends a debate early",
-    )
-    output: str | None = Field(
-        default=None, max_length=1000, pattern=r"^/", description="artifact folder (absolute)"
     )
 
 
@@ -39,12 +45,18 @@ def _path(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def load_config(settings: Settings) -> ApiConfig:
-    """The saved defaults (built-in ones when none were saved)."""
+    """The saved defaults (built-in ones when none were saved); keys an older version
+    saved (``output``) are let go."""
     try:
-        return ApiConfig.model_validate_json(_path(settings).read_text())
+        saved = json.loads(_path(settings).read_text())
+        if not isinstance(saved, dict):
+            raise ValueError("not a JSON object")
+        return ApiConfig.model_validate(
+            {k: v for k, v in saved.items() if k in ApiConfig.model_fields}
+        )
     except FileNotFoundError:
         return ApiConfig()
-    except (OSError, ValidationError) as exc:
+    except (OSError, ValueError, ValidationError) as exc:
         raise ConfigError(f"{_path(settings)}: {exc}") from None
 
 

@@ -6,8 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import msgspec
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import PlainTextResponse
 from nats.aio.client import Client
 from nats.js.api import DeliverPolicy
@@ -16,13 +15,21 @@ from sse_starlette.sse import EventSourceResponse
 from tekton_api import deps
 from tekton_api.config import load_config
 from tekton_api.models import RunCreate, RunStarted
-from tekton_common.errors import NotFoundError, ProtocolError
+from tekton_common.client import raise_for_error
+from tekton_common.contract.codec import encode, make
+from tekton_common.contract.ids import ID_CHARS, MAX_RUN_ID
+from tekton_common.contract.runs import RunRequest
+from tekton_common.errors import NotFoundError
 from tekton_common.settings import Settings
 from tekton_stages.events import TERMINAL, read_events, run_subject
-from tekton_stages.history import list_runs, list_runs_db, summarize
+from tekton_stages.history import all_runs, summarize
 
 router = APIRouter(prefix="/runs", tags=["runs"], dependencies=[Depends(deps.authorized)])
 Bus = Annotated[Client, Depends(deps.bus)]
+#: a run id in a path: the contract's pattern (a bad one is a 400)
+RunIdPath = Annotated[
+    str, Path(pattern=f"^[{ID_CHARS}]+$", max_length=MAX_RUN_ID, description="a run id")
+]
 
 
 async def events_of(nc: Client, run_id: str) -> list[dict[str, Any]]:
@@ -39,21 +46,19 @@ async def start_run(
 ) -> dict[str, Any]:
     """Start a run in the stages service; it goes on whoever watches."""
     config = load_config(settings)
-    request = {
-        "goal": ask.goal,
-        "from_stage": ask.from_stage,
-        "to_stage": ask.to_stage,
-        "consensus_free": ask.consensus_free,
-        "model": ask.model or config.model,
-        "max_rounds": config.max_rounds,
-        "threshold": config.threshold,
-        "output": config.output,
-        "repo": ask.repo,
-    }
-    reply = await nc.request("tekton.runs.start", msgspec.json.encode(request), timeout=30)
-    headers = reply.headers or {}
-    if "Nats-Service-Error-Code" in headers:
-        raise ProtocolError(str(headers.get("Nats-Service-Error")))
+    request = make(
+        RunRequest,
+        goal=ask.goal,
+        from_stage=ask.from_stage,
+        to_stage=ask.to_stage,
+        consensus_free=ask.consensus_free,
+        model=ask.model or config.model,
+        max_rounds=config.max_rounds,
+        threshold=config.threshold,
+        repo=ask.repo,
+    )
+    reply = await nc.request("tekton.runs.start", encode(request), timeout=30)
+    raise_for_error(reply, "tekton-stages")
     started: dict[str, Any] = json.loads(reply.data)
     return started
 
@@ -61,11 +66,11 @@ async def start_run(
 @router.get("")
 async def runs(nc: Bus, dsn: Annotated[str | None, Depends(deps.history)]) -> list[dict[str, Any]]:
     """Every run, oldest first (from PostgreSQL when reachable, else the event log)."""
-    return await list_runs_db(dsn) or await list_runs(nc.jetstream(timeout=10))
+    return await all_runs(nc.jetstream(timeout=10), dsn)
 
 
 @router.get("/{run_id}")
-async def run(run_id: str, nc: Bus) -> dict[str, Any]:
+async def run(run_id: RunIdPath, nc: Bus) -> dict[str, Any]:
     """One run's state."""
     return summarize(await events_of(nc, run_id))
 
@@ -75,7 +80,7 @@ async def run(run_id: str, nc: Bus) -> dict[str, Any]:
     response_class=EventSourceResponse,
     responses={200: {"description": "the events", "content": {"text/event-stream": {}}}},
 )
-async def run_events(run_id: str, nc: Bus) -> EventSourceResponse:
+async def run_events(run_id: RunIdPath, nc: Bus) -> EventSourceResponse:
     """The run's events as Server-Sent Events: every stored one, then live ones until the
     run finishes or fails (event name: the event type; id: its seq)."""
     await events_of(nc, run_id)
@@ -98,7 +103,7 @@ async def run_events(run_id: str, nc: Bus) -> EventSourceResponse:
 
 
 @router.get("/{run_id}/artifacts")
-async def artifacts(run_id: str, nc: Bus) -> list[dict[str, Any]]:
+async def artifacts(run_id: RunIdPath, nc: Bus) -> list[dict[str, Any]]:
     """The run's artifacts: stage, name and content."""
     return [
         {"stage": e["stage"], "name": e["name"], "artifact": e["artifact"]}
@@ -116,7 +121,7 @@ async def artifacts(run_id: str, nc: Bus) -> list[dict[str, Any]]:
         }
     },
 )
-async def artifact(run_id: str, name: str, nc: Bus) -> Any:
+async def artifact(run_id: RunIdPath, name: str, nc: Bus) -> Any:
     """One artifact by name (plan.json, …); diff.patch is the code stage's diff as text."""
     for event in await events_of(nc, run_id):
         if event["type"] == "ArtifactCreated.v1" and event["name"] == name:

@@ -9,29 +9,21 @@ from typing import Any
 import msgspec
 from nats.micro.request import Request
 
-from tekton_common.errors import ProtocolError
+from tekton_common.contract.codec import decode
+from tekton_common.contract.debates import DebateRequest, TeamRequest
 from tekton_common.micro import EndpointDef
 from tekton_common.process import run_ci
 from tekton_common.service import ServiceContext
 from tekton_common.subjects import RHETOR_DEBATE, RHETOR_ROSTER, RHETOR_TEAM
-from tekton_common.wire import decode_object
 from tekton_rhetor.calls import CallStats
 from tekton_rhetor.debate import Debate
-from tekton_rhetor.models import DebateRequest
 from tekton_rhetor.roster import Roster
-from tekton_rhetor.team import TeamRequest, moderate
+from tekton_rhetor.team import moderate
 
 
 def debate_subject(debate_id: str) -> str:
     """Where a debate's events go."""
     return f"tekton.debates.{debate_id}.events"
-
-
-def _parse(data: bytes, kind: type[Any]) -> Any:
-    try:
-        return msgspec.convert(decode_object(data), kind)
-    except msgspec.ValidationError as exc:
-        raise ProtocolError(f"invalid {kind.__name__}: {exc}") from None
 
 
 def rhetor_extension(context: ServiceContext) -> list[EndpointDef]:
@@ -41,7 +33,7 @@ def rhetor_extension(context: ServiceContext) -> list[EndpointDef]:
     roster = Roster(nc, settings, stats)
 
     async def debate(request: Request) -> bytes:
-        ask: DebateRequest = _parse(request.data, DebateRequest)
+        ask = decode(request.data, DebateRequest)
         subject = debate_subject(ask.debate_id)
 
         async def publish(event: dict[str, Any]) -> None:
@@ -53,7 +45,7 @@ def rhetor_extension(context: ServiceContext) -> list[EndpointDef]:
         return msgspec.json.encode(result)
 
     async def team(request: Request) -> None:
-        ask: TeamRequest = _parse(request.data, TeamRequest)
+        ask = decode(request.data, TeamRequest)
 
         async def emit(message: dict[str, Any]) -> None:
             await request.respond(msgspec.json.encode(message))

@@ -40,12 +40,28 @@ class Counters:
 
 @dataclass
 class Attempt:
-    """What one call produced: a reply, or an error and whether it was a timeout."""
+    """What one call produced: a reply, or an error, its micro code (None when no reply
+    came at all) and whether it was a timeout."""
 
     reply: Response | None = None
     error: str | None = None
+    code: int | None = None
     timed_out: bool = False
     latency: float = 0.0
+
+    @property
+    def failure(self) -> str:
+        """What kind of failure this was, in words: an unavailable CI is not a CI that
+        failed, nor one that refused the request."""
+        if self.timed_out:
+            return "timeout"
+        if self.code is None or self.code == 503:
+            return "CI unavailable"
+        if self.code == 429:
+            return "over budget"
+        if 400 <= self.code < 500:
+            return "request refused"
+        return "CI failed"
 
 
 @dataclass
@@ -91,7 +107,9 @@ async def call_ci(
         msg = await _request(nc, subject, msgspec.json.encode(payload), timeout)
         headers = msg.headers or {}
         if ERROR_CODE_HEADER in headers:
-            attempt.error = f"{ci}: {headers.get(ERROR_HEADER)} ({headers[ERROR_CODE_HEADER]})"
+            code = headers[ERROR_CODE_HEADER]
+            attempt.code = int(code) if code.isdigit() else 500
+            attempt.error = f"{ci}: {headers.get(ERROR_HEADER)} ({code})"
         else:
             attempt.reply = msgspec.json.decode(msg.data, type=Response)
     except nats.errors.NoRespondersError:

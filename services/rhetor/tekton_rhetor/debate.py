@@ -23,20 +23,18 @@ from nats.aio.client import Client
 from tekton_common import spans, telemetry
 from tekton_common.budget import BudgetGuard
 from tekton_common.catalog import CIId
-from tekton_common.errors import OverBudgetError
-from tekton_common.wire import add_tokens
-from tekton_rhetor import quorum
-from tekton_rhetor.calls import Attempt, CallStats, call_ci
-from tekton_rhetor.models import (
+from tekton_common.contract.debates import (
     DEBATERS,
-    DEFAULT_ROLES,
-    POSITION_SCHEMA,
     ROLES,
     DebateRequest,
     DebateResult,
     TurnRecord,
-    outcome_schema,
 )
+from tekton_common.errors import OverBudgetError
+from tekton_common.wire import add_tokens
+from tekton_rhetor import quorum
+from tekton_rhetor.calls import Attempt, CallStats, call_ci
+from tekton_rhetor.models import DEFAULT_ROLES, POSITION_SCHEMA, outcome_schema
 from tekton_rhetor.validate import ArtifactSchema, loads_object, parse_position
 
 Publish = Callable[[dict[str, Any]], Awaitable[None]]
@@ -59,10 +57,10 @@ class BlockedError(Exception):
 
 def roles_for(request: DebateRequest) -> dict[str, str]:
     """Role → CI id: the stage's defaults, overridden per request."""
-    defaults = dict(
+    defaults: dict[str, str] = dict(
         zip(ROLES, DEFAULT_ROLES.get(request.stage, DEFAULT_ROLES["general"]), strict=True)
     )
-    defaults.update(request.roles)
+    defaults.update({str(role): ci for role, ci in request.roles.items()})
     return {role: str(CIId.from_str(ci)) for role, ci in defaults.items() if role in ROLES}
 
 
@@ -222,8 +220,8 @@ class Debate:
             "Consensus-free: there was one proponent pass; weigh evidence (tests, "
             "checks) over rhetoric."
             if self.request.consensus_free
-            else f"Reconcile by confidence-weighted 2/3 quorum; the weighted accept share was "
-            f"{share:.2f} (threshold {self.request.threshold:.2f})."
+            else f"Reconcile by confidence-weighted quorum: the weighted accept share was "
+            f"{share:.2f} against a threshold of {self.request.threshold:.2f}."
         )
         content = (
             f"You are the mediator. {mode} Return the outcome as JSON: artifact (per "
@@ -270,8 +268,7 @@ class Debate:
             if attempt.reply is None:
                 record.error = attempt.error
                 await self._event("turn", turn=msgspec.to_builtins(record))
-                kind = "timeout" if attempt.timed_out else "CI unavailable"
-                raise BlockedError(f"{kind}: mediator {attempt.error}")
+                raise BlockedError(f"{attempt.failure}: mediator {attempt.error}")
             outcome, _ = loads_object(attempt.reply.content)
             errors = (
                 ["reply is not a JSON object"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tekton_rhetor.models import TurnRecord
+from tekton_common.contract.debates import TurnRecord
 
 #: at least two of the three debaters must take part for a quorum
 MIN_PRESENT = 2

@@ -19,12 +19,12 @@ from nats.aio.client import Client
 
 from tekton_common.catalog import CIId
 from tekton_common.client import ERROR_CODE_HEADER
+from tekton_common.contract.debates import TeamRequest
 from tekton_common.errors import ProtocolError
 from tekton_common.gather import gather
 from tekton_common.subjects import TEAM_CHAT
 from tekton_rhetor.calls import CallStats, call_ci
 
-MODES = ("pass_through", "directed", "synthesis", "consensus")
 VOTE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -36,17 +36,6 @@ VOTE_SCHEMA: dict[str, Any] = {
     },
 }
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-class TeamRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A request on ``tekton.rhetor.team``."""
-
-    message: str
-    mode: str = "pass_through"
-    cis: list[str] = []
-    deadline: float = 10.0
-    mediator: str = "apollo"
-    threshold: float = 2 / 3
 
 
 async def _collect(
@@ -86,8 +75,6 @@ async def _collect(
 
 async def moderate(nc: Client, request: TeamRequest, stats: CallStats, emit: Emit) -> None:
     """Run one moderated exchange, emitting replies and then the result."""
-    if request.mode not in MODES:
-        raise ProtocolError(f"mode must be one of {', '.join(MODES)}, got {request.mode!r}")
     if request.mode == "directed" and not request.cis:
         raise ProtocolError("directed mode needs the CIs to address (cis)")
     payload: dict[str, Any] = {"content": request.message}

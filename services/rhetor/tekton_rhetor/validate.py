@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from tekton_common.artifacts import artifact_model
-from tekton_rhetor.models import VOTES, Position
+from tekton_common.contract.debates import VOTES, Position
 
 
 def loads_object(text: str) -> tuple[dict[str, Any] | None, bool]:

@@ -7,33 +7,27 @@ import logging
 import sys
 from collections.abc import Sequence
 
-import msgspec
 from nats.aio.client import Client
 from nats.micro.request import Request
 
 from tekton_common import bus
 from tekton_common.bus_service import BusService, Spawn
 from tekton_common.catalog import STAGES_PORT_OFFSET
+from tekton_common.contract.codec import decode, encode
+from tekton_common.contract.runs import ResumeRequest, RunRequest, StageRequest
 from tekton_common.errors import ProtocolError, TektonError
 from tekton_common.micro import EndpointDef
 from tekton_common.settings import Settings, load_settings
 from tekton_common.telemetry import observe
-from tekton_common.wire import decode_object
 from tekton_stages.coordinator import Coordinator
 from tekton_stages.events import ensure_runs_stream
 from tekton_stages.memory import Memory
-from tekton_stages.pipeline import DIAMOND, RunRequest
+from tekton_stages.pipeline import DIAMOND
 from tekton_stages.recorder import Recorder
-from tekton_stages.stage import StageRequest, run_stage
+from tekton_stages.repo import check_repo, repo_roots
+from tekton_stages.stage import run_stage
 
 log = logging.getLogger(__name__)
-
-
-def _parse(data: bytes, kind: type) -> object:
-    try:
-        return msgspec.convert(decode_object(data), kind)
-    except msgspec.ValidationError as exc:
-        raise ProtocolError(f"invalid {kind.__name__}: {exc}") from None
 
 
 def make_setup(settings: Settings):  # type: ignore[no-untyped-def]
@@ -44,6 +38,7 @@ def make_setup(settings: Settings):  # type: ignore[no-untyped-def]
         memory = Memory(settings.memory_uri, settings.embedder)
         memory.start()
         coordinator = Coordinator(nc, settings, spawn, memory)
+        roots = repo_roots(settings.repo_roots)
         if settings.resume_interrupted:
 
             async def resume_runs() -> None:
@@ -57,27 +52,24 @@ def make_setup(settings: Settings):  # type: ignore[no-untyped-def]
 
         def stage_endpoint(stage: str) -> EndpointDef:
             async def handler(request: Request) -> bytes:
-                ask = _parse(request.data, StageRequest)
-                assert isinstance(ask, StageRequest)
+                ask = decode(request.data, StageRequest)
                 if ask.stage != stage:
                     raise ProtocolError(f"this endpoint runs {stage}, not {ask.stage}")
-                outcome = await run_stage(nc, ask, settings.stage_timeout, memory)
-                return msgspec.json.encode(outcome)
+                if ask.repo:
+                    check_repo(ask.repo, roots)
+                return encode(await run_stage(nc, ask, settings.stage_timeout, memory))
 
             return EndpointDef(f"{stage}", handler, subject=f"tekton.stage.{stage}.run")
 
         async def start(request: Request) -> bytes:
-            ask = _parse(request.data, RunRequest)
-            return msgspec.json.encode(await coordinator.start(ask))  # type: ignore[arg-type]
+            return encode(await coordinator.start(decode(request.data, RunRequest)))
 
         async def resume(request: Request) -> bytes:
-            run_id = decode_object(request.data).get("run_id")
-            if not isinstance(run_id, str):
-                raise ProtocolError('resume needs {"run_id": ...}')
-            return msgspec.json.encode(await coordinator.resume(run_id))
+            ask = decode(request.data, ResumeRequest)
+            return encode(await coordinator.resume(ask.run_id))
 
         async def memory_info(request: Request) -> bytes:
-            return msgspec.json.encode(await memory.info())
+            return encode(await memory.info())
 
         return [
             *(stage_endpoint(s) for s in DIAMOND),

@@ -15,8 +15,6 @@ import contextlib
 import functools
 import json
 import logging
-import os
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -28,50 +26,26 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from tekton_common import bus, spans, telemetry
+from tekton_common.artifact_files import artifact_name, run_folder, write_artifact
+from tekton_common.contract.codec import convert, encode
+from tekton_common.contract.ids import check_run_id
+from tekton_common.contract.runs import RunAccepted, RunRequest, StageOutcome, StageRequest
 from tekton_common.errors import NotFoundError, ProtocolError, TektonError
 from tekton_common.settings import Settings
 from tekton_stages.events import RUNS_STREAM, RUNS_SUBJECTS, TERMINAL, EventLog, read_events
 from tekton_stages.memory import Lesson, Memory, MemoryUnavailableError
-from tekton_stages.pipeline import DIAMOND, RunRequest, artifact_name, select
-from tekton_stages.repo import check_repo, chunk_repo
+from tekton_stages.pipeline import DIAMOND, select
+from tekton_stages.repo import check_repo, chunk_repo, repo_roots
 
 logger = logging.getLogger(__name__)
-SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 ACTIVE_RUNS = telemetry.meter().create_up_down_counter(
     "tekton.runs.active", description="Runs being carried through their stages"
 )
 
 
-def safe_path(folder: Path, name: str) -> Path:
-    """`folder/name` with the name sanitised; never outside `folder`."""
-    clean = SAFE_NAME.sub("_", name).lstrip(".") or "artifact"
-    path = (folder / clean).resolve()
-    if path.parent != folder.resolve():
-        raise ProtocolError(f"artifact name {name!r} escapes the output folder")
-    return path
-
-
-def run_folder(output: str | None, run_id: str) -> str:
-    """Absolute folder of a run's artifacts (relative outputs are from this process's cwd)."""
-    return os.path.join(os.path.abspath(output or "artifacts"), run_id)
-
-
-def write_artifact(folder: Path, stage: str, artifact: dict[str, Any]) -> list[str]:
-    """Write a stage's artifact (the code stage: diff.patch plus diff.json)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    name = artifact_name(stage)
-    if stage == "code":
-        patch = safe_path(folder, name)
-        patch.write_text(artifact["diff"], encoding="utf-8")
-        meta = safe_path(folder, "diff.json")
-        meta.write_text(
-            json.dumps({k: v for k, v in artifact.items() if k != "diff"}, indent=2),
-            encoding="utf-8",
-        )
-        return [str(patch), str(meta)]
-    path = safe_path(folder, name)
-    path.write_text(json.dumps(artifact, indent=2, ensure_ascii=False), encoding="utf-8")
-    return [str(path)]
+def artifacts_root(settings: Settings) -> Path:
+    """Where this service keeps every run's artifacts: ``$TEKTON_HOME/artifacts``."""
+    return settings.home_path / "artifacts"
 
 
 def recalled_line(event: dict[str, Any]) -> str:
@@ -103,6 +77,11 @@ def _drained(task: asyncio.Task[None]) -> None:
         logger.debug("debate events subscription: %r", task.exception())
 
 
+def _current_request(stored: dict[str, Any]) -> dict[str, Any]:
+    """A run request as stored by RunStarted, without the fields older versions had."""
+    return {k: v for k, v in stored.items() if k != "output"}
+
+
 class Coordinator:
     """Starts, drives and resumes runs."""
 
@@ -114,15 +93,16 @@ class Coordinator:
         self.spawn = spawn
         self.active: set[str] = set()
 
-    async def start(self, request: RunRequest) -> dict[str, Any]:
+    async def start(self, request: RunRequest) -> RunAccepted:
         """Validate, emit RunStarted, and drive the run in the background."""
         stages = select(DIAMOND, request.from_stage, request.to_stage)
         if request.repo:
-            request = msgspec.structs.replace(request, repo=check_repo(request.repo))
+            checked = check_repo(request.repo, repo_roots(self.settings.repo_roots))
+            request = msgspec.structs.replace(request, repo=checked)
         if await read_events(self.js, request.run_id):
             raise ProtocolError(f"run {request.run_id} already exists; use resume")
-        log = EventLog(self.js, request.run_id)
-        output = run_folder(request.output, request.run_id)
+        log = EventLog(self.js, request.run_id, nc=self.nc)
+        output = str(run_folder(artifacts_root(self.settings), request.run_id))
         await log.emit(
             "RunStarted",
             goal=request.goal,
@@ -131,11 +111,11 @@ class Coordinator:
             request=msgspec.to_builtins(request),
         )
         self.spawn(self._drive(request, stages, log, output, {}))
-        return {"run_id": request.run_id, "stages": stages, "output": output}
+        return RunAccepted(run_id=request.run_id, stages=stages)
 
-    async def resume(self, run_id: str) -> dict[str, Any]:
+    async def resume(self, run_id: str) -> RunAccepted:
         """Continue a run after its last finished stage."""
-        events = await read_events(self.js, run_id)
+        events = await read_events(self.js, check_run_id(run_id))
         if not events:
             raise NotFoundError(f"no run {run_id}")
         if run_id in self.active:
@@ -143,18 +123,13 @@ class Coordinator:
         if events[-1]["type"] == "RunFinished.v1":
             raise ProtocolError(f"run {run_id} has finished; nothing to resume")
         started = events[0]
-        request = msgspec.convert(started["request"], RunRequest)
+        request = convert(_current_request(started["request"]), RunRequest)
         finished = {e["stage"]: e["artifact"] for e in events if e["type"] == "ArtifactCreated.v1"}
         remaining = [s for s in started["stages"] if s not in finished]
-        log = EventLog(self.js, run_id, seq=events[-1]["seq"])
+        log = EventLog(self.js, run_id, seq=events[-1]["seq"], nc=self.nc)
         await log.emit("RunResumed", done=list(finished), remaining=remaining)
         self.spawn(self._drive(request, remaining, log, started["output"], finished))
-        return {
-            "run_id": run_id,
-            "stages": remaining,
-            "output": started["output"],
-            "skipped": list(finished),
-        }
+        return RunAccepted(run_id=run_id, stages=remaining, skipped=list(finished))
 
     async def resume_interrupted(self) -> list[str]:
         """Resume every run whose log ends without RunFinished or RunFailed: the process
@@ -219,37 +194,37 @@ class Coordinator:
             for stage in stages:
                 outcome = await self._stage(request, stage, log, earlier)
                 lessons.append(asyncio.create_task(self._learn(request, stage, outcome, log)))
-                totals["tokens"] += outcome["debate"].get("total_tokens", 0)
-                totals["cost_usd"] += outcome["debate"].get("cost_usd", 0.0)
-                if outcome["status"] != "approved":
-                    await log.emit("StageBlocked", stage=stage, reason=outcome["reason"])
+                totals["tokens"] += outcome.debate.get("total_tokens", 0)
+                totals["cost_usd"] += outcome.debate.get("cost_usd", 0.0)
+                if outcome.status != "approved" or outcome.artifact is None:
+                    await log.emit("StageBlocked", stage=stage, reason=outcome.reason)
                     await asyncio.gather(*lessons)
                     await log.emit(
                         "RunFailed",
-                        reason=f"{stage} blocked: {outcome['reason']}",
+                        reason=f"{stage} blocked: {outcome.reason}",
                         duration_s=round(time.perf_counter() - started, 3),
                         **totals,
                     )
                     return {**totals, "status": "failed"}
                 files = await asyncio.to_thread(
-                    write_artifact, Path(output), stage, outcome["artifact"]
+                    write_artifact, Path(output), stage, outcome.artifact
                 )
-                earlier[stage] = outcome["artifact"]
+                earlier[stage] = outcome.artifact
                 await log.emit(
                     "ArtifactCreated",
                     stage=stage,
                     name=artifact_name(stage),
                     files=files,
-                    artifact=outcome["artifact"],
+                    artifact=outcome.artifact,
                 )
                 await log.emit(
                     "StageFinished",
                     stage=stage,
                     status="approved",
-                    tokens=outcome["debate"]["total_tokens"],
-                    cost_usd=outcome["debate"]["cost_usd"],
-                    duration_s=outcome["debate"]["duration_s"],
-                    confidence=outcome["debate"]["confidence"],
+                    tokens=outcome.debate["total_tokens"],
+                    cost_usd=outcome.debate["cost_usd"],
+                    duration_s=outcome.debate["duration_s"],
+                    confidence=outcome.debate["confidence"],
                 )
             await asyncio.gather(*lessons)  # a run's lessons are kept before it ends
             await log.emit(
@@ -288,16 +263,16 @@ class Coordinator:
         await log.emit("StageProgress", stage=stage, step="indexed repository", detail=detail)
 
     async def _learn(
-        self, request: RunRequest, stage: str, outcome: dict[str, Any], log: EventLog
+        self, request: RunRequest, stage: str, outcome: StageOutcome, log: EventLog
     ) -> None:
         """Keep the stage's outcome as a lesson for later runs."""
-        debate = outcome.get("debate") or {}
-        if outcome["status"] == "approved":
-            made = json.dumps(outcome["artifact"], ensure_ascii=False)[:1500]
+        debate = outcome.debate
+        if outcome.status == "approved":
+            made = json.dumps(outcome.artifact, ensure_ascii=False)[:1500]
             text = f"approved with confidence {debate.get('confidence', 0):.2f}: {made}"
         else:
-            text = f"blocked: {outcome['reason']}"
-        lesson = Lesson(request.run_id, stage, outcome["status"], request.goal, text)
+            text = f"blocked: {outcome.reason}"
+        lesson = Lesson(request.run_id, stage, outcome.status, request.goal, text)
         try:
             with spans.span("remember lesson", {"db.system.name": "milvus"}):
                 await self.memory.remember(lesson)
@@ -305,7 +280,7 @@ class Coordinator:
             detail = f"memory unavailable, lesson not kept: {exc}"
             await log.emit("StageProgress", stage=stage, step="lesson not kept", detail=detail)
             return
-        await log.emit("StageProgress", stage=stage, step="lesson kept", detail=outcome["status"])
+        await log.emit("StageProgress", stage=stage, step="lesson kept", detail=outcome.status)
 
     async def _request(self, subject: str, data: bytes) -> Msg:
         """The stage request; asked again for up to 30 s while the stage has no responder
@@ -341,7 +316,7 @@ class Coordinator:
 
     async def _stage(
         self, request: RunRequest, stage: str, log: EventLog, earlier: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> StageOutcome:
         debate_id = f"{request.run_id}-{stage}-{log.seq}"
         await log.emit("StageStarted", stage=stage, debate_id=debate_id)
 
@@ -383,27 +358,23 @@ class Coordinator:
 
         sub = await self.nc.subscribe(f"tekton.debates.{debate_id}.events", cb=forward)
         try:
-            payload = {
-                "run_id": request.run_id,
-                "stage": stage,
-                "goal": request.goal,
-                "debate_id": debate_id,
-                "earlier": earlier,
-                "consensus_free": stage in request.consensus_free,
-                "model": request.model,
-                "max_rounds": request.max_rounds,
-                "threshold": request.threshold,
-                "repo": request.repo,
-            }
-            reply = await self._ask_stage(stage, msgspec.json.encode(payload), heard)
+            ask = StageRequest(
+                run_id=request.run_id,
+                stage=stage,  # type: ignore[arg-type]
+                goal=request.goal,
+                debate_id=debate_id,
+                earlier=earlier,
+                consensus_free=stage in request.consensus_free,
+                model=request.model,
+                max_rounds=request.max_rounds,
+                threshold=request.threshold,
+                repo=request.repo,
+            )
+            reply = await self._ask_stage(stage, encode(ask), heard)
             headers = reply.headers or {}
             if "Nats-Service-Error-Code" in headers:
-                return {
-                    "status": "blocked",
-                    "reason": headers.get("Nats-Service-Error"),
-                    "debate": {},
-                }
-            outcome: dict[str, Any] = msgspec.json.decode(reply.data)
+                return StageOutcome(stage, "blocked", headers.get("Nats-Service-Error"), None, {})
+            outcome = msgspec.json.decode(reply.data, type=StageOutcome)
             # the debate's last events may still be in flight: forward them first
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(finished.wait(), 2.0)

@@ -22,6 +22,8 @@ from nats.js.api import DeliverPolicy, StreamConfig
 
 from tekton_common import bus, spans
 from tekton_common.bus import replicas
+from tekton_common.contract.ids import check_run_id
+from tekton_common.errors import TransportError
 
 logger = logging.getLogger(__name__)
 RUNS_STREAM = "TEKTON_RUNS"
@@ -30,8 +32,8 @@ TERMINAL = ("RunFinished.v1", "RunFailed.v1")
 
 
 def run_subject(run_id: str) -> str:
-    """Where a run's events go."""
-    return f"tekton.runs.{run_id}.events"
+    """Where a run's events go (the id checked: it becomes a subject token)."""
+    return f"tekton.runs.{check_run_id(run_id)}.events"
 
 
 async def ensure_runs_stream(nc: Client) -> None:
@@ -52,15 +54,24 @@ class EventLog:
 
     A publish that gets no acknowledgement (NATS restarting, a JetStream leader moving)
     is sent again with the same message id, which JetStream deduplicates, until it is
-    acknowledged or `patience` seconds have passed. Events are published one at a time,
-    so the stream holds them in `seq` order.
+    acknowledged or `patience` seconds have passed. What no retry can mend ends at once:
+    no stream capturing the subject, or (with `nc`) the server refusing it to this
+    process's user. Events are published one at a time, so the stream holds them in
+    `seq` order.
     """
 
     def __init__(
-        self, js: JetStreamContext, run_id: str, seq: int = 0, patience: float = 120.0
+        self,
+        js: JetStreamContext,
+        run_id: str,
+        seq: int = 0,
+        patience: float = 120.0,
+        nc: Client | None = None,
     ) -> None:
         self.js = js
+        self.nc = nc
         self.run_id = run_id
+        self.subject = run_subject(run_id)
         self.seq = seq
         self.patience = patience
         self.lock = asyncio.Lock()
@@ -98,12 +109,27 @@ class EventLog:
 
     async def _publish(self, payload: bytes, msg_id: str) -> None:
         async def publish() -> None:
-            with spans.quiet_hops():
-                await self.js.publish(
-                    run_subject(self.run_id), payload, timeout=5, headers={"Nats-Msg-Id": msg_id}
-                )
+            try:
+                with spans.quiet_hops():
+                    await self.js.publish(
+                        self.subject, payload, timeout=5, headers={"Nats-Msg-Id": msg_id}
+                    )
+            except nats.js.errors.NoStreamResponseError:
+                await self._stream_exists()
+                raise  # a stream without a leader, for now: asked again
 
-        await bus.patiently(publish, f"event {msg_id}", self.patience)
+        await bus.patiently(
+            publish, f"event {msg_id}", self.patience, nc=self.nc, subject=self.subject
+        )
+
+    async def _stream_exists(self) -> None:
+        """TransportError (not retried) when no stream captures the run's subject."""
+        try:
+            await self.js.find_stream_name_by_subject(self.subject)
+        except nats.js.errors.NotFoundError:
+            raise TransportError(f"no JetStream stream captures {self.subject}") from None
+        except (nats.errors.Error, OSError):
+            return  # JetStream cannot say now; the publish is asked again
 
 
 async def read_events(js: JetStreamContext, run_id: str, idle: float = 0.5) -> list[dict[str, Any]]:

@@ -69,17 +69,38 @@ async def list_runs_db(dsn: str | None) -> list[dict[str, Any]] | None:
     ]
 
 
-async def list_runs(js: Any) -> list[dict[str, Any]]:
-    """Every run in the stream, newest last."""
+async def run_ids(js: Any) -> list[str]:
+    """The id of every run in the event log."""
     try:
         info = await js.stream_info(RUNS_STREAM, subjects_filter=">")
     except nats.js.errors.NotFoundError:
         return []
-    runs = []
-    for subject in sorted((info.state.subjects or {}).keys()):
-        run_id = subject.split(".")[2]
-        runs.append(summarize(await read_events(js, run_id)))
-    for run in runs:
-        run["done"] = f"{len(run['done'])}/{len(run['stages'])}"
-        run["source"] = "event log"
+    return sorted(subject.split(".")[2] for subject in info.state.subjects or {})
+
+
+def _from_log(events: list[dict[str, Any]]) -> dict[str, Any]:
+    run = summarize(events)
+    run["done"] = f"{len(run['done'])}/{len(run['stages'])}"
+    run["source"] = "event log"
+    return run
+
+
+async def list_runs(js: Any) -> list[dict[str, Any]]:
+    """Every run in the stream, oldest first."""
+    runs = [_from_log(await read_events(js, run_id)) for run_id in await run_ids(js)]
     return sorted(runs, key=lambda r: r["started_at"])
+
+
+async def all_runs(js: Any, dsn: str | None) -> list[dict[str, Any]]:
+    """Every run, oldest first: from PostgreSQL when it can be reached, with the runs its
+    recorder has not written yet (a burst of runs) read from the event log."""
+    recorded = await list_runs_db(dsn)
+    if recorded is None:
+        return await list_runs(js)
+    known = {r["run_id"] for r in recorded}
+    newer = [
+        _from_log(events)
+        for run_id in await run_ids(js)
+        if run_id not in known and (events := await read_events(js, run_id))
+    ]
+    return sorted(recorded + newer, key=lambda r: r["started_at"])

@@ -1,8 +1,9 @@
 """The recorder: TEKTON_RUNS into PostgreSQL, acknowledged only after commit.
 
-A durable pull consumer (``tekton-recorder``) reads the run events in order. Each
-event is written in one transaction (the raw event plus its projection into runs,
-stages, debates, turns, usage and artifacts) and acknowledged after the commit. While
+A durable pull consumer (``tekton-recorder``) reads the run events in order, in
+batches of up to 100. Each batch is written in one transaction (every raw event plus
+its projection into runs, stages, debates, turns, usage and artifacts) and
+acknowledged after the commit. While
 PostgreSQL is down nothing is acknowledged: the events wait in JetStream and the
 recorder retries with backoff, so history is delayed, never lost. Writing an event
 twice is harmless (the event's primary key makes the second write a no-op).
@@ -222,13 +223,15 @@ class Recorder:
                 await asyncio.sleep(delay)
 
     async def _write(self, msgs: list[Any]) -> None:
-        async with self.pool.acquire() as conn:
+        """A fetched batch in one transaction (one commit, not one per event: a burst of
+        runs is recorded as fast as it comes), acknowledged only after the commit."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            recorded = 0
             for msg in msgs:
-                event = msgspec.json.decode(msg.data)
-                async with conn.transaction():
-                    if await record(conn, event):
-                        self.recorded += 1
-                await msg.ack()  # only after the commit
+                recorded += await record(conn, msgspec.json.decode(msg.data))
+        self.recorded += recorded
+        for msg in msgs:
+            await msg.ack()
 
     async def _reset(self) -> None:
         if self.pool is not None:

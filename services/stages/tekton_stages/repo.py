@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 from tekton_common.errors import ProtocolError
@@ -16,11 +17,24 @@ MAX_CHUNKS = 4000
 SKIP_DIRS = {".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", ".tekton"}
 
 
-def check_repo(path: str) -> str:
-    """The repository's absolute path; a clear error when it is not a folder."""
+def repo_roots(setting: str) -> list[Path]:
+    """The folders repositories may be read from (``repo_roots``: paths separated by
+    ``:``; by default this process's home folder and the temporary folder)."""
+    given = [p for p in setting.split(":") if p.strip()]
+    chosen = given or [str(Path.home()), tempfile.gettempdir()]
+    return [Path(p).expanduser().resolve() for p in chosen]
+
+
+def check_repo(path: str, roots: list[Path]) -> str:
+    """The repository's absolute path; a clear error when it is not a folder, or lies
+    outside every allowed root (a path from the bus must not point the stages at any
+    folder of the server)."""
     folder = Path(path).expanduser().resolve()
+    if not any(folder.is_relative_to(root) for root in roots):
+        shown = ", ".join(map(str, roots))
+        raise ProtocolError(f"repo {path}: outside the allowed repository roots ({shown})")
     if not folder.is_dir():
-        raise ProtocolError(f"--repo {path}: not a folder")
+        raise ProtocolError(f"repo {path}: not a folder")
     return str(folder)
 
 

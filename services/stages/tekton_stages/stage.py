@@ -19,6 +19,7 @@ from nats.aio.client import Client
 from tekton_common import spans
 from tekton_common.artifacts import artifact_model
 from tekton_common.client import BusClient
+from tekton_common.contract.runs import StageOutcome, StageRequest
 from tekton_common.errors import ProtocolError
 from tekton_common.subjects import RHETOR_DEBATE
 from tekton_stages.memory import Chunk, Lesson, Memory, MemoryUnavailableError
@@ -39,38 +40,12 @@ STAGE_FOCUS = {
 }
 
 
-class StageRequest(msgspec.Struct, frozen=True):
-    """What the coordinator sends a stage."""
-
-    run_id: str
-    stage: str
-    goal: str
-    debate_id: str
-    earlier: dict[str, Any] = {}
-    consensus_free: bool = False
-    model: str | None = None
-    max_rounds: int = 2
-    threshold: float = 2 / 3
-    repo: str | None = None
-
-
 class Recall(msgspec.Struct):
     """What memory gave a stage, and a note when it could not."""
 
     lessons: list[Lesson] = []
     chunks: list[Chunk] = []
     note: str = "ok"
-
-
-class StageOutcome(msgspec.Struct):
-    """What a stage returns: an artifact, or a block with its reason."""
-
-    stage: str
-    status: str
-    reason: str | None
-    artifact: dict[str, Any] | None
-    debate: dict[str, Any]
-    type: str = "stage_outcome.v1"
 
 
 def stage_prompt(request: StageRequest, recall: Recall) -> tuple[str, str]:

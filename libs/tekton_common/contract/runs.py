@@ -1,0 +1,82 @@
+"""Runs and stages on the bus: ``tekton.runs.start``, ``tekton.runs.resume`` and
+``tekton.stage.<stage>.run``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+
+from tekton_common.contract.ids import DebateId, RunId
+from tekton_common.contract.limits import (
+    DEFAULT_ROUNDS,
+    DEFAULT_THRESHOLD,
+    Goal,
+    ModelSpec,
+    Rounds,
+    Threshold,
+)
+from tekton_common.stages import DIAMOND, Stage
+
+Stages = Annotated[list[Stage], msgspec.Meta(max_length=len(DIAMOND))]
+
+
+def new_run_id() -> str:
+    """A fresh run id."""
+    return uuid.uuid4().hex[:12]
+
+
+class RunRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``tekton.runs.start``: what a run is asked to do. No field names a path on the
+    server: artifacts go under the stages service's own artifacts root."""
+
+    goal: Goal
+    run_id: RunId = msgspec.field(default_factory=new_run_id)
+    from_stage: Stage | None = None
+    to_stage: Stage | None = None
+    consensus_free: Stages = []
+    model: ModelSpec | None = None
+    max_rounds: Rounds = DEFAULT_ROUNDS
+    threshold: Threshold = DEFAULT_THRESHOLD
+    repo: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+
+
+class ResumeRequest(msgspec.Struct, frozen=True):
+    """``tekton.runs.resume``."""
+
+    run_id: RunId
+
+
+class RunAccepted(msgspec.Struct, frozen=True):
+    """The reply to a start or a resume: the run and the stages it will go through."""
+
+    run_id: str
+    stages: list[str]
+    skipped: list[str] = []
+
+
+class StageRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``tekton.stage.<stage>.run``: what the coordinator sends a stage."""
+
+    run_id: RunId
+    stage: Stage
+    goal: Goal
+    debate_id: DebateId
+    earlier: dict[str, Any] = {}
+    consensus_free: bool = False
+    model: ModelSpec | None = None
+    max_rounds: Rounds = DEFAULT_ROUNDS
+    threshold: Threshold = DEFAULT_THRESHOLD
+    repo: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+
+
+class StageOutcome(msgspec.Struct):
+    """What a stage returns: an artifact, or a block with its reason."""
+
+    stage: str
+    status: str
+    reason: str | None
+    artifact: dict[str, Any] | None
+    debate: dict[str, Any]
+    type: str = "stage_outcome.v1"
