@@ -1,6 +1,7 @@
 """Baseline responders for the benchmarks, each run in its own process.
 
-python -m bench.echo_servers raw-nats URL       nats-py echo on bench.echo.raw
+python -m bench.echo_servers raw-nats URL [MS] nats-py echo on bench.echo.raw (after MS ms)
+python -m bench.echo_servers micro URL          nats-py micro endpoint echo on bench.echo.micro
 python -m bench.echo_servers faststream URL     FastStream echo on bench.echo.faststream
 python -m bench.echo_servers tcp PORT           asyncio streams line echo (readline, write)
 python -m bench.echo_servers tcp-protocol PORT  asyncio Protocol echo (no line parsing)
@@ -14,15 +15,45 @@ import sys
 SUBJECT = "bench.echo.{kind}"
 
 
-async def raw_nats(url: str) -> None:
+async def raw_nats(url: str, latency_ms: float = 0.0) -> None:
     import nats  # noqa: PLC0415 - each baseline imports only what it uses
 
     nc = await nats.connect(url)
+    delay = latency_ms / 1000
+    pending = set()
 
-    async def echo(msg) -> None:  # type: ignore[no-untyped-def]
+    async def later(msg) -> None:  # type: ignore[no-untyped-def]
+        await asyncio.sleep(delay)
         await msg.respond(msg.data)
 
+    async def echo(msg) -> None:  # type: ignore[no-untyped-def]
+        if not delay:
+            await msg.respond(msg.data)
+            return
+        task = asyncio.create_task(later(msg))  # answered at once, like a CI's model
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
     await nc.subscribe(SUBJECT.format(kind="raw"), queue="q", cb=echo)
+    await nc.flush()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
+async def micro(url: str) -> None:
+    """The nats-py micro service a CI is built on, echoing: what $SRV support costs."""
+    import nats  # noqa: PLC0415
+    from nats.micro import add_service  # noqa: PLC0415
+
+    nc = await nats.connect(url)
+    service = await add_service(nc, name="bench-echo", version="0.0.1")
+
+    async def echo(request) -> None:  # type: ignore[no-untyped-def]
+        await request.respond(request.data)
+
+    await service.add_endpoint(
+        name="echo", subject=SUBJECT.format(kind="micro"), handler=echo, queue_group="q"
+    )
     await nc.flush()
     print("ready", flush=True)
     await asyncio.Event().wait()
@@ -81,7 +112,9 @@ def main() -> None:
     except ImportError:
         runner = asyncio.run
     if kind == "raw-nats":
-        runner(raw_nats(target))
+        runner(raw_nats(target, float(sys.argv[3]) if len(sys.argv) > 3 else 0.0))
+    elif kind == "micro":
+        runner(micro(target))
     elif kind == "faststream":
         runner(faststream(target))
     elif kind == "tcp-protocol":

@@ -27,5 +27,10 @@ echo "== ruff"
 .venv/bin/ruff format --check libs services tests bench
 echo "== mypy"
 .venv/bin/mypy libs services
+# short forms of the hot-path benchmarks: ratios printed in every CI log, never asserted
+# (before the tests, so the test runner's summary stays the last line)
+echo "== benchmarks (printed, not asserted; docs/performance.md has the full runs)"
+.venv/bin/python -m bench.bench_fleet --quick || echo "bench_fleet did not finish"
+.venv/bin/python -m bench.bench_debate --quick || echo "bench_debate did not finish"
 echo "== pytest"
 .venv/bin/pytest "$@"

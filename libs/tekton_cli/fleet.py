@@ -190,16 +190,15 @@ async def confirm_registered(settings: Settings, results: list[StartResult]) -> 
 async def up(
     settings: Settings, names: list[str], say: Say, timeout: float = 30.0
 ) -> list[StartResult]:
-    """Start nats-server (embedded) and the selected CIs, Numa last; wait for readiness."""
+    """Start nats-server (embedded) and the selected CIs, Numa last; wait for readiness.
+
+    For the whole platform, the CIs start while PostgreSQL and Milvus do (they need
+    neither); the stages service and the API start as soon as those serve."""
     await ensure_nats(settings, say)
     ensure_supervisor(settings, say)
-    if not names:  # the whole platform: run history and memory need their databases
-        dsn, _ = await asyncio.gather(
-            asyncio.to_thread(ensure_postgres, settings, say), ensure_milvus(settings, say)
-        )
-        settings = msgspec.structs.replace(settings, postgres_dsn=dsn)
     specs = select(names)
     components = [str(s.ci_id) for s in specs]
+    results: list[StartResult] = []
 
     def ci_start(spec: CISpec) -> Awaitable[StartResult]:
         return start_process(
@@ -210,22 +209,29 @@ async def up(
             timeout,
         )
 
-    def stages_start() -> Awaitable[StartResult]:
-        return start_process(settings, STAGES, stages_command(), stages_port(settings), timeout)
-
-    def api_start() -> Awaitable[StartResult]:
-        return start_process(settings, API, api_command(), settings.api_port, timeout)
-
-    # the CIs at once, then (for the whole fleet) the stages process, then Numa
-    batches = [[ci_start(s) for s in specs if s.name != "numa"]]
-    if not names:
-        batches.append([stages_start(), api_start()])
-    batches.append([ci_start(s) for s in specs if s.name == "numa"])
-    results: list[StartResult] = []
-    for batch in batches:
+    async def started(batch: list[Awaitable[StartResult]]) -> None:
         for result in await asyncio.gather(*batch):
             results.append(result)
             say(_started_line(settings, result))
+
+    async def services() -> None:
+        # run history and memory need their databases
+        dsn, _ = await asyncio.gather(
+            asyncio.to_thread(ensure_postgres, settings, say), ensure_milvus(settings, say)
+        )
+        with_history = msgspec.structs.replace(settings, postgres_dsn=dsn)
+        await started(
+            [
+                start_process(
+                    with_history, STAGES, stages_command(), stages_port(settings), timeout
+                ),
+                start_process(with_history, API, api_command(), settings.api_port, timeout),
+            ]
+        )
+
+    cis = started([ci_start(s) for s in specs if s.name != "numa"])
+    await (asyncio.gather(cis, services()) if not names else cis)
+    await started([ci_start(s) for s in specs if s.name == "numa"])  # it reports on the rest
     with contextlib.suppress(TektonError):
         await confirm_registered(settings, [r for r in results if r.ci not in (STAGES, API)])
     return results

@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(
             {"home": args.home, "nats_url": args.nats_url, "model": args.model}
         )
-        observed = telemetry.setup("tekton-cli", settings.home_path, settings.trace_file_mb)
+        observed = telemetry.setup("tekton-cli", settings)
         try:
             with spans.span(f"tekton {args.command}", {"tekton.command": args.command}):
                 return bus.run(COMMANDS[args.command](args, settings))

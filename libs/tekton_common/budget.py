@@ -96,15 +96,15 @@ class BudgetGuard:
 
     def __init__(self, ci: str) -> None:
         self.ci = ci
+        self.key = scope_key("ci", ci.removesuffix("-ci"))
         self.verdicts: dict[str, Verdict] = {}
         self._task: asyncio.Task[None] | None = None
 
     def check(self, run_id: str | None) -> None:
         """Raise OverBudgetError when this CI or this run is stopped by its budget."""
-        for key in (
-            scope_key("ci", self.ci.removesuffix("-ci")),
-            scope_key("run", run_id) if run_id else None,
-        ):
+        if not self.verdicts:  # the usual case, on every model call
+            return
+        for key in (self.key, scope_key("run", run_id) if run_id else None):
             verdict = self.verdicts.get(key) if key else None
             if verdict is not None and verdict.policy == "enforce":
                 raise OverBudgetError(

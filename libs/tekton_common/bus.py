@@ -61,7 +61,7 @@ class TracedClient(Client):
         reply: str = "",
         headers: dict[str, str] | None = None,
     ) -> None:
-        if spans.traced() and not subject.startswith("_INBOX."):
+        if not subject.startswith("_INBOX.") and spans.hop_spans(subject):  # replies carry none
             headers = telemetry.inject(headers)
         await super().publish(subject, payload, reply, headers)
 

@@ -24,7 +24,7 @@ from nats.micro.service import Service
 from tekton_common import __version__, bus
 from tekton_common.http_server import HealthServer, bind_failure
 from tekton_common.metrics import Metrics
-from tekton_common.micro import Dispatcher, EndpointDef, add_endpoints
+from tekton_common.micro import Dispatcher, EndpointDef, add_endpoints, log_failure
 from tekton_common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class BusService:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-        task.add_done_callback(_log_failure)
+        task.add_done_callback(log_failure)
 
     async def run(self) -> int:
         """Serve until SIGTERM/SIGINT; returns the exit code."""
@@ -99,6 +99,7 @@ class BusService:
             log.error("%s", bind_failure(f"{self.name} port {self.http.port}", exc))
             return 1
         joining = asyncio.create_task(self._join())
+        joining.add_done_callback(log_failure)  # a service that cannot join says why
         await self._stop.wait()
         joining.cancel()
         log.info("%s stopping", self.name)
@@ -129,8 +130,3 @@ class BusService:
         await self.nc.flush()
         self.joined = True  # ready only once every endpoint is subscribed
         log.info("%s joined NATS at %s", self.name, self.settings.bus_url)
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background task failed: %r", task.exception())

@@ -65,8 +65,12 @@ class Dispatcher:
     ) -> Callable[[Request], Awaitable[None]]:
         """The callback nats-py calls for each request of `definition`."""
 
+        found: list[Endpoint] = []
+
         def endpoint() -> Endpoint | None:
-            return next((e for e in service._endpoints if e._name == definition.name), None)
+            if not found:  # added after this wrapper is made; looked up once
+                found.extend(e for e in service._endpoints if e._name == definition.name)
+            return found[0] if found else None
 
         async def serve(request: Request) -> None:
             started = time.perf_counter_ns()
@@ -132,3 +136,9 @@ async def add_endpoints(
                 handler=callback,
                 queue_group=definition.queue_group,
             )
+
+
+def log_failure(task: asyncio.Task[None]) -> None:
+    """Done callback of a service's own tasks: a failure is logged, never lost."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("task %s failed: %s", task.get_name(), failure(exc), exc_info=exc)

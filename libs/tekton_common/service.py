@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -21,7 +22,6 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 from nats.aio.client import Client
 from nats.micro import add_service
 from nats.micro.service import Service
@@ -29,13 +29,13 @@ from nats.micro.service import Service
 from tekton_common import __version__, bus
 from tekton_common.ci_endpoints import ci_endpoints
 from tekton_common.http_server import HealthServer, bind_failure
-from tekton_common.micro import Dispatcher, EndpointDef, add_endpoints
+from tekton_common.micro import Dispatcher, EndpointDef, add_endpoints, log_failure
 from tekton_common.registry import Registry
 from tekton_common.runtime import CIRuntime
 from tekton_common.secrets import read_secret
 from tekton_common.socket_server import SocketServer
 from tekton_common.subjects import ci_group
-from tekton_common.usage import UsageRecord, ensure_usage_stream, usage_subject
+from tekton_common.usage import UsageOutbox, ensure_usage_stream
 from tekton_common.wire import RegistryRecord
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ class CIService:
         )
         self.nc: Client | None = None
         self.micro: Service | None = None
+        self.usage: UsageOutbox | None = None
         self.registered_at = time.time()
         self._stop = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
@@ -151,6 +152,7 @@ class CIService:
             self.runtime.component_port,
         )
         tasks = [asyncio.create_task(self._join_bus())]
+        tasks[0].add_done_callback(log_failure)  # a CI that cannot join says why
         if self.settings.register_ai:
             tasks.append(asyncio.create_task(self._heartbeat()))
         await self._stop.wait()
@@ -177,15 +179,16 @@ class CIService:
                 "instance": self.instance,
             },
         )
-        await ensure_usage_stream(self.nc)
-        self.runtime.on_usage = self._publish_usage
+        await bus.patiently(functools.partial(ensure_usage_stream, self.nc), "usage stream")
+        self.usage = UsageOutbox(self.runtime.ai_id, self._publish_usage)
+        self.runtime.on_usage = self.usage.add
         self.spawn(self.runtime.guard.watch(self.nc))
         context = ServiceContext(self.nc, self.runtime, self.spawn)
         definitions = ci_endpoints(self.runtime) + (self.extra(context) if self.extra else [])
         await add_endpoints(self.micro, ci_group(spec.ci_id), definitions, self.dispatcher)
         await self.nc.flush()
         if self.settings.register_ai:
-            await self.registry.attach(self.nc)
+            await bus.patiently(functools.partial(self.registry.attach, self.nc), "registry")
             await self.registry.put(self.record())
         self.joined = True
         log.info("%s joined NATS at %s", self.runtime.ai_id, self.settings.bus_url)
@@ -196,9 +199,9 @@ class CIService:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _publish_usage(self, record: UsageRecord) -> None:
-        if self.nc is not None and self.nc.is_connected:
-            self.spawn(self.nc.publish(usage_subject(record.ci), msgspec.json.encode(record)))
+    async def _publish_usage(self, subject: str, payload: bytes) -> None:
+        if self.nc is not None:
+            await self.nc.publish(subject, payload)
 
     async def _on_reconnect(self) -> None:
         log.info("%s reconnected to NATS", self.runtime.ai_id)
@@ -227,6 +230,8 @@ class CIService:
         await self.dispatcher.wait_idle(timeout=5)
         await self.socket.stop()
         await self.http.stop()
+        if self.usage is not None:  # every model call's record leaves before the drain
+            await self.usage.flush()
         if self.nc is not None:
             await bus.close(self.nc)
         log.info("%s stopped", self.runtime.ai_id)

@@ -59,6 +59,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     simulated_stance: str = ""
     log_level: str = "INFO"
     trace_file_mb: float = 64.0
+    trace_untraced_rate: float = 0.01
     debate_turn_timeout: float = 120.0
     stage_timeout: float = 1800.0
     stage_silence: float = 600.0

@@ -19,7 +19,7 @@ from typing import cast
 import msgspec
 from opentelemetry.trace import SpanKind
 
-from tekton_common import spans, telemetry
+from tekton_common import spans
 from tekton_common.errors import LineTooLongError, TektonError, UnauthorizedError
 from tekton_common.runtime import CIRuntime
 from tekton_common.secrets import failure
@@ -257,11 +257,12 @@ class SocketServer:
                 request = to_chat_request(obj)
                 kind = "stream" if request.stream else "chat"
                 carrier = {k: v for k in TRACE_FIELDS if isinstance(v := obj.get(k), str)}
-                with spans.span(
+                with spans.entry(
                     f"socket {kind}",
-                    {"network.transport": "tcp", "server.port": self.port},
+                    lambda: {"network.transport": "tcp", "server.port": self.port},
                     SpanKind.SERVER,
-                    telemetry.extract(carrier),
+                    carrier,
+                    sampled=True,
                 ):
                     if request.stream:
 

@@ -6,8 +6,8 @@ Traces go where ``OTEL_TRACES_EXPORTER`` says: ``otlp`` (the default when an
 ``file`` (the default otherwise): JSON lines under ``$TEKTON_HOME/traces``, one file
 per process, which ``tekton trace RUN_ID`` reads. Metrics are exported by OTLP when
 ``OTEL_METRICS_EXPORTER`` (default: otlp when an endpoint is set) asks for it, and are
-always rendered on ``/metrics`` for Prometheus. ``OTEL_SDK_DISABLED=true`` exports
-nothing.
+always rendered on ``/metrics`` for Prometheus (`tekton_common.metrics`).
+``OTEL_SDK_DISABLED=true`` exports nothing.
 
 The resource says who is speaking: ``service.name`` (the CI id or service name),
 ``service.namespace = tekton``, the version, host and pid.
@@ -15,7 +15,7 @@ The resource says who is speaking: ``service.name`` (the CI id or service name),
 
 from __future__ import annotations
 
-import json
+import functools
 import os
 import socket
 import threading
@@ -23,12 +23,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from opentelemetry import metrics, propagate, trace
+import msgspec
+from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -37,7 +34,6 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
-from prometheus_client import CollectorRegistry, generate_latest
 
 from tekton_common import __version__
 from tekton_common.errors import ConfigError
@@ -48,6 +44,7 @@ NAMESPACE = "tekton"
 CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
 
+@functools.cache  # read once: it is asked on every model call
 def capture_content() -> bool:
     """True when prompts and completions may be recorded on spans (off by default)."""
     return os.environ.get(CAPTURE_CONTENT, "").lower() in ("1", "true", "yes")
@@ -76,6 +73,9 @@ def span_record(span: ReadableSpan) -> dict[str, Any]:
     }
 
 
+_line_encoder = msgspec.json.Encoder(enc_hook=str)
+
+
 class FileSpanExporter(SpanExporter):
     """Appends finished spans as JSON lines to one file per service; each batch is one
     append, so replicas of a service can share the file. A file past `max_bytes` becomes
@@ -97,13 +97,15 @@ class FileSpanExporter(SpanExporter):
             pass
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        lines = "".join(json.dumps(span_record(s), default=str) + "\n" for s in spans)
+        # msgspec, not json: this runs on the exporter's thread and holds the GIL the
+        # event loop needs
+        lines = b"".join(_line_encoder.encode(span_record(s)) + b"\n" for s in spans)
         try:
             with self.lock:
                 self._rotate()
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
                 try:
-                    os.write(fd, lines.encode())
+                    os.write(fd, lines)
                 finally:
                     os.close(fd)
         except OSError:
@@ -144,38 +146,73 @@ def span_exporter(service: str, home: Path, file_mb: float = 64.0) -> SpanExport
     raise ConfigError(f"OTLP protocol must be grpc or http/protobuf, not {protocol!r}")
 
 
-def _metric_readers() -> list[MetricReader]:
+def _metric_exporter() -> Any:
+    """The OTLP metric exporter the environment asks for, or None (metrics stay on
+    /metrics)."""
     endpoint = _env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
     kind = _env("OTEL_METRICS_EXPORTER") or ("otlp" if endpoint else "none")
     if kind != "otlp":
-        return []
+        return None
     protocol = _env("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc"
     if protocol == "http/protobuf":
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # noqa: PLC0415
             OTLPMetricExporter as HttpMetricExporter,
         )
 
-        return [PeriodicExportingMetricReader(HttpMetricExporter())]
+        return HttpMetricExporter()
     from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (  # noqa: PLC0415
         OTLPMetricExporter as GrpcMetricExporter,
     )
 
-    return [PeriodicExportingMetricReader(GrpcMetricExporter())]
+    return GrpcMetricExporter()
 
 
-#: request latency buckets in seconds (OpenTelemetry's defaults are for milliseconds)
-DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+def _meter_provider(resource: Resource, exporter: Any) -> Any:
+    """The metrics SDK, exporting by OTLP (imported only here: see `metrics`)."""
+    from opentelemetry.sdk.metrics import MeterProvider  # noqa: PLC0415
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader  # noqa: PLC0415
+    from opentelemetry.sdk.metrics.view import (  # noqa: PLC0415
+        ExplicitBucketHistogramAggregation,
+        View,
+    )
+
+    from tekton_common.metrics import DURATION_BUCKETS  # noqa: PLC0415
+
+    durations = View(
+        instrument_name="*.duration",
+        aggregation=ExplicitBucketHistogramAggregation(DURATION_BUCKETS),
+    )
+    reader = PeriodicExportingMetricReader(exporter)
+    return MeterProvider(resource=resource, metric_readers=[reader], views=[durations])
+
+
+_untraced_rate = 1.0
+
+
+def untraced_rate() -> float:
+    """The share of requests to a CI without a trace context that start one (1.0 when
+    ``OTEL_TRACES_SAMPLER`` decides instead; see `spans`)."""
+    return _untraced_rate
 
 
 class Telemetry:
-    """One process's providers: traces to the configured exporter, metrics to OTLP (when
-    configured) and to a Prometheus registry that /metrics renders."""
+    """One process's providers: traces to the configured exporter, and metrics by OTLP
+    when configured (/metrics renders them in any case: see `metrics`)."""
 
     def __init__(
-        self, service: str, home: Path | None, export: bool = True, file_mb: float = 64.0
+        self,
+        service: str,
+        home: Path | None,
+        export: bool = True,
+        file_mb: float = 64.0,
     ) -> None:
         self.service = service
         self.stopped = False
+        self.tracer_provider: TracerProvider | None = None
+        #: the metrics SDK, when metrics are exported by OTLP (None otherwise)
+        self.meter_provider: Any = None
+        if not export or home is None:
+            return
         resource = Resource.create(
             {
                 "service.name": service,
@@ -185,32 +222,18 @@ class Telemetry:
                 "process.pid": os.getpid(),
             }
         )
-        self.registry = CollectorRegistry()
-        readers: list[MetricReader] = [
-            PrometheusMetricReader(registry=self.registry, scope_info_enabled=False)
-        ]
-        self.tracer_provider: TracerProvider | None = None
-        if export and home is not None:
-            readers += _metric_readers()
-            self.tracer_provider = TracerProvider(resource=resource)
-            exporter = span_exporter(service, home, file_mb)
-            if exporter is not None:
-                self.tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
-        durations = View(
-            instrument_name="*.duration",
-            aggregation=ExplicitBucketHistogramAggregation(DURATION_BUCKETS),
-        )
-        self.meter_provider = MeterProvider(
-            resource=resource, metric_readers=readers, views=[durations]
-        )
+        metric_exporter = _metric_exporter()
+        if metric_exporter is not None:
+            self.meter_provider = _meter_provider(resource, metric_exporter)
+        # the SDK's sampler: OTEL_TRACES_SAMPLER, by default parent-based always-on
+        self.tracer_provider = TracerProvider(resource=resource)
+        exporter = span_exporter(service, home, file_mb)
+        if exporter is not None:
+            self.tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
 
-    def meter(self) -> metrics.Meter:
-        """The process's meter."""
+    def meter(self) -> Any:
+        """The process's OpenTelemetry meter (only where metrics are exported)."""
         return self.meter_provider.get_meter("tekton", __version__)
-
-    def prometheus_text(self) -> str:
-        """Every metric in the Prometheus text format."""
-        return generate_latest(self.registry).decode()
 
     def shutdown(self) -> None:
         """Flush and stop the exporters (once; later calls do nothing)."""
@@ -219,32 +242,43 @@ class Telemetry:
         self.stopped = True
         if self.tracer_provider is not None:
             self.tracer_provider.shutdown()
-        self.meter_provider.shutdown()
+        if self.meter_provider is not None:
+            self.meter_provider.shutdown()
 
 
 _current: Telemetry | None = None
 
 
-def setup(service: str, home: Path, file_mb: float = 64.0) -> Telemetry:
+def setup(service: str, settings: Settings) -> Telemetry:
     """Set up OpenTelemetry for this process (once; later calls return the first).
-    ``OTEL_SDK_DISABLED=true`` keeps metrics for /metrics and exports nothing; `file_mb`
-    bounds each local span file (see FileSpanExporter)."""
-    global _current  # noqa: PLW0603 (one provider per process, as OpenTelemetry wants)
+    ``OTEL_SDK_DISABLED=true`` keeps metrics for /metrics and exports nothing;
+    ``trace_file_mb`` bounds each local span file (see FileSpanExporter) and
+    ``trace_untraced_rate`` samples requests to a CI that come with no trace (see
+    `spans`)."""
+    global _current, _untraced_rate  # noqa: PLW0603 (one provider per process, as OpenTelemetry wants)
     if _current is None:
         enabled = os.environ.get("OTEL_SDK_DISABLED", "").lower() != "true"
-        _current = Telemetry(service, home, export=enabled, file_mb=file_mb)
+        _current = Telemetry(
+            service, settings.home_path, export=enabled, file_mb=settings.trace_file_mb
+        )
+        if not os.environ.get("OTEL_TRACES_SAMPLER"):
+            _untraced_rate = settings.trace_untraced_rate
         if _current.tracer_provider is not None:
             trace.set_tracer_provider(_current.tracer_provider)
-        metrics.set_meter_provider(_current.meter_provider)
     return _current
+
+
+def metrics_exported() -> bool:
+    """True when this process's metrics also leave by OTLP."""
+    return _current is not None and _current.meter_provider is not None
 
 
 _local: list[Telemetry] = []
 
 
 def current() -> Telemetry:
-    """The process's telemetry; when `setup` never ran (tools, tests), a metrics-only one
-    that exports nothing."""
+    """The process's telemetry; when `setup` never ran (tools, tests), one that exports
+    nothing."""
     if _current is not None:
         return _current
     if not _local:
@@ -252,20 +286,20 @@ def current() -> Telemetry:
     return _local[0]
 
 
-def meter() -> metrics.Meter:
-    """The global meter: instruments made before `setup` start counting once it runs."""
-    return metrics.get_meter("tekton", __version__)
-
-
 def observe(service: str, settings: Settings) -> Telemetry:
     """Logs (JSON lines with trace ids) and OpenTelemetry for one service process."""
     setup_logging(service, settings.log_level)
-    return setup(service, settings.home_path, settings.trace_file_mb)
+    return setup(service, settings)
+
+
+#: a proxy that delegates to the real tracer once `setup` sets the provider (looked up
+#: once: `trace.get_tracer` builds and compares an instrumentation scope on every call)
+_TRACER = trace.get_tracer("tekton", __version__)
 
 
 def tracer() -> trace.Tracer:
     """Tekton's tracer (a no-op one until `setup`)."""
-    return trace.get_tracer("tekton", __version__)
+    return _TRACER
 
 
 def inject(headers: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -1,14 +1,22 @@
 """Usage records: every model call's tokens and cost, published to NATS and kept by
 the JetStream stream ``TEKTON_USAGE`` (subjects ``tekton.usage.<ci name>``).
 
-`UsageTotals` aggregates records by CI, run and model; the Budget CI keeps one, and
-`tekton usage` reads the same numbers.
+A CI sends its records in batches (`UsageOutbox`: at most 50 ms after a call, or 200
+records at once, and whatever waits when it stops), so a busy CI costs JetStream one
+stored message per batch, not one per call; a message is a `UsageBatch` or, from older
+senders, one `UsageRecord` (`decode_usage` reads both). `UsageTotals` aggregates records
+by CI, run and model; the Budget CI keeps one, and `tekton usage` reads the same
+numbers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
+import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import msgspec
 import nats.errors
@@ -19,6 +27,7 @@ from nats.js.api import DeliverPolicy, RetentionPolicy, StreamConfig
 from tekton_common.bus import replicas
 from tekton_common.wire import Usage, add_tokens, total_tokens
 
+log = logging.getLogger(__name__)
 USAGE_STREAM = "TEKTON_USAGE"
 USAGE_SUBJECTS = "tekton.usage.>"
 USAGE_RETENTION_SECONDS = 30 * 24 * 3600
@@ -29,7 +38,7 @@ def usage_subject(ci: str) -> str:
     return f"tekton.usage.{ci.removesuffix('-ci')}"
 
 
-class UsageRecord(msgspec.Struct, frozen=True):
+class UsageRecord(msgspec.Struct, frozen=True, tag_field="type", tag="usage.v1"):
     """One model call."""
 
     ci: str
@@ -39,7 +48,78 @@ class UsageRecord(msgspec.Struct, frozen=True):
     cost_usd: float
     run_id: str | None = None
     ts: float = msgspec.field(default_factory=time.time)
-    type: str = "usage.v1"
+
+
+class UsageBatch(msgspec.Struct, frozen=True, tag_field="type", tag="usage_batch.v1"):
+    """Several model calls of one CI, in one message."""
+
+    records: list[UsageRecord]
+
+
+_usage_decoder = msgspec.json.Decoder(UsageRecord | UsageBatch)
+
+
+def decode_usage(data: bytes) -> list[UsageRecord]:
+    """The records of one usage message (a batch, or a single record)."""
+    message = _usage_decoder.decode(data)
+    return message.records if isinstance(message, UsageBatch) else [message]
+
+
+Publish = Callable[[str, bytes], Awaitable[None]]
+
+
+class UsageOutbox:
+    """One CI's usage records on their way to ``tekton.usage.<ci>``, in batches.
+
+    `add` never waits: the record joins a batch that leaves `delay` seconds after its
+    first record or as soon as it holds `size`. `flush` sends what waits (the service
+    calls it when it stops, before the connection drains). A batch that cannot be
+    published is logged, never raised into a model call."""
+
+    def __init__(self, ci: str, publish: Publish, delay: float = 0.05, size: int = 200) -> None:
+        self.subject = usage_subject(ci)
+        self.publish = publish
+        self.delay = delay
+        self.size = size
+        self.waiting: list[UsageRecord] = []
+        self.sending: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, record: UsageRecord) -> None:
+        """Queue one record."""
+        self.waiting.append(record)
+        if len(self.waiting) >= self.size:
+            self._send()
+        elif self._timer is None:
+            # a fresh context: the batch belongs to no request's trace
+            self._timer = asyncio.get_running_loop().call_later(
+                self.delay, self._send, context=contextvars.Context()
+            )
+
+    def _send(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self.waiting:
+            return
+        batch, self.waiting = UsageBatch(records=self.waiting), []
+        task = asyncio.get_running_loop().create_task(
+            self._publish(batch), context=contextvars.Context()
+        )
+        self.sending.add(task)
+        task.add_done_callback(self.sending.discard)
+
+    async def _publish(self, batch: UsageBatch) -> None:
+        try:
+            await self.publish(self.subject, msgspec.json.encode(batch))
+        except Exception as exc:  # usage is reported, never a reason to fail a reply
+            log.error("usage of %d calls not published: %s", len(batch.records), exc)
+
+    async def flush(self) -> None:
+        """Send every waiting record now and wait until it is handed to NATS."""
+        self._send()
+        if self.sending:
+            await asyncio.gather(*self.sending, return_exceptions=True)
 
 
 class Tally(msgspec.Struct):
@@ -124,7 +204,8 @@ async def read_usage(nc: Client, idle: float = 0.5) -> UsageTotals:
             except nats.errors.TimeoutError:
                 break
             with contextlib.suppress(msgspec.DecodeError):
-                totals.add(msgspec.json.decode(msg.data, type=UsageRecord))
+                for record in decode_usage(msg.data):
+                    totals.add(record)
             if msg.metadata.num_pending == 0:
                 break
     finally:

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from tekton_common.contract.codec import decode_object, encode
 from tekton_common.contract.ids import RunId
 from tekton_common.contract.limits import (
     MAX_HISTORY,
@@ -17,6 +18,8 @@ from tekton_common.contract.limits import (
 )
 from tekton_common.contract.schemas import check_schema
 from tekton_common.errors import ProtocolError
+
+__all__ = ["decode_object", "encode"]  # the codec's, for the socket protocol and CIs
 
 MAX_LINE_BYTES = 1024 * 1024
 
@@ -212,25 +215,6 @@ class RegistryRecord(msgspec.Struct):
         return f"{self.ci}.{self.instance}"
 
 
-_encoder = msgspec.json.Encoder()
-
-
-def encode(message: msgspec.Struct) -> bytes:
-    """Serialise a wire model to JSON bytes."""
-    return _encoder.encode(message)
-
-
-def decode_object(data: bytes) -> dict[str, Any]:
-    """Decode one JSON object, raising ProtocolError with a readable reason."""
-    try:
-        obj = msgspec.json.decode(data)
-    except msgspec.DecodeError as exc:
-        raise ProtocolError(f"invalid JSON: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise ProtocolError(f"expected a JSON object, got {type(obj).__name__}")
-    return obj
-
-
 def to_chat_request(obj: dict[str, Any]) -> ChatRequest:
     """Validate a decoded object as a ChatRequest."""
     try:
@@ -239,8 +223,12 @@ def to_chat_request(obj: dict[str, Any]) -> ChatRequest:
         raise ProtocolError(f"invalid chat request: {exc}") from exc
 
 
+_chat_decoder = msgspec.json.Decoder(ChatRequest)
+
+
 def bus_chat_request(data: bytes) -> ChatRequest:
-    """Read a NATS chat payload: a JSON object, or plain text taken as `content`."""
+    """Read a NATS chat payload: a JSON object (decoded straight into the request, in
+    one pass), or plain text taken as `content`."""
     stripped = data.strip()
     if not stripped.startswith(b"{"):
         try:
@@ -250,4 +238,9 @@ def bus_chat_request(data: bytes) -> ChatRequest:
         if not text:
             raise ProtocolError('empty request: send text or {"content": ...}')
         return ChatRequest(content=text)
-    return to_chat_request(decode_object(stripped))
+    try:
+        return _chat_decoder.decode(stripped)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(f"invalid chat request: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(f"invalid JSON: {exc}") from exc

@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -54,46 +60,39 @@ class FakeAnthropic:
         self.script: deque[Step] = deque()
         self.cache: set[str] = set()
         self.url = ""
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
+        self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
-    # -- lifecycle (own thread and loop, so sync and async tests can both use it) -------
+    # -- lifecycle (a uvicorn server on its own thread, so sync and async tests can both
+    # use it) ---------------------------------------------------------------------------
     def start(self) -> FakeAnthropic:
-        ready = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self._serve())
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, daemon=True)
+        app = Starlette(routes=[Route(self.PATH, self._handle, methods=["POST"])])
+        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}{self.URL_SUFFIX}"
+        server = self._server
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True
+        )
         self._thread.start()
-        ready.wait(10)
+        for _ in range(200):
+            if server.started:
+                break
+            threading.Event().wait(0.05)
         return self
 
     def stop(self) -> None:
-        if self._loop and self._runner:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._server is not None:
+            self._server.should_exit = True
         if self._thread:
             self._thread.join(10)
 
     PATH = "/v1/messages"
     URL_SUFFIX = ""
 
-    async def _serve(self) -> None:
-        app = web.Application(client_max_size=64 * 2**20)
-        app.router.add_post(self.PATH, self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}{self.URL_SUFFIX}"
-
-    async def _begin(self, request: web.Request) -> tuple[dict[str, Any], Step]:
+    async def _begin(self, request: Request) -> tuple[dict[str, Any], Step]:
         """Record the request and take the next scripted step (after its delay)."""
         body = await request.json()
         self.requests.append(body)
@@ -104,20 +103,24 @@ class FakeAnthropic:
         return body, step
 
     # -- the API -------------------------------------------------------------------------
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def _handle(self, request: Request) -> Response:
         body, step = await self._begin(request)
         if step.status != 200:
             kind = ERROR_TYPES.get(step.status, "api_error")
-            return web.json_response(
+            return JSONResponse(
                 {"type": "error", "error": {"type": kind, "message": f"fake {kind}"}},
-                status=step.status,
+                status_code=step.status,
                 headers=step.headers,
             )
         text = step.text if step.text is not None else self._answer(body)
         usage = self._usage(body, text)
         if body.get("stream"):
-            return await self._stream(request, body, text, usage, step)
-        return web.json_response(
+            return StreamingResponse(
+                self._stream(body, text, usage, step),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache"},
+            )
+        return JSONResponse(
             {
                 "id": f"msg_fake_{len(self.requests)}",
                 "type": "message",
@@ -177,23 +180,13 @@ class FakeAnthropic:
         }
 
     async def _stream(
-        self,
-        request: web.Request,
-        body: dict[str, Any],
-        text: str,
-        usage: dict[str, int],
-        step: Step,
-    ) -> web.StreamResponse:
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-        )
-        await response.prepare(request)
-
-        async def send(event: str, data: dict[str, Any]) -> None:
-            await response.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+        self, body: dict[str, Any], text: str, usage: dict[str, int], step: Step
+    ) -> AsyncIterator[bytes]:
+        def send(event: str, data: dict[str, Any]) -> bytes:
+            return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
         start_usage = {**usage, "output_tokens": 1}
-        await send(
+        yield send(
             "message_start",
             {
                 "type": "message_start",
@@ -209,7 +202,7 @@ class FakeAnthropic:
                 },
             },
         )
-        await send(
+        yield send(
             "content_block_start",
             {
                 "type": "content_block_start",
@@ -217,11 +210,11 @@ class FakeAnthropic:
                 "content_block": {"type": "text", "text": ""},
             },
         )
-        await send("ping", {"type": "ping"})
+        yield send("ping", {"type": "ping"})
         words = text.split(" ")
         for i in range(0, len(words), 3):
             piece = " ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "")
-            await send(
+            yield send(
                 "content_block_delta",
                 {
                     "type": "content_block_delta",
@@ -230,16 +223,16 @@ class FakeAnthropic:
                 },
             )
             if step.fail_mid_stream and i >= 3:
-                await send(
+                yield send(
                     "error",
                     {
                         "type": "error",
                         "error": {"type": "overloaded_error", "message": "Overloaded"},
                     },
                 )
-                return response
-        await send("content_block_stop", {"type": "content_block_stop", "index": 0})
-        await send(
+                return
+        yield send("content_block_stop", {"type": "content_block_stop", "index": 0})
+        yield send(
             "message_delta",
             {
                 "type": "message_delta",
@@ -247,5 +240,4 @@ class FakeAnthropic:
                 "usage": {"output_tokens": usage["output_tokens"]},
             },
         )
-        await send("message_stop", {"type": "message_stop"})
-        return response
+        yield send("message_stop", {"type": "message_stop"})

@@ -7,11 +7,13 @@ every request, and plays scripted faults like the Anthropic fake.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
-from aiohttp import web
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.anthropic_server import FakeAnthropic, Step
 
 
 class FakeOpenAI(FakeAnthropic):
@@ -20,12 +22,12 @@ class FakeOpenAI(FakeAnthropic):
     PATH = "/v1/chat/completions"
     URL_SUFFIX = "/v1"
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def _handle(self, request: Request) -> Response:
         body, step = await self._begin(request)
         if step.status != 200:
-            return web.json_response(
+            return JSONResponse(
                 {"error": {"message": f"fake error {step.status}"}},
-                status=step.status,
+                status_code=step.status,
                 headers=step.headers,
             )
         text = (
@@ -38,7 +40,7 @@ class FakeOpenAI(FakeAnthropic):
             "completion_tokens": len(text.split()),
         }
         if not body.get("stream"):
-            return web.json_response(
+            return JSONResponse(
                 {
                     "id": "chatcmpl-fake",
                     "object": "chat.completion",
@@ -53,17 +55,21 @@ class FakeOpenAI(FakeAnthropic):
                     "usage": usage,
                 }
             )
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
+        return StreamingResponse(
+            self._chunks(body, text, usage, step), media_type="text/event-stream"
+        )
 
-        async def send(data: dict[str, Any] | str) -> None:
+    async def _chunks(
+        self, body: dict[str, Any], text: str, usage: dict[str, int], step: Step
+    ) -> AsyncIterator[bytes]:
+        def send(data: dict[str, Any] | str) -> bytes:
             payload = data if isinstance(data, str) else json.dumps(data)
-            await response.write(f"data: {payload}\n\n".encode())
+            return f"data: {payload}\n\n".encode()
 
         words = text.split(" ")
         for i in range(0, len(words), 2):
             piece = " ".join(words[i : i + 2]) + (" " if i + 2 < len(words) else "")
-            await send(
+            yield send(
                 {
                     "id": "c",
                     "object": "chat.completion.chunk",
@@ -72,9 +78,9 @@ class FakeOpenAI(FakeAnthropic):
                 }
             )
             if step.fail_mid_stream and i >= 2:
-                await send({"error": {"message": "model crashed"}})
-                return response
-        await send(
+                yield send({"error": {"message": "model crashed"}})
+                return
+        yield send(
             {
                 "id": "c",
                 "object": "chat.completion.chunk",
@@ -83,7 +89,7 @@ class FakeOpenAI(FakeAnthropic):
             }
         )
         if (body.get("stream_options") or {}).get("include_usage"):
-            await send(
+            yield send(
                 {
                     "id": "c",
                     "object": "chat.completion.chunk",
@@ -92,5 +98,4 @@ class FakeOpenAI(FakeAnthropic):
                     "usage": usage,
                 }
             )
-        await send("[DONE]")
-        return response
+        yield send("[DONE]")

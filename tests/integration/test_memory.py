@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tekton_stages.memory import Chunk, Lesson, Memory, MemoryUnavailableError
+from tekton_common.contract.runs import Chunk, Lesson
+from tekton_stages.memory import Memory, MemoryUnavailableError
 from tests.helpers import MilvusServer, free_port
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tekton_common.contract.runs import StageRequest
+from tekton_common.contract.runs import Chunk, Lesson, Recall, StageRequest
 from tekton_common.errors import ConfigError
 from tekton_common.providers.simulated import SIMULATED_FILE, simulated_diff
 from tekton_stages.embeddings import HashingEmbedder, load_embedder, model_installed
-from tekton_stages.memory import Chunk, Lesson, public_uri
+from tekton_stages.memory import public_uri
 from tekton_stages.repo import check_diff, chunk_repo
-from tekton_stages.stage import Recall, stage_prompt
+from tekton_stages.stage import stage_prompt
 
 
 def cosine(a: list[float], b: list[float]) -> float:

@@ -31,15 +31,20 @@ def convert(obj: Any, kind: type[T], what: str | None = None) -> T:
         raise ProtocolError(f"invalid {what or kind.__name__}: {exc}") from None
 
 
-def decode(data: bytes, kind: type[T], what: str | None = None) -> T:
-    """JSON bytes as `kind`; ProtocolError with a readable reason otherwise."""
+def decode_object(data: bytes) -> dict[str, Any]:
+    """Decode one JSON object, raising ProtocolError with a readable reason."""
     try:
         obj = msgspec.json.decode(data)
     except msgspec.DecodeError as exc:
         raise ProtocolError(f"invalid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise ProtocolError(f"expected a JSON object, got {type(obj).__name__}")
-    return convert(obj, kind, what)
+    return obj
+
+
+def decode(data: bytes, kind: type[T], what: str | None = None) -> T:
+    """JSON bytes as `kind`; ProtocolError with a readable reason otherwise."""
+    return convert(decode_object(data), kind, what)
 
 
 def make(kind: type[T], **fields: Any) -> T:

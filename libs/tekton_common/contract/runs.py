@@ -56,6 +56,35 @@ class RunAccepted(msgspec.Struct, frozen=True):
     skipped: list[str] = []
 
 
+class Lesson(msgspec.Struct):
+    """What a finished or blocked stage taught (kept in Milvus for later runs)."""
+
+    run_id: str
+    stage: str
+    status: str
+    goal: str
+    text: str
+    score: float = 0.0
+
+
+class Chunk(msgspec.Struct):
+    """Lines `start`..`end` of one repository file."""
+
+    path: str
+    start: int
+    end: int
+    text: str
+    score: float = 0.0
+
+
+class Recall(msgspec.Struct):
+    """What memory gave a stage, and a note when it could not."""
+
+    lessons: list[Lesson] = []
+    chunks: list[Chunk] = []
+    note: str = "ok"
+
+
 class StageRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """``tekton.stage.<stage>.run``: what the coordinator sends a stage."""
 
@@ -69,6 +98,9 @@ class StageRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_rounds: Rounds = DEFAULT_ROUNDS
     threshold: Threshold = DEFAULT_THRESHOLD
     repo: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+    #: what memory holds for the stage, when the coordinator fetched it ahead (it asks
+    #: for every stage of a run at once); else the stage asks itself
+    recall: Recall | None = None
 
 
 class StageOutcome(msgspec.Struct):

@@ -18,6 +18,10 @@ import msgspec
 from tekton_common.contract.limits import MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH
 from tekton_common.errors import ProtocolError
 
+#: schemas that passed, by their encoding (at most ACCEPTED_KEPT, the oldest let go)
+ACCEPTED_KEPT = 64
+_accepted: dict[tuple[bool, bytes], None] = {}
+
 
 class SchemaError(ProtocolError):
     """A JSON Schema from a request that cannot be used (400)."""
@@ -86,7 +90,10 @@ def check_schema(schema: object, *, meta: bool = False) -> dict[str, Any]:
     """`schema` when it can be used; SchemaError saying why not otherwise."""
     if not isinstance(schema, dict):
         raise SchemaError("a JSON Schema must be an object")
-    size = len(msgspec.json.encode(schema))
+    encoded = msgspec.json.encode(schema)
+    if (meta, encoded) in _accepted:  # debates send the same few schemas on every turn
+        return schema
+    size = len(encoded)
     if size > MAX_SCHEMA_BYTES:
         raise SchemaError(f"schema is {size} bytes; at most {MAX_SCHEMA_BYTES} are allowed")
     if _depth(schema) > MAX_SCHEMA_DEPTH:
@@ -100,4 +107,7 @@ def check_schema(schema: object, *, meta: bool = False) -> dict[str, Any]:
         except jsonschema.SchemaError as exc:
             where = "/".join(map(str, exc.absolute_path)) or "(root)"
             raise SchemaError(f"not a valid JSON Schema at {where}: {exc.message}") from None
+    _accepted[(meta, encoded)] = None
+    if len(_accepted) > ACCEPTED_KEPT:
+        _accepted.pop(next(iter(_accepted)))
     return schema

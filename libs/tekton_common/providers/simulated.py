@@ -11,6 +11,7 @@ wrong shape) can be injected for benchmarks and fault tests.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import random
@@ -51,6 +52,10 @@ _APPROACH = {
 
 def _words(text: str) -> int:
     return max(1, len(text.split()))
+
+
+#: a CI's system prompt is the same on every call (a handful per process)
+_system_words = functools.lru_cache(maxsize=64)(_words)
 
 
 class Fault:
@@ -172,7 +177,7 @@ class SimulatedProvider:
             if fault == "invalid_json":
                 content = content[: len(content) // 2]
             usage = Usage(
-                input_tokens=_words(request.system)
+                input_tokens=_system_words(request.system)
                 + sum(_words(t.content) for t in request.messages),
                 output_tokens=_words(content),
             )
@@ -186,7 +191,9 @@ class SimulatedProvider:
         )
         if fault == "invalid_json":
             content = content[: len(content) // 2]
-        input_tokens = _words(request.system) + sum(_words(t.content) for t in request.messages)
+        input_tokens = _system_words(request.system) + sum(
+            _words(t.content) for t in request.messages
+        )
         usage = Usage(input_tokens=input_tokens, output_tokens=_words(content))
         return ModelReply(content=content, model=SIMULATED, usage=usage)
 

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from nats.micro.request import Request
 
+from tekton_common import spans
 from tekton_common.contract.codec import decode
 from tekton_common.contract.debates import DebateRequest, TeamRequest
 from tekton_common.micro import EndpointDef
@@ -37,7 +38,8 @@ def rhetor_extension(context: ServiceContext) -> list[EndpointDef]:
         subject = debate_subject(ask.debate_id)
 
         async def publish(event: dict[str, Any]) -> None:
-            await nc.publish(subject, msgspec.json.encode(event))
+            with spans.quiet_hops():
+                await nc.publish(subject, msgspec.json.encode(event))
 
         result = await Debate(
             ask, nc, stats, context.runtime.guard, settings.debate_turn_timeout, publish

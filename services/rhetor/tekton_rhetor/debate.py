@@ -12,7 +12,6 @@ Consensus-free: the proponent alone, then the mediator. Every turn is an event o
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import msgspec
 from nats.aio.client import Client
 
-from tekton_common import spans, telemetry
+from tekton_common import metrics, spans
 from tekton_common.budget import BudgetGuard
 from tekton_common.catalog import CIId
 from tekton_common.contract.debates import (
@@ -46,9 +45,7 @@ _ROLE_BRIEF = {
 }
 
 
-DEBATES = telemetry.meter().create_counter(
-    "tekton.debates", description="Debates held, by stage and outcome"
-)
+DEBATES = metrics.counter("tekton.debates", "Debates held, by stage and outcome", "stage", "status")
 
 
 class BlockedError(Exception):
@@ -119,14 +116,14 @@ class Debate:
         context = (
             request.context
             if isinstance(request.context, str)
-            else json.dumps(request.context or {}, ensure_ascii=False)
+            else msgspec.json.encode(request.context or {}).decode()
         )
         lines = [f"Stage: {request.stage}", f"Question: {request.prompt}", f"Context: {context}"]
         for number, turns in enumerate(rounds, 1):
             lines.append(f"Round {number} positions:")
             for t in turns:
                 body = msgspec.to_builtins(t.position) if t.position else {"abstained": t.error}
-                lines.append(json.dumps({"role": t.role, "ci": t.ci, **body}, ensure_ascii=False))
+                lines.append(msgspec.json.encode({"role": t.role, "ci": t.ci, **body}).decode())
         return "\n".join(lines)
 
     def _payload(
@@ -306,7 +303,7 @@ class Debate:
             )
             if result.reason:
                 spans.fail(current, result.reason)
-            DEBATES.add(1, {"stage": request.stage, "status": result.status})
+            DEBATES.add(1, request.stage, result.status)
             return result
 
     async def _run(self) -> DebateResult:

@@ -7,6 +7,7 @@ intent is clear, and anything else is reported as errors the caller can act on.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -69,13 +70,19 @@ def parse_position(text: str) -> tuple[Position | None, bool, str | None]:
     return position, repaired, None
 
 
+@functools.cache  # pydantic builds a model's JSON Schema anew on every call
+def _named_schema(name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = artifact_model(name).model_json_schema()
+    return schema
+
+
 class ArtifactSchema:
     """A named pydantic model or a JSON Schema; validates and reports errors as text."""
 
     def __init__(self, spec: str | dict[str, Any]) -> None:
         self.name = spec if isinstance(spec, str) else str(spec.get("title", "custom"))
         self.model = artifact_model(spec) if isinstance(spec, str) else None
-        self.json_schema: dict[str, Any] = self.model.model_json_schema() if self.model else spec  # type: ignore[assignment]
+        self.json_schema: dict[str, Any] = _named_schema(spec) if isinstance(spec, str) else spec
         self._validator: Any = None
 
     def errors(self, artifact: Any) -> list[str]:

@@ -28,7 +28,7 @@ from tekton_common.budget import (
 from tekton_common.micro import EndpointDef
 from tekton_common.service import ServiceContext
 from tekton_common.settings import Settings
-from tekton_common.usage import USAGE_SUBJECTS, Tally, UsageRecord, UsageTotals
+from tekton_common.usage import USAGE_SUBJECTS, Tally, UsageRecord, UsageTotals, decode_usage
 from tekton_common.wire import decode_object
 
 log = logging.getLogger(__name__)
@@ -114,12 +114,13 @@ def budget_extension(context: ServiceContext) -> list[EndpointDef]:
 
         async def on_record(msg: Msg) -> None:
             try:
-                record = msgspec.json.decode(msg.data, type=UsageRecord)
+                records = decode_usage(msg.data)
             except msgspec.DecodeError:
                 log.warning("skipping malformed usage record on %s", msg.subject)
                 return
-            for key, verdict in ledger.add(record):
-                await bucket.put(key, msgspec.json.encode(verdict))
+            for record in records:
+                for key, verdict in ledger.add(record):
+                    await bucket.put(key, msgspec.json.encode(verdict))
 
         await nc.jetstream().subscribe(
             USAGE_SUBJECTS, cb=on_record, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL

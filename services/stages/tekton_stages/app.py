@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ def make_setup(settings: Settings):  # type: ignore[no-untyped-def]
     """Endpoints of the stages process."""
 
     async def setup(nc: Client, spawn: Spawn) -> list[EndpointDef]:
-        await ensure_runs_stream(nc)
+        await bus.patiently(functools.partial(ensure_runs_stream, nc), "runs stream")
         memory = Memory(settings.memory_uri, settings.embedder)
         memory.start()
         coordinator = Coordinator(nc, settings, spawn, memory)

@@ -25,21 +25,29 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from tekton_common import bus, spans, telemetry
+from tekton_common import bus, metrics, spans
 from tekton_common.artifact_files import artifact_name, run_folder, write_artifact
 from tekton_common.contract.codec import convert, encode
 from tekton_common.contract.ids import check_run_id
-from tekton_common.contract.runs import RunAccepted, RunRequest, StageOutcome, StageRequest
+from tekton_common.contract.runs import (
+    Lesson,
+    Recall,
+    RunAccepted,
+    RunRequest,
+    StageOutcome,
+    StageRequest,
+)
 from tekton_common.errors import NotFoundError, ProtocolError, TektonError
 from tekton_common.settings import Settings
 from tekton_stages.events import RUNS_STREAM, RUNS_SUBJECTS, TERMINAL, EventLog, read_events
-from tekton_stages.memory import Lesson, Memory, MemoryUnavailableError
+from tekton_stages.memory import Memory, MemoryUnavailableError
 from tekton_stages.pipeline import DIAMOND, select
 from tekton_stages.repo import check_repo, chunk_repo, repo_roots
+from tekton_stages.stage import recall
 
 logger = logging.getLogger(__name__)
-ACTIVE_RUNS = telemetry.meter().create_up_down_counter(
-    "tekton.runs.active", description="Runs being carried through their stages"
+ACTIVE_RUNS = metrics.up_down_counter(
+    "tekton.runs.active", "Runs being carried through their stages"
 )
 
 
@@ -188,11 +196,25 @@ class Coordinator:
         started = time.perf_counter()
         totals: dict[str, Any] = {"tokens": 0, "cost_usd": 0.0}
         lessons: list[asyncio.Task[None]] = []  # kept while the next stage runs
+        recalls: dict[str, asyncio.Task[Recall]] = {}
         try:
             if request.repo and stages:
                 await self._index(request.repo, stages[0], log)
-            for stage in stages:
-                outcome = await self._stage(request, stage, log, earlier)
+
+            def fetch(stage: str) -> None:
+                if stage not in recalls:
+                    recalls[stage] = asyncio.create_task(
+                        recall(self.memory, request.goal, stage, request.run_id, request.repo)
+                    )
+
+            for number, stage in enumerate(stages):
+                # the next stage's memory is fetched while this one debates (recall does not
+                # depend on this run's earlier stages); one ahead, so bursts of runs stay light
+                fetch(stage)
+                if number + 1 < len(stages):
+                    fetch(stages[number + 1])
+                found = await recalls[stage]
+                outcome = await self._stage(request, stage, log, earlier, found)
                 lessons.append(asyncio.create_task(self._learn(request, stage, outcome, log)))
                 totals["tokens"] += outcome.debate.get("total_tokens", 0)
                 totals["cost_usd"] += outcome.debate.get("cost_usd", 0.0)
@@ -244,6 +266,8 @@ class Coordinator:
             )
             return {**totals, "status": "failed"}
         finally:
+            for fetching in recalls.values():  # a run that stopped early needs no more
+                fetching.cancel()
             self.active.discard(request.run_id)
         return {**totals, "status": "finished"}
 
@@ -315,7 +339,12 @@ class Coordinator:
         raise AssertionError("the last attempt is never cancelled")
 
     async def _stage(
-        self, request: RunRequest, stage: str, log: EventLog, earlier: dict[str, Any]
+        self,
+        request: RunRequest,
+        stage: str,
+        log: EventLog,
+        earlier: dict[str, Any],
+        found: Recall | None = None,
     ) -> StageOutcome:
         debate_id = f"{request.run_id}-{stage}-{log.seq}"
         await log.emit("StageStarted", stage=stage, debate_id=debate_id)
@@ -369,6 +398,7 @@ class Coordinator:
                 max_rounds=request.max_rounds,
                 threshold=request.threshold,
                 repo=request.repo,
+                recall=found,
             )
             reply = await self._ask_stage(stage, encode(ask), heard)
             headers = reply.headers or {}

@@ -13,14 +13,16 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import msgspec
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
+from tekton_common.contract.runs import Chunk, Lesson
 from tekton_common.errors import TransportError
 from tekton_stages.embeddings import Embedder, load_embedder
 
@@ -32,27 +34,6 @@ TEXT_BYTES = 6000  # stored text is cut to this many UTF-8 bytes
 
 class MemoryUnavailableError(TransportError):
     """Milvus could not be reached or refused the operation."""
-
-
-class Lesson(msgspec.Struct):
-    """What a finished or blocked stage taught."""
-
-    run_id: str
-    stage: str
-    status: str
-    goal: str
-    text: str
-    score: float = 0.0
-
-
-class Chunk(msgspec.Struct):
-    """Lines `start`..`end` of one repository file."""
-
-    path: str
-    start: int
-    end: int
-    text: str
-    score: float = 0.0
 
 
 def key(value: str) -> str:
@@ -109,11 +90,37 @@ class Memory:
         self._client: MilvusClient | None = None
         self._ready: set[str] = set()
         self._last_query: tuple[str, list[float]] | None = None
+        self._embedding = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
 
     def start(self) -> None:
-        """Begin loading the embedder (the real model takes seconds)."""
-        if self._embedder is None:
-            self._embedder = asyncio.ensure_future(asyncio.to_thread(load_embedder, self.choice))
+        """Begin loading the embedder (the real model takes seconds) on a daemon thread:
+        a service stopped meanwhile exits at once instead of waiting for torch."""
+        if self._embedder is not None:
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Embedder] = loop.create_future()
+
+        def settle(result: Embedder | None, error: BaseException | None) -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)  # type: ignore[arg-type]
+
+        def load() -> None:
+            try:
+                outcome: tuple[Embedder | None, BaseException | None] = (
+                    load_embedder(self.choice),
+                    None,
+                )
+            except BaseException as exc:  # handed to whoever awaits the embedder
+                outcome = (None, exc)
+            with contextlib.suppress(RuntimeError):  # the service stopped meanwhile
+                loop.call_soon_threadsafe(settle, *outcome)
+
+        threading.Thread(target=load, name="embedder", daemon=True).start()
+        self._embedder = future
 
     async def embedder(self) -> Embedder:
         """The loaded embedder."""
@@ -123,7 +130,10 @@ class Memory:
 
     async def _embed(self, texts: list[str]) -> list[list[float]]:
         embedder = await self.embedder()
-        return await asyncio.to_thread(embedder.embed, texts)
+        # embeddings take the CPU for a while: on a thread of their own, so Milvus calls
+        # (and `tekton status`) never queue behind a burst of them
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._embedding, embedder.embed, texts)
 
     async def _names(self) -> tuple[str, str]:
         name = (await self.embedder()).name

@@ -8,8 +8,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from tekton_common.contract.runs import Chunk
 from tekton_common.errors import ProtocolError
-from tekton_stages.memory import Chunk
 
 CHUNK_LINES = 40
 MAX_FILE_BYTES = 256 * 1024

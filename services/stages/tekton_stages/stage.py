@@ -19,10 +19,10 @@ from nats.aio.client import Client
 from tekton_common import spans
 from tekton_common.artifacts import artifact_model
 from tekton_common.client import BusClient
-from tekton_common.contract.runs import StageOutcome, StageRequest
+from tekton_common.contract.runs import Recall, StageOutcome, StageRequest
 from tekton_common.errors import ProtocolError
 from tekton_common.subjects import RHETOR_DEBATE
-from tekton_stages.memory import Chunk, Lesson, Memory, MemoryUnavailableError
+from tekton_stages.memory import Memory, MemoryUnavailableError
 from tekton_stages.repo import check_diff
 
 STAGE_FOCUS = {
@@ -40,14 +40,6 @@ STAGE_FOCUS = {
 }
 
 
-class Recall(msgspec.Struct):
-    """What memory gave a stage, and a note when it could not."""
-
-    lessons: list[Lesson] = []
-    chunks: list[Chunk] = []
-    note: str = "ok"
-
-
 def stage_prompt(request: StageRequest, recall: Recall) -> tuple[str, str]:
     """The debate prompt and context for a stage."""
     parts = [f"Goal: {request.goal}", STAGE_FOCUS[request.stage]]
@@ -61,13 +53,14 @@ def stage_prompt(request: StageRequest, recall: Recall) -> tuple[str, str]:
     return "\n".join(parts), json.dumps(context, ensure_ascii=False)
 
 
-async def recall(memory: Memory, request: StageRequest) -> Recall:
-    """Lessons (and repository chunks) for the stage; a note instead when Milvus fails."""
-    query = f"{request.goal}\n{STAGE_FOCUS[request.stage]}"
-    with spans.span("recall memory", {"db.system.name": "milvus"}) as current:
+async def recall(memory: Memory, goal: str, stage: str, run_id: str, repo: str | None) -> Recall:
+    """Lessons (and repository chunks) for a stage; a note instead when Milvus fails."""
+    query = f"{goal}\n{STAGE_FOCUS[stage]}"
+    attributes = {"db.system.name": "milvus", "tekton.stage": stage}
+    with spans.span("recall memory", attributes) as current:
         try:
-            lessons = await memory.recall(query, request.stage, exclude_run=request.run_id)
-            chunks = await memory.search_repo(request.repo, query) if request.repo else []
+            lessons = await memory.recall(query, stage, exclude_run=run_id)
+            chunks = await memory.search_repo(repo, query) if repo else []
         except MemoryUnavailableError as exc:
             spans.fail(current, str(exc))
             return Recall(note=f"memory unavailable, going on without it: {exc}")
@@ -104,7 +97,9 @@ async def _run_stage(
 ) -> StageOutcome:
     if request.stage not in STAGE_FOCUS:
         raise ProtocolError(f"unknown stage {request.stage!r}")
-    found = await recall(memory, request)
+    found = request.recall or await recall(
+        memory, request.goal, request.stage, request.run_id, request.repo
+    )
     await _publish(
         nc,
         request,
