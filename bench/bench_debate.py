@@ -29,7 +29,7 @@ from typing import Any
 import msgspec
 import nats
 
-from tekton_rhetor.models import POSITION_SCHEMA, outcome_schema
+from tekton_common.contract.debates import PositionReply, outcome_schema, reply_schema
 from tests.fakes.otlp_receiver import OtlpReceiver
 from tests.helpers import CIProc, Env, NatsServer
 
@@ -57,7 +57,7 @@ async def sequential_triad(nc: Any) -> None:
                     {"role": "user", "content": "\n".join(transcript) or "-"},
                     {"role": "assistant", "content": "Understood."},
                 ],
-                "json_schema": POSITION_SCHEMA,
+                "json_schema": reply_schema(PositionReply),
                 "context": {"debate_role": role, "round": number},
             }
             msg = await nc.request(

@@ -25,8 +25,8 @@ import nats
 from nats.js.api import DeliverPolicy
 
 from bench.embedded import embedded_platform, nats_url
-from tekton_stages.events import run_subject
-from tekton_stages.pipeline import DIAMOND
+from tekton_common.runlog import run_subject
+from tekton_common.stages import DIAMOND
 
 
 async def one_run(nc: Any) -> float:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tekton_common.errors import TransportError
+from tekton_common.history import embedded_dsn
 from tekton_common.settings import Settings
 
 
@@ -24,19 +25,6 @@ def pg_data(settings: Settings) -> Path:
 
 def _state(settings: Settings) -> Path:
     return settings.home_path / "run" / "postgres.json"
-
-
-def embedded_dsn(settings: Settings) -> str | None:
-    """The running embedded server's DSN, if `up` started one."""
-    try:
-        return str(json.loads(_state(settings).read_text())["dsn"])
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def history_dsn(settings: Settings) -> str | None:
-    """The DSN commands read history from: the configured one, else the embedded one."""
-    return settings.postgres_dsn or embedded_dsn(settings)
 
 
 def embedded_server(folder: Path, cleanup_mode: str | None) -> Any:

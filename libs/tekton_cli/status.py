@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any
 
 import msgspec
 
+from tekton_cli import output
 from tekton_cli.fleet import MILVUS, NATS, STAGES
-from tekton_cli.postgres import embedded_dsn
 from tekton_cli.procs import alive, read_record
 from tekton_cli.supervisor import SUPERVISOR, read_state
 from tekton_common import bus
 from tekton_common.catalog import CATALOG
+from tekton_common.client import Tekton
+from tekton_common.contract.platform import MemoryInfo
 from tekton_common.errors import TektonError
+from tekton_common.history import embedded_dsn
 from tekton_common.registry import is_active, read_registry
 from tekton_common.settings import Settings
 
@@ -49,25 +51,8 @@ class FleetStatus(msgspec.Struct):
     cis: list[CIStatus]
     stages_pid: int | None = None
     postgres: str = "not configured"
-    memory: dict[str, Any] = {}
+    memory: MemoryInfo = MemoryInfo(reachable=False, error="not asked")
     supervisor_pid: int | None = None
-
-
-async def memory_info(nc: Any) -> dict[str, Any]:
-    """The stages service's report on Milvus and its embedder (or why there is none)."""
-    if nc is None:
-        return {"reachable": False, "error": "NATS unreachable"}
-    try:
-        reply = await nc.request("tekton.memory.info", b"{}", timeout=15)
-    except Exception as exc:  # no stages service, or it did not answer
-        return {
-            "reachable": False,
-            "error": f"stages service did not answer ({type(exc).__name__})",
-        }
-    if (reply.headers or {}).get("Nats-Service-Error-Code"):
-        return {"reachable": False, "error": reply.headers.get("Nats-Service-Error")}
-    info: dict[str, Any] = msgspec.json.decode(reply.data)
-    return info
 
 
 async def fleet_status(settings: Settings) -> FleetStatus:
@@ -78,7 +63,11 @@ async def fleet_status(settings: Settings) -> FleetStatus:
     try:
         records = await read_registry(settings, nc)
         now = time.time()
-        memory_report = await memory_info(nc)
+        memory_report = (
+            await Tekton(nc).memory()
+            if nc is not None
+            else MemoryInfo(reachable=False, error="NATS unreachable")
+        )
     finally:
         if nc is not None:
             await bus.close(nc)
@@ -154,7 +143,7 @@ def nats_line(settings: Settings, status: FleetStatus) -> str:
     )
 
 
-def memory_line(settings: Settings, memory: dict[str, Any]) -> str:
+def memory_line(settings: Settings, memory: MemoryInfo) -> str:
     """Milvus and the embedder, as the stages service sees them."""
     server = alive(read_record(settings, MILVUS))
     where = (
@@ -162,11 +151,45 @@ def memory_line(settings: Settings, memory: dict[str, Any]) -> str:
         if settings.milvus_uri
         else (f"embedded pid {server.pid}" if server else "embedded, not running")
     )
-    if not memory.get("reachable"):
-        embedder = f" · embeddings: {memory['embedder']}" if "embedder" in memory else ""
-        return f"Milvus ({where}): UNAVAILABLE ({memory.get('error')}){embedder}"
+    if not memory.reachable:
+        embedder = f" · embeddings: {memory.embedder}" if memory.embedder else ""
+        return f"Milvus ({where}): UNAVAILABLE ({memory.error}){embedder}"
     return (
-        f"Milvus {memory['milvus_uri']} ({where}): {memory['lessons']} lessons, "
-        f"{memory['chunks']} repository chunks · embeddings: {memory['embedder']} "
-        f"({memory['embedder_description']})"
+        f"Milvus {memory.milvus_uri} ({where}): {memory.lessons} lessons, "
+        f"{memory.chunks} repository chunks · embeddings: {memory.embedder} "
+        f"({memory.embedder_description})"
     )
+
+
+def render(settings: Settings, report: FleetStatus) -> str:
+    """`tekton status` as text: the bus, then a line per CI."""
+    headers = [
+        "CI",
+        "CI PORT",
+        "HTTP",
+        "PID",
+        "REGISTERED",
+        "ACTIVE",
+        "MODEL",
+        "LAST ACTIVITY",
+        "UPTIME",
+        "MEMORY",
+        "RESTARTS",
+    ]
+    rows = [
+        (
+            c.ci,
+            c.ci_port,
+            c.component_port,
+            c.pid or "-",
+            "yes" if c.registered else "no",
+            "yes" if c.active else "no",
+            c.model or "-",
+            output.ago(c.last_activity),
+            output.duration(c.uptime),
+            f"{c.memory_mb} MB" if c.memory_mb else "-",
+            f"{c.restarts} ({c.supervision})" if c.restarts else "0",
+        )
+        for c in report.cis
+    ]
+    return nats_line(settings, report) + "\n" + output.table(headers, rows)

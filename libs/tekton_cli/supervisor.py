@@ -24,10 +24,10 @@ from pathlib import Path
 import msgspec
 from nats.aio.client import Client
 
-from tekton_cli.postgres import history_dsn
 from tekton_cli.procs import alive, read_record, run_dir, spawn
 from tekton_common import bus
 from tekton_common.errors import TektonError
+from tekton_common.history import history_dsn
 from tekton_common.logs import setup_logging
 from tekton_common.settings import Settings, load_settings
 

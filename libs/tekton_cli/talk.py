@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import msgspec
 
 from tekton_cli.output import print_json, table
-from tekton_common import bus
 from tekton_common.catalog import get_ci
-from tekton_common.client import BusClient, SocketClient, ci_address
-from tekton_common.gather import gather_all
+from tekton_common.client import SocketClient, Tekton, ci_address
+from tekton_common.contract.platform import MicroReply
 from tekton_common.settings import Settings
-from tekton_common.subjects import srv
+from tekton_common.wire import (
+    ErrorReply,
+    Response,
+    StreamChunk,
+    StreamEnd,
+    StreamError,
+    StreamStart,
+)
 
 
 async def ask(
@@ -33,67 +38,57 @@ async def ask(
         async with SocketClient(settings.host, port, timeout) as client:
             if not stream:
                 reply = await client.request({"content": message})
-                _print_reply(reply, as_json)
+                _print_reply(msgspec.convert(reply, Response), as_json)
                 return
             await client.send({"content": message, "stream": True})
-            while True:
-                event = await client.receive()
-                if not _print_event(event, as_json):
-                    return
-    nc = await bus.connect(settings, "tekton-cli")
-    try:
-        client_ = BusClient(nc, timeout)
+            while _print_event(msgspec.convert(await client.receive(), SocketStream), as_json):
+                pass
+            return
+    async with Tekton.connect(settings) as tekton:
         if stream:
-            async for event in client_.stream(str(spec.ci_id), message):
+            async for event in tekton.stream(str(spec.ci_id), message, timeout):
                 _print_event(event, as_json)
         else:
-            response = await client_.chat(str(spec.ci_id), message)
-            _print_reply(msgspec.to_builtins(response), as_json)
-    finally:
-        await bus.close(nc)
+            _print_reply(await tekton.ask(str(spec.ci_id), message, timeout), as_json)
 
 
-def _print_reply(reply: dict[str, Any], as_json: bool) -> None:
+#: what a CI's socket answers a streamed request with
+SocketStream = StreamStart | StreamChunk | StreamEnd | StreamError | ErrorReply
+
+
+def _print_reply(reply: Response, as_json: bool) -> None:
     if as_json:
         print_json(reply)
     else:
-        print(reply.get("content", ""))
-        print(
-            f"-- {reply.get('ai_id')} · model {reply.get('model')} · "
-            f"{reply.get('latency', 0):.3f}s",
-            file=sys.stderr,
-        )
+        print(reply.content)
+        print(f"-- {reply.ai_id} · model {reply.model} · {reply.latency:.3f}s", file=sys.stderr)
 
 
-def _print_event(event: dict[str, Any], as_json: bool) -> bool:
+def _print_event(event: SocketStream, as_json: bool) -> bool:
     """Print one stream event; False once the stream is over."""
-    kind = event.get("type")
     if as_json:
         print_json(event)
-    elif kind == "stream_chunk":
-        sys.stdout.write(str(event.get("content", "")))
+    elif isinstance(event, StreamChunk):
+        sys.stdout.write(event.content)
         sys.stdout.flush()
-    elif kind == "stream_end":
+    elif isinstance(event, StreamEnd):
         print()
-    elif kind in ("stream_error", "error"):
-        print(f"\nerror: {event.get('error')}", file=sys.stderr)
-    return kind not in ("stream_end", "stream_error", "error")
+    elif isinstance(event, StreamError | ErrorReply):
+        print(f"\nerror: {event.error}", file=sys.stderr)
+    return isinstance(event, StreamStart | StreamChunk)
 
 
 async def team(settings: Settings, message: str, *, deadline: float, as_json: bool) -> int:
     """Broadcast to every CI and print replies as they arrive; returns how many answered."""
-    nc = await bus.connect(settings, "tekton-cli")
     count = 0
-    try:
-        async for reply in BusClient(nc).team(message, deadline=deadline):
+    async with Tekton.connect(settings) as tekton:
+        async for reply in tekton.team(message, deadline):
             count += 1
             if as_json:
                 sys.stdout.write(msgspec.json.encode(reply).decode() + "\n")
             else:
                 print(f"[{reply.ai_id} · {reply.latency:.3f}s] {reply.content}")
             sys.stdout.flush()
-    finally:
-        await bus.close(nc)
     if not as_json:
         print(f"-- {count} CI(s) answered within {deadline:g}s", file=sys.stderr)
     return count
@@ -101,49 +96,43 @@ async def team(settings: Settings, message: str, *, deadline: float, as_json: bo
 
 async def probe(
     settings: Settings, verb: str, name: str | None, deadline: float = 1.0
-) -> list[dict[str, Any]]:
+) -> list[MicroReply]:
     """Answers to ``$SRV.<verb>[.<name>]``, like `nats micro ls|info|stats`."""
-    target = str(get_ci(name).ci_id) if name else None
-    nc = await bus.connect(settings, "tekton-cli")
-    try:
-        msgs = await gather_all(nc, srv(verb, target), deadline=deadline)
-    finally:
-        await bus.close(nc)
-    replies = [msgspec.json.decode(m.data) for m in msgs]
-    return sorted(replies, key=lambda r: (r.get("name", ""), r.get("id", "")))
+    async with Tekton.connect(settings) as tekton:
+        return await tekton.probe(verb, name, deadline)
 
 
-def render_probe(verb: str, replies: list[dict[str, Any]]) -> str:
+def render_probe(verb: str, replies: list[MicroReply]) -> str:
     """The human-readable form of a probe."""
     if verb == "ping":
         return table(
             ["NAME", "ID", "VERSION", "COMPONENT", "CI PORT", "MODEL"],
             [
                 (
-                    r["name"],
-                    r["id"],
-                    r["version"],
-                    r["metadata"].get("component"),
-                    r["metadata"].get("ci_port"),
-                    r["metadata"].get("model"),
+                    r.name,
+                    r.id,
+                    r.version,
+                    (r.metadata or {}).get("component"),
+                    (r.metadata or {}).get("ci_port"),
+                    (r.metadata or {}).get("model"),
                 )
                 for r in replies
             ],
         )
     rows: list[tuple[object, ...]] = []
     for r in replies:
-        for e in r.get("endpoints", []):
+        for e in r.endpoints or []:
             if verb == "info":
-                rows.append((r["name"], r["id"], e["name"], e["subject"], e["queue_group"]))
+                rows.append((r.name, r.id, e.name, e.subject, e.queue_group))
             else:
                 rows.append(
                     (
-                        r["name"],
-                        r["id"],
-                        e["name"],
-                        e["num_requests"],
-                        e["num_errors"],
-                        f"{e['average_processing_time'] / 1e6:.3f}ms",
+                        r.name,
+                        r.id,
+                        e.name,
+                        e.num_requests or 0,
+                        e.num_errors or 0,
+                        f"{(e.average_processing_time or 0) / 1e6:.3f}ms",
                     )
                 )
     headers = (

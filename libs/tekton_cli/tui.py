@@ -17,17 +17,26 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Log, Static
 
-from tekton_cli.runs import turn_vote
-from tekton_stages.pipeline import DIAMOND
+from tekton_cli.timeline import turn_vote
+from tekton_common.contract.events import (
+    AnyRunEvent,
+    DebateTurn,
+    RunFailed,
+    RunFinished,
+    StageBlocked,
+    StageFinished,
+    StageStarted,
+    read_run_event,
+)
+from tekton_common.stages import DIAMOND
 
 MARKS = {"waiting": "·", "running": "…", "approved": "✓", "blocked": "✗"}
 
 
-def turn_line(event: dict[str, Any]) -> str:
+def turn_line(event: DebateTurn) -> str:
     """One transcript line for a DebateTurn event."""
-    turn = event["turn"]
-    vote = turn_vote(turn)
-    return f"{event['stage']:<11} r{turn['round']} {turn['role']:<10} {turn['ci']:<14} {vote}"
+    turn = event.turn
+    return f"{event.stage:<11} r{turn.round} {turn.role:<10} {turn.ci:<14} {turn_vote(turn)}"
 
 
 class TektonTUI(App[None]):
@@ -119,25 +128,25 @@ class TektonTUI(App[None]):
             http.stream("GET", url) as reply,
         ):
             async for line in reply.aiter_lines():
-                if line.startswith("data:"):
-                    self.show(json.loads(line[5:]), log)
+                if line.startswith("data:") and (event := read_run_event(line[5:].encode())):
+                    self.show(event, log)
 
-    def show(self, event: dict[str, Any], log: Log) -> None:
+    def show(self, event: AnyRunEvent, log: Log) -> None:
         """Apply one run event to the view."""
-        kind = event["type"].removesuffix(".v1")
-        if kind == "StageStarted":
-            self._mark(event["stage"], "running")
-        elif kind == "StageFinished":
-            self._mark(event["stage"], "approved")
-        elif kind == "StageBlocked":
-            self._mark(event["stage"], "blocked")
-            log.write_line(f"{event['stage']} blocked: {event['reason']}")
-        elif kind == "DebateTurn":
-            log.write_line(turn_line(event))
-        elif kind in ("RunFinished", "RunFailed"):
-            log.write_line(
-                "run finished" if kind == "RunFinished" else f"run failed: {event['reason']}"
-            )
+        match event:
+            case StageStarted():
+                self._mark(event.stage, "running")
+            case StageFinished():
+                self._mark(event.stage, "approved")
+            case StageBlocked():
+                self._mark(event.stage, "blocked")
+                log.write_line(f"{event.stage} blocked: {event.reason}")
+            case DebateTurn():
+                log.write_line(turn_line(event))
+            case RunFinished():
+                log.write_line("run finished")
+            case RunFailed():
+                log.write_line(f"run failed: {event.reason}")
 
     async def action_artifacts(self) -> None:
         """Show the selected run's artifacts."""

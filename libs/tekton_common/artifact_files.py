@@ -12,18 +12,18 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 from tekton_common.contract.ids import check_run_id
+from tekton_common.contract.schemas import JsonObject
 from tekton_common.errors import ProtocolError
-from tekton_common.stage_artifacts import STAGE_ARTIFACTS
+from tekton_common.stages import STAGES
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def artifact_name(stage: str) -> str:
     """File name of a stage's artifact (diff.patch for code, <x>.json otherwise)."""
-    return STAGE_ARTIFACTS[stage][0]
+    return STAGES[stage].artifact
 
 
 def safe_path(folder: Path, name: str) -> Path:
@@ -40,7 +40,7 @@ def run_folder(root: Path, run_id: str) -> Path:
     return root / check_run_id(run_id)
 
 
-def write_artifact(folder: Path, stage: str, artifact: dict[str, Any]) -> list[str]:
+def write_artifact(folder: Path, stage: str, artifact: JsonObject) -> list[str]:
     """Write a stage's artifact into `folder` (the code stage: diff.patch plus diff.json);
     returns the files written."""
     folder.mkdir(parents=True, exist_ok=True)

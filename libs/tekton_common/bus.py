@@ -8,7 +8,7 @@ import random
 import ssl
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -17,6 +17,8 @@ import nats
 import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js.api import DeliverPolicy
+from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 from opentelemetry.trace import SpanKind
 
@@ -78,8 +80,7 @@ class TracedClient(Client):
         attributes = spans.messaging(subject, "send")
         with spans.span(f"send {subject}", attributes, SpanKind.CLIENT) as current:
             reply = await super().request(subject, payload, timeout, old_style, headers)
-            error = (reply.headers or {}).get("Nats-Service-Error")
-            if error:
+            if error := (reply.headers or {}).get("Nats-Service-Error"):  # see client.error_of
                 spans.fail(current, error)
             return reply
 
@@ -278,6 +279,25 @@ async def patiently(
         attempt += 1
 
 
+async def while_unanswered(
+    call: Callable[[], Awaitable[T]], patience: float, first_delay: float = 0.1
+) -> T:
+    """`call()`, asked again while nothing serves its subject (NoRespondersError: a CI
+    restarting, endpoints still being registered, a reconnect after a NATS restart) for
+    up to `patience` seconds, with a growing pause (at most 1 s); then the error stands.
+    The one "nobody answers yet" loop."""
+    end = time.monotonic() + patience
+    delay = first_delay
+    while True:
+        try:
+            return await call()
+        except nats.errors.NoRespondersError:
+            if time.monotonic() + delay > end:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(1.0, delay * 2)
+
+
 def replicas(nc: Client) -> int:
     """Copies JetStream keeps of what Tekton creates (see `TracedClient.replicas`)."""
     return nc.replicas if isinstance(nc, TracedClient) else 1
@@ -301,3 +321,23 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     except ImportError:
         return asyncio.run(main)
     return uvloop.run(main)
+
+
+async def stored(
+    js: JetStreamContext, subject: str, idle: float, last_seq: int | None = None
+) -> AsyncIterator[Msg]:
+    """What a stream holds on `subject`, oldest first: up to stream sequence `last_seq`
+    (else until nothing is pending), or until none comes for `idle` seconds."""
+    sub = await js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+    try:
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=idle)
+            except nats.errors.TimeoutError:
+                return
+            yield msg
+            meta = msg.metadata
+            if meta.sequence.stream >= last_seq if last_seq is not None else not meta.num_pending:
+                return
+    finally:
+        await sub.unsubscribe()

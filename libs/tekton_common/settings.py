@@ -7,6 +7,7 @@ environment (``TEKTON_<FIELD>``), then command-line flags.
 
 from __future__ import annotations
 
+import io
 import os
 import tomllib
 from collections.abc import Mapping
@@ -56,7 +57,6 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     simulated_latency_ms: float = 0.0
     simulated_faults: str = ""
     simulated_seed: int = 0
-    simulated_stance: str = ""
     log_level: str = "INFO"
     trace_file_mb: float = 64.0
     trace_untraced_rate: float = 0.01
@@ -127,20 +127,20 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """Parse a ``KEY=VALUE`` file (comments, blank lines and quotes allowed)."""
-    values: dict[str, str] = {}
+    """A ``KEY=VALUE`` file read by python-dotenv's parser (comments, quotes, escapes and
+    ``export``); a line that is no assignment is an error naming its line."""
+    from dotenv.parser import parse_stream  # noqa: PLC0415 - only when a file exists
+
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return values
-    for number, raw in enumerate(lines, 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.removeprefix("export ").partition("=")
-        if not sep:
-            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
-        values[key.strip()] = value.strip().strip("'\"")
+        return {}
+    values: dict[str, str] = {}
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error or (binding.key is not None and binding.value is None):
+            raise ConfigError(f"{path}:{binding.original.line}: expected KEY=VALUE")
+        if binding.key is not None and binding.value is not None:
+            values[binding.key] = binding.value
     return values
 
 

@@ -5,9 +5,11 @@ Imported only where artifacts are validated (Rhetor, the stages), never by every
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from tekton_common.stages import STAGES
 
 Confidence = Field(ge=0, le=1)
 Items = Field(min_length=1)
@@ -144,20 +146,7 @@ class ReleaseReport(BaseModel):
     confidence: float = Confidence
 
 
-#: stage → (artifact file name, model)
-STAGE_ARTIFACTS: dict[str, tuple[str, type[BaseModel]]] = {
-    "plan": ("plan.json", Plan),
-    "research": ("research.json", Research),
-    "plan_update": ("backlog.json", Backlog),
-    "code": ("diff.patch", CodeChange),
-    "review": ("review.json", Review),
-    "threat": ("threat.json", Threat),
-    "integrate": ("integration.json", Integration),
-    "test_debug": ("test_report.json", TestReport),
-    "release": ("release_report.json", ReleaseReport),
-}
-
-
-def stage_model(stage: str) -> Any:
-    """The artifact model of a stage."""
-    return STAGE_ARTIFACTS[stage][1]
+def stage_model(stage: str) -> type[BaseModel]:
+    """The artifact model of a stage (named in the stage table)."""
+    model: type[BaseModel] = globals()[STAGES[stage].model]
+    return model

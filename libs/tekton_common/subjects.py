@@ -1,30 +1,76 @@
-"""NATS subject names of the contract, built in one place."""
+"""NATS subject names, built in one place: those the contract fixes
+(../shared/ARCHITECTURE.md, checked by tests/unit/test_contract_docs.py) and the
+platform's own."""
 
 from __future__ import annotations
 
 from tekton_common.catalog import CIId
+from tekton_common.contract.ids import check_id
 
+#: subjects with a token in them, as templates (``{name}``: the bare CI name)
+CI_CHAT = "tekton.ci.{name}.chat"
+CI_STREAM = "tekton.ci.{name}.stream"
+CI_INFO = "tekton.ci.{name}.info"
+STAGE_RUN = "tekton.stage.{stage}.run"
+RUN_EVENTS = "tekton.runs.{run_id}.events"
+DEBATE_EVENTS = "tekton.debates.{debate_id}.events"
 TEAM_CHAT = "tekton.team.chat"
 NUMA_STATUS = "tekton.numa.status"
 RHETOR_DEBATE = "tekton.rhetor.debate"
 RHETOR_TEAM = "tekton.rhetor.team"
 RHETOR_ROSTER = "tekton.rhetor.roster"
+RUNS_START = "tekton.runs.start"
+RUNS_RESUME = "tekton.runs.resume"
 REGISTRY_BUCKET = "tekton-registry"
+#: the platform's own (not in the contract): the stages' memory report, the Budget CI's
+#: ledger, usage records
+MEMORY_INFO = "tekton.memory.info"
+BUDGET_USAGE = "tekton.budget.usage"
+USAGE = "tekton.usage.{name}"
+
+#: every subject the contract fixes (../shared/ARCHITECTURE.md)
+CONTRACT_SUBJECTS = (
+    CI_CHAT,
+    CI_STREAM,
+    CI_INFO,
+    TEAM_CHAT,
+    RHETOR_DEBATE,
+    RHETOR_TEAM,
+    RHETOR_ROSTER,
+    STAGE_RUN,
+    RUNS_START,
+    RUNS_RESUME,
+    RUN_EVENTS,
+    DEBATE_EVENTS,
+    NUMA_STATUS,
+)
+#: the platform's own subjects beside them
+OWN_SUBJECTS = (MEMORY_INFO, BUDGET_USAGE, USAGE)
+
+
+def stage_run(stage: str) -> str:
+    """A stage's endpoint: ``tekton.stage.<stage>.run``."""
+    return STAGE_RUN.format(stage=check_id("stage", stage))
+
+
+def debate_events(debate_id: str) -> str:
+    """Where a debate's events go: ``tekton.debates.<debate_id>.events``."""
+    return DEBATE_EVENTS.format(debate_id=check_id("debate id", debate_id))
 
 
 def ci_group(ci: CIId) -> str:
     """Micro group of a CI's endpoints: ``tekton.ci.<name>``."""
-    return f"tekton.ci.{ci.name}"
+    return CI_CHAT.format(name=ci.name).removesuffix(".chat")
 
 
 def ci_chat(ci: CIId) -> str:
     """Request/reply chat subject of a CI."""
-    return f"{ci_group(ci)}.chat"
+    return CI_CHAT.format(name=ci.name)
 
 
 def ci_stream(ci: CIId) -> str:
     """Streaming chat subject of a CI."""
-    return f"{ci_group(ci)}.stream"
+    return CI_STREAM.format(name=ci.name)
 
 
 def srv(verb: str, name: str | None = None) -> str:

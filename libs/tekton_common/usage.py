@@ -22,20 +22,21 @@ import msgspec
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
-from nats.js.api import DeliverPolicy, RetentionPolicy, StreamConfig
+from nats.js.api import RetentionPolicy, StreamConfig
 
-from tekton_common.bus import replicas
+from tekton_common.bus import replicas, stored
+from tekton_common.subjects import USAGE
 from tekton_common.wire import Usage, add_tokens, total_tokens
 
 log = logging.getLogger(__name__)
 USAGE_STREAM = "TEKTON_USAGE"
-USAGE_SUBJECTS = "tekton.usage.>"
+USAGE_SUBJECTS = USAGE.format(name=">")
 USAGE_RETENTION_SECONDS = 30 * 24 * 3600
 
 
 def usage_subject(ci: str) -> str:
     """Where a CI publishes its usage records."""
-    return f"tekton.usage.{ci.removesuffix('-ci')}"
+    return USAGE.format(name=ci.removesuffix("-ci"))
 
 
 class UsageRecord(msgspec.Struct, frozen=True, tag_field="type", tag="usage.v1"):
@@ -194,20 +195,8 @@ async def read_usage(nc: Client, idle: float = 0.5) -> UsageTotals:
         return totals
     if not info.state.messages:
         return totals
-    sub = await js.subscribe(
-        USAGE_SUBJECTS, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
-    )
-    try:
-        while True:
-            try:
-                msg = await sub.next_msg(timeout=idle)
-            except nats.errors.TimeoutError:
-                break
-            with contextlib.suppress(msgspec.DecodeError):
-                for record in decode_usage(msg.data):
-                    totals.add(record)
-            if msg.metadata.num_pending == 0:
-                break
-    finally:
-        await sub.unsubscribe()
+    async for msg in stored(js, USAGE_SUBJECTS, idle):
+        with contextlib.suppress(msgspec.DecodeError):
+            for record in decode_usage(msg.data):
+                totals.add(record)
     return totals

@@ -16,7 +16,7 @@ from tekton_common.contract.limits import (
     RequestId,
     Temperature,
 )
-from tekton_common.contract.schemas import check_schema
+from tekton_common.contract.schemas import JsonObject, JsonSchema, check_schema
 from tekton_common.errors import ProtocolError
 
 __all__ = ["decode_object", "encode"]  # the codec's, for the socket protocol and CIs
@@ -48,20 +48,19 @@ TOKEN_FIELDS = (
 )
 
 
-def total_tokens(counts: Any) -> int:
-    """Every token of a usage-shaped struct or dict, cache writes and reads included."""
-    if isinstance(counts, dict):
-        return sum(int(counts.get(field, 0)) for field in TOKEN_FIELDS)
+def total_tokens(counts: msgspec.Struct) -> int:
+    """Every token of a usage-shaped Struct (the four token fields), cache writes and
+    reads included."""
     return sum(int(getattr(counts, field)) for field in TOKEN_FIELDS)
 
 
-def add_tokens(target: Any, usage: Usage) -> None:
+def add_tokens(target: msgspec.Struct, usage: Usage) -> None:
     """Add `usage`'s token counts to a struct with the same four fields."""
     for field in TOKEN_FIELDS:
         setattr(target, field, getattr(target, field) + getattr(usage, field))
 
 
-class ChatRequest(msgspec.Struct, frozen=True):
+class ChatRequest(msgspec.Struct, frozen=True, omit_defaults=True):
     """A chat request; `message` is the older name of `content`. Ranges and sizes are
     the contract's (`tekton_common.contract.limits`); a structured-output schema is
     checked when the request is decoded."""
@@ -71,12 +70,12 @@ class ChatRequest(msgspec.Struct, frozen=True):
     history: Annotated[list[Turn], msgspec.Meta(max_length=MAX_HISTORY)] = []
     temperature: Temperature | None = None
     max_tokens: MaxTokens | None = None
-    context: dict[str, Any] | str | None = None
+    context: JsonObject | str | None = None
     stream: bool = False
     request_id: RequestId | None = None
     traceparent: Annotated[str, msgspec.Meta(max_length=512)] | None = None
     #: a JSON Schema the reply must follow (structured output)
-    json_schema: dict[str, Any] | None = None
+    json_schema: JsonSchema | None = None
     #: leading history messages shared with other callers (prompt-cache breakpoint)
     cache_prefix: CachePrefix = 0
     run_id: RunId | None = None

@@ -16,7 +16,7 @@ import pytest
 from tekton_cli.postgres import embedded_server
 from tekton_common.artifacts import artifact_model
 from tekton_common.catalog import get_ci
-from tekton_stages.pipeline import DIAMOND
+from tekton_common.stages import DIAMOND
 from tests.e2e.test_fleet_lifecycle import Fleet
 from tests.helpers import http_get, wait_for
 
@@ -384,6 +384,8 @@ def test_runs_go_on_without_milvus_and_say_so(platform: Fleet, tmp_path: Path) -
         assert status["memory"]["reachable"] is False
     finally:
         platform.up()  # brings Milvus and the supervisor back
+    # the stages service finds Milvus again on its own, within its reconnect backoff
+    assert wait_for(lambda: platform.json("status")["memory"]["reachable"], 60, 0.5)
     code, events = run_json(
         platform, "--goal", "Work with memory again", "--to", "plan", "--output", str(tmp_path)
     )

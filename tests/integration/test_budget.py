@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 
+import msgspec
 import nats
 import pytest
 
 from tekton_common.client import BusClient, SocketClient
 from tekton_common.errors import RemoteError
-from tekton_common.wire import total_tokens
+from tekton_common.usage import Tally
 
 
 async def until_refused(client: BusClient, ci: str, **fields) -> RemoteError:
@@ -44,8 +45,8 @@ async def test_ci_budget_is_enforced_on_nats_and_socket(env, start_ci, nc) -> No
             await sock.request({"content": "more"})
     assert (await client.chat("athena", "still fine")).ai_id == "athena-ci"
     report = json.loads(env.tekton("usage", "--ci", "apollo", "--json").stdout)
-    apollo_tally = report["groups"]["apollo-ci"]
-    assert total_tokens(apollo_tally) >= 300 and report["policy"] == "enforce"
+    apollo_tally = msgspec.convert(report["groups"]["apollo-ci"], Tally)
+    assert apollo_tally.tokens >= 300 and report["policy"] == "enforce"
     assert "ci.apollo" in report["verdicts"]
     assert athena.proc.poll() is None
 

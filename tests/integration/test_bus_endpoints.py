@@ -13,6 +13,7 @@ import pytest
 from tekton_common.client import BusClient
 from tekton_common.errors import RemoteError, TransportError
 from tekton_common.gather import gather_all
+from tekton_common.wire import StreamChunk, StreamEnd, StreamStart
 
 SCHEMAS = Path(__file__).parent.parent / "schemas"
 
@@ -57,8 +58,8 @@ async def test_bad_requests_get_micro_error_headers_and_service_lives(start_ci, 
 async def test_stream_over_nats(start_ci, nc) -> None:
     start_ci("nous")
     events = [e async for e in BusClient(nc, 5).stream("noesis", "tell me more")]
-    assert events[0]["type"] == "stream_start" and events[-1]["type"] == "stream_end"
-    text = "".join(e["content"] for e in events if e["type"] == "stream_chunk")
+    assert isinstance(events[0], StreamStart) and isinstance(events[-1], StreamEnd)
+    text = "".join(e.content for e in events if isinstance(e, StreamChunk))
     whole = await BusClient(nc, 5).chat("nous", "tell me more")
     assert text == whole.content
 
@@ -107,6 +108,12 @@ async def test_replicas_share_work_and_team_chat_gets_one_reply_per_ci(start_ci,
     first, second = start_ci("apollo"), start_ci("apollo")
     start_ci("athena")
     assert first.ci_port == second.ci_port  # SO_REUSEPORT: same port, two processes
+    # the replicas share their HTTP port too, so either may have answered the second's
+    # /readyz: wait until both are on the bus
+    for _ in range(100):
+        pings = await gather_all(nc, "$SRV.PING.apollo-ci", deadline=0.5, expected=2)
+        if len({json.loads(m.data)["id"] for m in pings}) == 2:
+            break
     client = BusClient(nc, 5)
     for i in range(40):
         await client.chat("apollo", f"q{i}")

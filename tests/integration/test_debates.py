@@ -69,9 +69,9 @@ async def test_approved_after_revision_with_every_turn_an_event(start_many, nc) 
     assert len(result["transcript"]) == 7 and result["total_tokens"] > 0
     assert all(t["model"] == "simulated" for t in result["transcript"])
     kinds = [e["type"] for e in events]
-    assert kinds[0] == "debate.started" and kinds[-1] == "debate.finished"
-    assert kinds.count("debate.turn") == 7 and kinds.count("debate.round") == 2
-    first_round = next(e for e in events if e["type"] == "debate.round")
+    assert kinds[0] == "debate.started.v1" and kinds[-1] == "debate.finished.v1"
+    assert kinds.count("debate.turn.v1") == 7 and kinds.count("debate.round.v1") == 2
+    first_round = next(e for e in events if e["type"] == "debate.round.v1")
     assert first_round["votes"]["athena-ci"] == "revise"
     for key in (
         "artifact",
@@ -87,20 +87,6 @@ async def test_approved_after_revision_with_every_turn_an_event(start_many, nc) 
         assert key in result
 
 
-async def test_early_stop_in_the_opening_round(start_many, nc) -> None:
-    start_many(cast(athena={"TEKTON_SIMULATED_STANCE": "accept"}))
-    result = await debate(nc, max_rounds=3)
-    assert result["status"] == "approved" and result["loops_run"] == 1
-
-
-async def test_no_quorum_blocks(start_many, nc) -> None:
-    reject = {"TEKTON_SIMULATED_STANCE": "reject"}
-    start_many(cast(athena=reject, metis=reject))
-    result = await debate(nc, max_rounds=2)
-    assert result["status"] == "blocked" and result["reason"].startswith("no quorum")
-    assert result["artifact"] is None and result["loops_run"] == 2
-
-
 async def test_repair_succeeds(start_many, nc) -> None:
     start_many(cast(apollo={"TEKTON_SIMULATED_FAULTS": "wrong_schema:#1"}))
     events: list[dict] = []
@@ -108,7 +94,7 @@ async def test_repair_succeeds(start_many, nc) -> None:
     assert result["status"] == "approved" and result["repairs"] == 1
     mediator_turns = [t for t in result["transcript"] if t["role"] == "mediator"]
     assert len(mediator_turns) == 2 and "artifact" in mediator_turns[0]["error"]
-    [repair] = [e for e in events if e["type"] == "debate.repair"]
+    [repair] = [e for e in events if e["type"] == "debate.repair.v1"]
     assert any("artifact" in err for err in repair["errors"])
 
 

@@ -53,7 +53,7 @@ async def test_repository_chunks_are_replaced_on_reindex(memory: Memory) -> None
     await memory.index_repo(repo, chunks[1:])
     assert [c.path for c in await memory.search_repo(repo, "rate limit")] == ["cart.py"]
     info = await memory.info()
-    assert info["reachable"] and info["embedder"] == "hashing" and info["chunks"] == 1
+    assert info.reachable and info.embedder == "hashing" and info.chunks == 1
 
 
 async def test_unreachable_milvus_is_a_clear_error(tmp_path: Path) -> None:
@@ -63,7 +63,7 @@ async def test_unreachable_milvus_is_a_clear_error(tmp_path: Path) -> None:
     assert "Milvus at http://127.0.0.1:" in str(caught.value)
     assert "hunter2" not in str(caught.value)
     info = await memory.info()
-    assert info["reachable"] is False and "hunter2" not in str(info)
+    assert info.reachable is False and "hunter2" not in str(info)
 
 
 async def test_memory_comes_back_with_the_server(tmp_path: Path) -> None:

@@ -13,13 +13,42 @@ import nats
 import pytest
 
 from tekton_common import bus
-from tekton_common.contract.runs import RunRequest
+from tekton_common.contract.debates import DebateResult
+from tekton_common.contract.events import (
+    DebateFinished,
+    RunStarted,
+    StageBlocked,
+    StageChecked,
+    StageProgress,
+)
+from tekton_common.contract.runs import StageOutcome, StageRequest
 from tekton_common.errors import PermissionDeniedError, TransportError
+from tekton_common.runlog import EventLog, ensure_runs_stream, read_events
 from tekton_common.settings import Settings
-from tekton_stages.coordinator import Coordinator
-from tekton_stages.events import EventLog, ensure_runs_stream, read_events
-from tekton_stages.memory import Memory
+from tekton_stages.asking import StageCaller
 from tests.helpers import NatsServer
+
+RESULT = DebateResult(
+    debate_id="d-last",
+    stage="plan",
+    status="approved",
+    reason=None,
+    artifact={},
+    rationale="-",
+    dissent=[],
+    risks=[],
+    checklist=[],
+    confidence=0.9,
+    votes={},
+    accept_share=1.0,
+    loops_run=1,
+    repairs=0,
+    roles={},
+    transcript=[],
+    total_tokens=0,
+    cost_usd=0.0,
+    duration_s=0.0,
+)
 
 
 class SlowAcks:
@@ -41,18 +70,16 @@ async def test_an_event_whose_publisher_is_cancelled_still_counts(nats_server) -
         await ensure_runs_stream(nc)
         run_id = uuid.uuid4().hex[:12]
         log = EventLog(SlowAcks(nc.jetstream(), 0.3), run_id)  # type: ignore[arg-type]
-        first = asyncio.create_task(log.emit("StageProgress", step="git apply --check"))
+        progress = StageProgress(stage="code", step="git apply --check")
+        first = asyncio.create_task(log.emit(progress))
         await asyncio.sleep(0.1)  # stored, not yet acknowledged
         first.cancel()
-        await log.emit("StageBlocked", reason="the diff does not apply")
+        await log.emit(StageBlocked(stage="code", reason="the diff does not apply"))
         events = await read_events(nc.jetstream(), run_id)
     finally:
         await nc.close()
     # before the fix, StageBlocked reused seq 1 and JetStream dropped it as a duplicate
-    assert [(e["seq"], e["type"]) for e in events] == [
-        (1, "StageProgress.v1"),
-        (2, "StageBlocked.v1"),
-    ]
+    assert [(e.seq, type(e)) for e in events] == [(1, StageProgress), (2, StageBlocked)]
 
 
 async def test_a_stages_last_events_are_kept_when_its_reply_comes_first(nats_server) -> None:
@@ -61,33 +88,26 @@ async def test_a_stages_last_events_are_kept_when_its_reply_comes_first(nats_ser
     async def stage(msg) -> None:  # two last events, then the reply at once
         ask = msgspec.json.decode(msg.data)
         subject = f"tekton.debates.{ask['debate_id']}.events"
-        await nc.publish(subject, b'{"type": "debate.finished"}')
+        await nc.publish(subject, msgspec.json.encode(DebateFinished(result=RESULT)))
         for ok in (True, False):
-            check = {"type": "stage.checked", "check": "git apply --check", "ok": ok}
-            await nc.publish(subject, msgspec.json.encode({**check, "output": "-"}))
-        reply = {
-            "stage": "plan",
-            "status": "approved",
-            "reason": None,
-            "artifact": {},
-            "debate": {},
-        }
+            check = StageChecked(check="git apply --check", ok=ok, output="-")
+            await nc.publish(subject, msgspec.json.encode(check))
+        reply = StageOutcome(stage="plan", status="approved", reason=None, artifact={})
         await msg.respond(msgspec.json.encode(reply))
 
     try:
         await ensure_runs_stream(nc)
         await nc.subscribe("tekton.stage.plan.run", cb=stage)
-        coordinator = Coordinator(nc, Settings(), spawn=None, memory=Memory("http://x", "hashing"))
-        request = RunRequest(goal="x")
+        request = StageRequest(run_id="r-last", stage="plan", goal="x", debate_id="d-last")
         log = EventLog(SlowAcks(nc.jetstream(), 0.2), request.run_id)  # type: ignore[arg-type]
-        outcome = await coordinator._stage(request, "plan", log, {})
+        outcome = await StageCaller(nc, timeout=30, silence=60).ask(request, log)
         events = await read_events(nc.jetstream(), request.run_id)
     finally:
         await nc.close()
     assert outcome.status == "approved"
-    checks = [e["ok"] for e in events if e.get("step") == "git apply --check"]
+    checks = [e.ok for e in events if isinstance(e, StageProgress)]
     assert checks == [True, False]
-    assert [e["seq"] for e in events] == [1, 2, 3]
+    assert [e.seq for e in events] == [1, 2]
 
 
 async def test_an_event_to_a_subject_no_stream_captures_fails_at_once(nats_server) -> None:
@@ -99,7 +119,7 @@ async def test_an_event_to_a_subject_no_stream_captures_fails_at_once(nats_serve
         log = EventLog(js, uuid.uuid4().hex[:12], patience=60)
         started = asyncio.get_running_loop().time()
         with pytest.raises(TransportError, match="no JetStream stream captures"):
-            await log.emit("RunStarted", goal="x")
+            await log.emit(RunStarted(goal="x", stages=[], output="-", request={}))
         assert asyncio.get_running_loop().time() - started < 10  # not 60 s of retries
     finally:
         await ensure_runs_stream(nc)
@@ -133,7 +153,7 @@ async def test_a_subject_the_user_may_not_publish_fails_at_once(tmp_path: Path) 
             log = EventLog(nc.jetstream(), "denied", patience=60, nc=nc)
             started = asyncio.get_running_loop().time()
             with pytest.raises(PermissionDeniedError, match=r"(?i)permissions violation"):
-                await log.emit("RunStarted", goal="x")
+                await log.emit(RunStarted(goal="x", stages=[], output="-", request={}))
             assert asyncio.get_running_loop().time() - started < 15
         finally:
             await nc.close()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-import msgspec
 import nats
 
-from tekton_common.settings import Settings
-from tekton_stages.coordinator import Coordinator
-from tekton_stages.memory import Memory
+from tekton_common.contract.runs import StageRequest
+from tekton_stages.asking import StageCaller
+
+REQUEST = StageRequest(run_id="r1", stage="plan", goal="g", debate_id="d1")
 
 
 async def test_a_silent_stage_is_asked_again(nats_server) -> None:
@@ -23,10 +23,9 @@ async def test_a_silent_stage_is_asked_again(nats_server) -> None:
             await msg.respond(b'{"status": "approved"}')
 
     await nc.subscribe("tekton.stage.plan.run", cb=stage)
-    settings = msgspec.structs.replace(Settings(), stage_silence=1.0)
-    coordinator = Coordinator(nc, settings, spawn=None, memory=Memory("http://unused", "hashing"))
+    caller = StageCaller(nc, timeout=60, silence=1.0)
     try:
-        reply = await coordinator._ask_stage("plan", b"{}", [time.monotonic()])
+        reply = await caller._ask_patiently(REQUEST, [time.monotonic()])
     finally:
         await nc.close()
     assert reply.data == b'{"status": "approved"}'
@@ -46,10 +45,9 @@ async def test_a_stage_that_keeps_talking_is_not_asked_again(nats_server) -> Non
         await msg.respond(b"done")
 
     await nc.subscribe("tekton.stage.plan.run", cb=stage)
-    settings = msgspec.structs.replace(Settings(), stage_silence=1.0)
-    coordinator = Coordinator(nc, settings, spawn=None, memory=Memory("http://unused", "hashing"))
+    caller = StageCaller(nc, timeout=60, silence=1.0)
     try:
-        reply = await coordinator._ask_stage("plan", b"{}", heard)
+        reply = await caller._ask_patiently(REQUEST, heard)
     finally:
         await nc.close()
     assert reply.data == b"done" and len(asked) == 1

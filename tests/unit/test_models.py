@@ -183,7 +183,7 @@ def test_parse_faults_errors() -> None:
 async def test_simulated_votes_follow_the_debate_role() -> None:
     sim = SimulatedProvider()
 
-    async def vote(role: str, round_: int, provider: SimulatedProvider = sim) -> str:
+    async def vote(role: str, round_: int) -> str:
         req = ModelRequest(
             ci="x",
             role="r",
@@ -194,10 +194,7 @@ async def test_simulated_votes_follow_the_debate_role() -> None:
             json_schema=SCHEMA,
             hints={"debate_role": role, "round": round_},
         )
-        return str(json.loads((await provider.complete(req)).content)["vote"])
+        return str(json.loads((await sim.complete(req)).content)["vote"])
 
     assert await vote("skeptic", 1) == "revise" and await vote("skeptic", 2) == "accept"
     assert await vote("proponent", 1) == "accept"
-    assert await vote("proponent", 1, SimulatedProvider(stance="reject")) == "reject"
-    with pytest.raises(ConfigError, match="stance"):
-        SimulatedProvider(stance="maybe")

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from tekton_common.contract.debates import Position, TurnRecord
+from tekton_common.contract.debates import Position, TurnRecord, outcome_schema
 from tekton_rhetor import quorum
-from tekton_rhetor.models import outcome_schema
 from tekton_rhetor.validate import ArtifactSchema, parse_position
 
 
@@ -62,7 +61,7 @@ def test_parse_position_repairs_what_is_clear() -> None:
     for bad, why in (
         ("no json here", "not a JSON object"),
         ('{"position": "p", "vote": "maybe", "self_confidence": 1}', "vote"),
-        ('{"position": "p", "vote": "accept", "self_confidence": "x"}', "number"),
+        ('{"position": "p", "vote": "accept", "self_confidence": "x"}', "`self_confidence`"),
         ('{"position": "", "vote": "accept", "self_confidence": 1}', "position"),
     ):
         assert parse_position(bad)[0] is None and why in str(parse_position(bad)[2])
@@ -99,4 +98,6 @@ def test_outcome_schema_lifts_defs() -> None:
     }
     schema = outcome_schema(artifact)
     assert schema["$defs"] == {"X": {"type": "string"}}
+    assert schema["properties"]["artifact"]["properties"]["x"] == {"$ref": "#/$defs/X"}
+    assert {"artifact", "status", "rationale", "confidence"} <= set(schema["required"])
     assert "$defs" not in schema["properties"]["artifact"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -23,7 +23,7 @@ from tekton_common.contract.limits import (
     TokenBudget,
     TurnTimeout,
 )
-from tekton_common.contract.schemas import check_schema
+from tekton_common.contract.schemas import JsonObject, JsonSchema, check_schema
 from tekton_common.wire import total_tokens
 
 DEBATERS = ("proponent", "skeptic", "pragmatist")
@@ -35,7 +35,7 @@ Role = Literal["proponent", "skeptic", "pragmatist", "mediator"]
 CIName = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 #: a registered artifact schema's name
 SchemaName = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
-Context = dict[str, Any] | Annotated[str, msgspec.Meta(max_length=200_000)] | None
+Context = JsonObject | Annotated[str, msgspec.Meta(max_length=200_000)] | None
 
 
 def new_debate_id() -> str:
@@ -56,7 +56,7 @@ class DebateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_rounds: Rounds = DEFAULT_ROUNDS
     threshold: Threshold = DEFAULT_THRESHOLD
     consensus_free: bool = False
-    artifact_schema: SchemaName | dict[str, Any] = "decision"
+    artifact_schema: SchemaName | JsonSchema = "decision"
     token_budget: TokenBudget = 0
     model: ModelSpec | None = None
     run_id: RunId | None = None
@@ -73,8 +73,96 @@ class DebateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                 raise ValueError(f"artifact_schema: {exc}") from None
 
 
+#: bounds of what a model writes in a reply: a small model held to a grammar adds items
+#: and words until its token limit unless the schema stops it (issue of the local model)
+MAX_POSITION = 2000
+MAX_ITEM = 300
+MAX_ITEMS = 8
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_POSITION)]
+Item = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ITEM)]
+Items = Annotated[list[Item], msgspec.Meta(max_length=MAX_ITEMS)]
+
+
+class Scores(msgspec.Struct, forbid_unknown_fields=True):
+    """A debater's scores of the question's answer, each in [0, 1]."""
+
+    correctness: Confidence = 0.0
+    stack_fit: Confidence = 0.0
+    ops_risk: Confidence = 0.0
+    reversibility: Confidence = 0.0
+    recency: Confidence = 0.0
+
+
+class PositionReply(msgspec.Struct, forbid_unknown_fields=True):
+    """What a debater must answer. `reply_schema(PositionReply)` is what the model is
+    held to (every field required but `dissent`); a reply is checked by decoding into
+    this same Struct, which lets a missing list or score pass as empty."""
+
+    position: Text
+    self_confidence: Confidence
+    vote: Literal["accept", "revise", "reject"]
+    scores: Scores = msgspec.field(default_factory=Scores)
+    risks: Items = []
+    checks: Items = []
+    dissent: Annotated[str, msgspec.Meta(max_length=MAX_POSITION)] | None = None
+
+
+class OutcomeReply(msgspec.Struct, forbid_unknown_fields=True):
+    """What the mediator must answer; `artifact` follows the stage's own schema
+    (`outcome_schema` nests it)."""
+
+    artifact: JsonObject
+    status: Literal["approved", "blocked"]
+    rationale: Text
+    confidence: Confidence
+    dissent: Items = []
+    risks: Items = []
+    checklist: Items = []
+
+
+def _require(schema: JsonSchema) -> None:
+    """Every property required, but those whose default is null."""
+    properties = schema.get("properties", {})
+    optional = {
+        name for name, sub in properties.items() if "default" in sub and sub["default"] is None
+    }
+    schema["required"] = [name for name in properties if name not in optional]
+    for sub in properties.values():
+        sub.pop("default", None)
+
+
+def reply_schema(kind: type[msgspec.Struct]) -> JsonSchema:
+    """The JSON Schema a model is held to for a reply Struct: generated from it, its
+    root inlined (a model and the simulated provider read the properties at the top),
+    nested Structs under ``$defs``, and every field required but the optional ones (a
+    small model leaves out whatever a schema lets it)."""
+    generated = msgspec.json.schema(kind)
+    defs: dict[str, JsonSchema] = dict(generated.get("$defs", {}))
+    root: JsonSchema = dict(defs.pop(kind.__name__))
+    for schema in (root, *defs.values()):
+        _require(schema)
+    if defs:
+        root["$defs"] = defs
+    return root
+
+
+def outcome_schema(artifact: JsonSchema) -> JsonSchema:
+    """The mediator's JSON: OutcomeReply, with `artifact`'s schema nested (its
+    ``$defs`` lifted to the top, where its references point)."""
+    schema = reply_schema(OutcomeReply)
+    nested = {k: v for k, v in artifact.items() if k not in ("$defs", "definitions", "$schema")}
+    schema["properties"] = {**schema["properties"], "artifact": nested}
+    defs = {**schema.get("$defs", {}), **artifact.get("$defs", {})}
+    if defs:
+        schema["$defs"] = defs
+    if "definitions" in artifact:
+        schema["definitions"] = artifact["definitions"]
+    return schema
+
+
 class Position(msgspec.Struct):
-    """A debater's position, as parsed (and repaired) from its reply."""
+    """A debater's position, as parsed (and repaired) from its reply and kept in the
+    transcript (lenient, so that turns stored by older versions still read)."""
 
     position: str
     vote: str
@@ -95,7 +183,7 @@ class TurnRecord(msgspec.Struct):
     latency_s: float
     started_at: float
     position: Position | None = None
-    outcome: dict[str, Any] | None = None
+    outcome: JsonObject | None = None
     abstained: bool = False
     error: str | None = None
     repaired: bool = False
@@ -119,7 +207,7 @@ class DebateResult(msgspec.Struct):
     stage: str
     status: str
     reason: str | None
-    artifact: dict[str, Any] | None
+    artifact: JsonObject | None
     rationale: str
     dissent: list[str]
     risks: list[str]

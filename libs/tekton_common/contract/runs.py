@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 
+from tekton_common.contract.debates import DebateResult
 from tekton_common.contract.ids import DebateId, RunId
 from tekton_common.contract.limits import (
     DEFAULT_ROUNDS,
@@ -17,6 +18,7 @@ from tekton_common.contract.limits import (
     Rounds,
     Threshold,
 )
+from tekton_common.contract.schemas import JsonObject
 from tekton_common.stages import DIAMOND, Stage
 
 Stages = Annotated[list[Stage], msgspec.Meta(max_length=len(DIAMOND))]
@@ -92,7 +94,7 @@ class StageRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     stage: Stage
     goal: Goal
     debate_id: DebateId
-    earlier: dict[str, Any] = {}
+    earlier: dict[str, JsonObject] = {}
     consensus_free: bool = False
     model: ModelSpec | None = None
     max_rounds: Rounds = DEFAULT_ROUNDS
@@ -104,11 +106,12 @@ class StageRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class StageOutcome(msgspec.Struct):
-    """What a stage returns: an artifact, or a block with its reason."""
+    """What a stage returns: an artifact, or a block with its reason; the debate's
+    result (without its transcript: that went turn by turn), when there was one."""
 
     stage: str
     status: str
     reason: str | None
-    artifact: dict[str, Any] | None
-    debate: dict[str, Any]
+    artifact: JsonObject | None
+    debate: DebateResult | None = None
     type: str = "stage_outcome.v1"

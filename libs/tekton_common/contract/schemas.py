@@ -18,6 +18,12 @@ import msgspec
 from tekton_common.contract.limits import MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH
 from tekton_common.errors import ProtocolError
 
+#: a JSON Schema (checked by `check_schema` where it arrives in a request)
+JsonSchema = dict[str, Any]
+#: a JSON object whose shape a JSON Schema gives, not a Struct: an artifact (its schema
+#: named by the stage), a request's context; validated where that schema is known
+JsonObject = dict[str, Any]
+
 #: schemas that passed, by their encoding (at most ACCEPTED_KEPT, the oldest let go)
 ACCEPTED_KEPT = 64
 _accepted: dict[tuple[bool, bytes], None] = {}
@@ -40,7 +46,7 @@ def _depth(schema: Any) -> int:
     return deepest
 
 
-def _pointer(root: dict[str, Any], ref: str) -> Any:
+def _pointer(root: JsonSchema, ref: str) -> Any:
     if ref == "#" or not ref.startswith("#/"):
         raise SchemaError(
             f"$ref {ref!r}: only local references into the schema (#/$defs/…) are allowed, "
@@ -58,7 +64,7 @@ def _pointer(root: dict[str, Any], ref: str) -> Any:
     return node
 
 
-def _refs(root: dict[str, Any]) -> None:
+def _refs(root: JsonSchema) -> None:
     """Every $ref resolves, and none leads back to a schema it is reached from."""
     done: set[str] = set()
 
@@ -86,7 +92,7 @@ def _refs(root: dict[str, Any]) -> None:
     visit(root, ())
 
 
-def check_schema(schema: object, *, meta: bool = False) -> dict[str, Any]:
+def check_schema(schema: object, *, meta: bool = False) -> JsonSchema:
     """`schema` when it can be used; SchemaError saying why not otherwise."""
     if not isinstance(schema, dict):
         raise SchemaError("a JSON Schema must be an object")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import msgspec
 
+from tekton_common.contract.schemas import JsonObject, JsonSchema
 from tekton_common.wire import Turn, Usage
 
 
@@ -21,13 +22,13 @@ class ModelRequest(msgspec.Struct, frozen=True):
     max_tokens: int
     temperature: float | None = None
     #: JSON Schema the reply must follow (structured output), or None for free text
-    json_schema: dict[str, Any] | None = None
+    json_schema: JsonSchema | None = None
     #: how many leading messages form a transcript prefix shared with other callers
     #: (a debate's transcript), worth a prompt-cache breakpoint
     cache_prefix: int = 0
     run_id: str | None = None
     #: what the caller says about the call's purpose (debate role, round)
-    hints: dict[str, Any] = {}
+    hints: JsonObject = {}
 
 
 class ModelReply(msgspec.Struct, frozen=True):

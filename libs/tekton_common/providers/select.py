@@ -49,7 +49,6 @@ def build_provider(model: str, settings: Settings) -> Provider:
             latency_ms=settings.simulated_latency_ms,
             faults=settings.simulated_faults,
             seed=settings.simulated_seed,
-            stance=settings.simulated_stance,
         )
     if kind == "openai":
         from tekton_common.providers.openai_compat import OpenAICompatProvider  # noqa: PLC0415

@@ -24,7 +24,6 @@ from tekton_common.wire import Usage
 
 SIMULATED = "simulated"
 FAULT_KINDS = ("error", "timeout", "invalid_json", "wrong_schema")
-STANCES = ("", "accept", "revise", "reject")
 
 _APPROACH = {
     "planning": (
@@ -125,14 +124,10 @@ class SimulatedProvider:
         faults: str = "",
         seed: int = 0,
         hang_seconds: float = 3600.0,
-        stance: str = "",
     ) -> None:
-        if stance not in STANCES:
-            raise ConfigError(f"simulated stance must be accept, revise or reject, got {stance!r}")
         self.latency = max(0.0, latency_ms) / 1000.0
         self.faults = parse_faults(faults)
         self.hang_seconds = hang_seconds
-        self.stance = stance
         self._dice = random.Random(seed)
 
     async def _maybe_fault(self, request: ModelRequest) -> str | None:
@@ -155,9 +150,9 @@ class SimulatedProvider:
         if "vote" in props:
             role = request.hints.get("debate_role")
             opening = request.hints.get("round", 1) == 1
-            out["vote"] = self.stance or ("revise" if role == "skeptic" and opening else "accept")
+            out["vote"] = "revise" if role == "skeptic" and opening else "accept"
         if "status" in props and "approved" in props["status"].get("enum", []):
-            out["status"] = "blocked" if self.stance == "reject" else "approved"
+            out["status"] = "approved"
         return out
 
     def _reply(self, request: ModelRequest, fault: str | None = None) -> ModelReply:

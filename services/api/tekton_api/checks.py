@@ -5,66 +5,65 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-from typing import Any
 
 from nats.aio.client import Client
 
-from tekton_cli.status import memory_info
+from tekton_api.models import Check, SystemChecks
+from tekton_common.client import Tekton
 from tekton_common.secrets import read_secret
 from tekton_common.settings import Settings
 
 
-async def _postgres(dsn: str | None) -> dict[str, Any]:
+async def _postgres(dsn: str | None) -> Check:
     if not dsn:
-        return {"ok": False, "detail": "no PostgreSQL configured: history stays in JetStream"}
+        return Check(ok=False, detail="no PostgreSQL configured: history stays in JetStream")
     import asyncpg  # noqa: PLC0415
 
     try:
         conn = await asyncpg.connect(dsn, timeout=3)
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        return {"ok": False, "detail": f"unreachable: {type(exc).__name__}"}
+        return Check(ok=False, detail=f"unreachable: {type(exc).__name__}")
     await conn.close()
-    return {"ok": True, "detail": "reachable"}
+    return Check(ok=True, detail="reachable")
 
 
-async def _memory(nc: Client) -> dict[str, Any]:
-    info = await memory_info(nc)  # what `tekton status` shows
-    if not info.get("reachable"):
-        return {"ok": False, "detail": info.get("error")}
-    return {"ok": True, "detail": f"{info['embedder']} embeddings, {info['lessons']} lessons"}
+async def _memory(nc: Client) -> Check:
+    info = await Tekton(nc).memory()  # what `tekton status` shows
+    if not info.reachable:
+        return Check(ok=False, detail=info.error or "unreachable")
+    return Check(ok=True, detail=f"{info.embedder} embeddings, {info.lessons} lessons")
 
 
-def _writable(folder: str) -> dict[str, Any]:
+def _writable(folder: str) -> Check:
     try:
         with tempfile.NamedTemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        return {"ok": False, "detail": f"{folder} is not writable: {exc.strerror}"}
-    return {"ok": True, "detail": f"{folder} writable; artifact names are kept inside it"}
+        return Check(ok=False, detail=f"{folder} is not writable: {exc.strerror}")
+    return Check(ok=True, detail=f"{folder} writable; artifact names are kept inside it")
 
 
-async def system_checks(settings: Settings, nc: Client, dsn: str | None) -> dict[str, Any]:
+async def system_checks(settings: Settings, nc: Client, dsn: str | None) -> SystemChecks:
     """Each check: ok and a detail; `ok` overall when the essential ones pass."""
     settings.home_path.mkdir(parents=True, exist_ok=True)
     checks = {
-        "nats": {
-            "ok": nc.is_connected,
-            "detail": "connected" if nc.is_connected else "reconnecting",
-        },
+        "nats": Check(
+            ok=nc.is_connected, detail="connected" if nc.is_connected else "reconnecting"
+        ),
         "postgresql": await _postgres(dsn),
         "milvus": await _memory(nc),
-        "model_credentials": {
-            "ok": read_secret("ANTHROPIC_API_KEY") is not None,
-            "detail": "an Anthropic key is present"
+        "model_credentials": Check(
+            ok=read_secret("ANTHROPIC_API_KEY") is not None,
+            detail="an Anthropic key is present"
             if read_secret("ANTHROPIC_API_KEY")
             else "no model key: CIs answer with the offline simulated model",
-        },
-        "repository": {
-            "ok": shutil.which("git") is not None,
-            "detail": "git is installed (for --repo and git apply --check)"
+        ),
+        "repository": Check(
+            ok=shutil.which("git") is not None,
+            detail="git is installed (for --repo and git apply --check)"
             if shutil.which("git")
             else "git is missing: runs with a repository cannot check their diff",
-        },
+        ),
         "sandbox": await asyncio.to_thread(_writable, str(settings.home_path)),
     }
-    return {"ok": checks["nats"]["ok"] and checks["sandbox"]["ok"], "checks": checks}
+    return SystemChecks(ok=checks["nats"].ok and checks["sandbox"].ok, checks=checks)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -40,7 +41,7 @@ class ApiConfig(BaseModel):
     )
 
 
-def _path(settings: Settings):  # type: ignore[no-untyped-def]
+def _path(settings: Settings) -> Path:
     return settings.home_path / "api-config.json"
 
 

@@ -10,6 +10,7 @@ import uvicorn
 
 from tekton_api.app import create_app
 from tekton_common.errors import TektonError
+from tekton_common.history import history_dsn
 from tekton_common.settings import load_settings
 from tekton_common.telemetry import observe
 
@@ -26,8 +27,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tekton_api: {exc}", file=sys.stderr)
         return 2
     observe("tekton-api", settings)
-    from tekton_cli.postgres import history_dsn  # noqa: PLC0415
-
     app = create_app(settings, history_dsn(settings))
     uvicorn.run(app, host=settings.host, port=settings.api_port, log_config=None, access_log=False)
     return 0

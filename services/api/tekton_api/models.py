@@ -37,3 +37,17 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
+
+
+class Check(BaseModel):
+    """One readiness check."""
+
+    ok: bool
+    detail: str
+
+
+class SystemChecks(BaseModel):
+    """`GET /system/checks`: `ok` when the essential checks (NATS, the state folder) pass."""
+
+    ok: bool
+    checks: dict[str, Check]

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import PlainTextResponse
 from nats.aio.client import Client
-from nats.js.api import DeliverPolicy
 from sse_starlette.sse import EventSourceResponse
 
 from tekton_api import deps
 from tekton_api.config import load_config
 from tekton_api.models import RunCreate, RunStarted
-from tekton_common.client import raise_for_error
-from tekton_common.contract.codec import encode, make
+from tekton_common.client import Tekton
+from tekton_common.contract.codec import make
+from tekton_common.contract.events import AnyRunEvent, ArtifactCreated, event_type
 from tekton_common.contract.ids import ID_CHARS, MAX_RUN_ID
 from tekton_common.contract.runs import RunRequest
 from tekton_common.errors import NotFoundError
 from tekton_common.settings import Settings
-from tekton_stages.events import TERMINAL, read_events, run_subject
-from tekton_stages.history import all_runs, summarize
 
 router = APIRouter(prefix="/runs", tags=["runs"], dependencies=[Depends(deps.authorized)])
 Bus = Annotated[Client, Depends(deps.bus)]
@@ -32,17 +30,22 @@ RunIdPath = Annotated[
 ]
 
 
-async def events_of(nc: Client, run_id: str) -> list[dict[str, Any]]:
-    """The run's stored events; 404 when there is no such run."""
-    events = await read_events(nc.jetstream(timeout=10), run_id)
-    if not events:
-        raise NotFoundError(f"no run {run_id}")
-    return events
+def platform(nc: Bus) -> Tekton:
+    """The platform, through the API's NATS connection."""
+    return Tekton(nc)
+
+
+Platform = Annotated[Tekton, Depends(platform)]
+
+
+def artifact_events(events: list[AnyRunEvent]) -> list[ArtifactCreated]:
+    """The run's artifacts, in the order they were made."""
+    return [e for e in events if isinstance(e, ArtifactCreated)]
 
 
 @router.post("", status_code=201, response_model=RunStarted)
 async def start_run(
-    ask: RunCreate, nc: Bus, settings: Annotated[Settings, Depends(deps.settings)]
+    ask: RunCreate, tekton: Platform, settings: Annotated[Settings, Depends(deps.settings)]
 ) -> dict[str, Any]:
     """Start a run in the stages service; it goes on whoever watches."""
     config = load_config(settings)
@@ -57,22 +60,25 @@ async def start_run(
         threshold=config.threshold,
         repo=ask.repo,
     )
-    reply = await nc.request("tekton.runs.start", encode(request), timeout=30)
-    raise_for_error(reply, "tekton-stages")
-    started: dict[str, Any] = json.loads(reply.data)
-    return started
+    accepted = await tekton.start_run(request)
+    return {"run_id": accepted.run_id, "stages": accepted.stages}
 
 
 @router.get("")
-async def runs(nc: Bus, dsn: Annotated[str | None, Depends(deps.history)]) -> list[dict[str, Any]]:
-    """Every run, oldest first (from PostgreSQL when reachable, else the event log)."""
-    return await all_runs(nc.jetstream(timeout=10), dsn)
+async def runs(
+    tekton: Platform, dsn: Annotated[str | None, Depends(deps.history)]
+) -> list[dict[str, Any]]:
+    """Every run, oldest first (from PostgreSQL when reachable, with runs not yet recorded
+    from the event log)."""
+    rows: list[dict[str, Any]] = msgspec.to_builtins(await tekton.runs(dsn))
+    return rows
 
 
 @router.get("/{run_id}")
-async def run(run_id: RunIdPath, nc: Bus) -> dict[str, Any]:
+async def run(run_id: RunIdPath, tekton: Platform) -> dict[str, Any]:
     """One run's state."""
-    return summarize(await events_of(nc, run_id))
+    state: dict[str, Any] = msgspec.to_builtins(await tekton.state(run_id))
+    return state
 
 
 @router.get(
@@ -80,35 +86,24 @@ async def run(run_id: RunIdPath, nc: Bus) -> dict[str, Any]:
     response_class=EventSourceResponse,
     responses={200: {"description": "the events", "content": {"text/event-stream": {}}}},
 )
-async def run_events(run_id: RunIdPath, nc: Bus) -> EventSourceResponse:
+async def run_events(run_id: RunIdPath, tekton: Platform) -> EventSourceResponse:
     """The run's events as Server-Sent Events: every stored one, then live ones until the
     run finishes or fails (event name: the event type; id: its seq)."""
-    await events_of(nc, run_id)
-    sub = await nc.jetstream(timeout=10).subscribe(
-        run_subject(run_id), ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
-    )
+    await tekton.events(run_id)  # 404 at once for no such run
 
     async def stream() -> AsyncIterator[dict[str, str]]:
-        try:
-            while True:
-                msg = await sub.next_msg(timeout=3600)
-                event = json.loads(msg.data)
-                yield {"event": event["type"], "id": str(event["seq"]), "data": msg.data.decode()}
-                if event["type"] in TERMINAL:
-                    return
-        finally:
-            await sub.unsubscribe()
+        async for event, data in tekton.follow(run_id):
+            yield {"event": event_type(type(event)), "id": str(event.seq), "data": data.decode()}
 
     return EventSourceResponse(stream(), ping=15)
 
 
 @router.get("/{run_id}/artifacts")
-async def artifacts(run_id: RunIdPath, nc: Bus) -> list[dict[str, Any]]:
+async def artifacts(run_id: RunIdPath, tekton: Platform) -> list[dict[str, Any]]:
     """The run's artifacts: stage, name and content."""
     return [
-        {"stage": e["stage"], "name": e["name"], "artifact": e["artifact"]}
-        for e in await events_of(nc, run_id)
-        if e["type"] == "ArtifactCreated.v1"
+        {"stage": e.stage, "name": e.name, "artifact": e.artifact}
+        for e in artifact_events(await tekton.events(run_id))
     ]
 
 
@@ -121,11 +116,11 @@ async def artifacts(run_id: RunIdPath, nc: Bus) -> list[dict[str, Any]]:
         }
     },
 )
-async def artifact(run_id: RunIdPath, name: str, nc: Bus) -> Any:
+async def artifact(run_id: RunIdPath, name: str, tekton: Platform) -> Any:
     """One artifact by name (plan.json, …); diff.patch is the code stage's diff as text."""
-    for event in await events_of(nc, run_id):
-        if event["type"] == "ArtifactCreated.v1" and event["name"] == name:
+    for event in artifact_events(await tekton.events(run_id)):
+        if event.name == name:
             if name.endswith(".patch"):
-                return PlainTextResponse(event["artifact"]["diff"], media_type="text/x-diff")
-            return event["artifact"]
+                return PlainTextResponse(event.artifact["diff"], media_type="text/x-diff")
+            return event.artifact
     raise NotFoundError(f"run {run_id} has no artifact {name!r}")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import APIRouter, Depends
 from nats.aio.client import Client
 
 from tekton_api import deps
 from tekton_api.checks import system_checks
 from tekton_api.config import ApiConfig, load_config, save_config
+from tekton_api.models import SystemChecks
+from tekton_common.client import Tekton
 from tekton_common.settings import Settings
 
 router = APIRouter(tags=["system"], dependencies=[Depends(deps.authorized)])
@@ -35,7 +37,7 @@ async def put_config(config: ApiConfig, settings: Current) -> ApiConfig:
 @router.get("/system/checks")
 async def checks(
     settings: Current, nc: Bus, dsn: Annotated[str | None, Depends(deps.history)]
-) -> dict[str, Any]:
+) -> SystemChecks:
     """NATS, PostgreSQL and Milvus reachable, model credentials present, git for
     repositories, the state folder writable."""
     return await system_checks(settings, nc, dsn)
@@ -44,6 +46,5 @@ async def checks(
 @router.get("/cis")
 async def cis(nc: Bus) -> list[dict[str, Any]]:
     """Rhetor's roster: every CI with its health, turns, failures, latency, tokens."""
-    reply = await nc.request("tekton.rhetor.roster", b"", timeout=10)
-    roster: list[dict[str, Any]] = json.loads(reply.data)["cis"]
-    return roster
+    entries: list[dict[str, Any]] = msgspec.to_builtins(await Tekton(nc).roster())
+    return entries

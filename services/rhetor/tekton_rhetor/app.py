@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 import msgspec
 from nats.micro.request import Request
@@ -12,50 +11,48 @@ from nats.micro.request import Request
 from tekton_common import spans
 from tekton_common.contract.codec import decode
 from tekton_common.contract.debates import DebateRequest, TeamRequest
+from tekton_common.contract.events import DebateEvent
+from tekton_common.contract.platform import Roster, TeamEvent
 from tekton_common.micro import EndpointDef
 from tekton_common.process import run_ci
 from tekton_common.service import ServiceContext
-from tekton_common.subjects import RHETOR_DEBATE, RHETOR_ROSTER, RHETOR_TEAM
-from tekton_rhetor.calls import CallStats
+from tekton_common.subjects import RHETOR_DEBATE, RHETOR_ROSTER, RHETOR_TEAM, debate_events
+from tekton_rhetor.calls import CallStats, asker
 from tekton_rhetor.debate import Debate
-from tekton_rhetor.roster import Roster
+from tekton_rhetor.roster import RosterKeeper
 from tekton_rhetor.team import moderate
-
-
-def debate_subject(debate_id: str) -> str:
-    """Where a debate's events go."""
-    return f"tekton.debates.{debate_id}.events"
 
 
 def rhetor_extension(context: ServiceContext) -> list[EndpointDef]:
     """Rhetor's endpoints beside its CI endpoints."""
     nc, settings = context.nc, context.runtime.settings
     stats = CallStats()
-    roster = Roster(nc, settings, stats)
+    call = asker(nc, stats)
+    roster = RosterKeeper(nc, settings, stats)
 
     async def debate(request: Request) -> bytes:
         ask = decode(request.data, DebateRequest)
-        subject = debate_subject(ask.debate_id)
+        subject = debate_events(ask.debate_id)
 
-        async def publish(event: dict[str, Any]) -> None:
+        async def publish(event: DebateEvent) -> None:
             with spans.quiet_hops():
                 await nc.publish(subject, msgspec.json.encode(event))
 
         result = await Debate(
-            ask, nc, stats, context.runtime.guard, settings.debate_turn_timeout, publish
+            ask, call, context.runtime.guard, settings.debate_turn_timeout, publish
         ).run()
         return msgspec.json.encode(result)
 
     async def team(request: Request) -> None:
         ask = decode(request.data, TeamRequest)
 
-        async def emit(message: dict[str, Any]) -> None:
+        async def emit(message: TeamEvent) -> None:
             await request.respond(msgspec.json.encode(message))
 
         await moderate(nc, ask, stats, emit)
 
     async def roster_endpoint(_request: Request) -> bytes:
-        return msgspec.json.encode({"type": "roster.v1", "cis": await roster.snapshot()})
+        return msgspec.json.encode(Roster(cis=await roster.snapshot()))
 
     return [
         EndpointDef("debate", debate, subject=RHETOR_DEBATE),

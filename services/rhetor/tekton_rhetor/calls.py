@@ -3,20 +3,19 @@ outcome as data."""
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import msgspec
 import nats.errors
 from nats.aio.client import Client
-from nats.aio.msg import Msg
 
+from tekton_common.bus import while_unanswered
 from tekton_common.catalog import CIId
-from tekton_common.client import ERROR_CODE_HEADER, ERROR_HEADER
+from tekton_common.client import error_of
 from tekton_common.subjects import ci_chat
-from tekton_common.wire import Response, total_tokens
+from tekton_common.wire import ChatRequest, Response, total_tokens
 
 #: how long a turn waits for a CI nobody serves (restarting, or reconnecting) to return
 ABSENT_GRACE = 5.0
@@ -81,35 +80,22 @@ class CallStats:
         counters.tokens += total_tokens(attempt.reply.usage)
 
 
-async def _request(nc: Client, subject: str, data: bytes, timeout: float) -> Msg:
-    """The request; while nobody listens (a CI restarting, or reconnecting after a NATS
-    restart) it is asked again for up to ABSENT_GRACE seconds before giving up."""
-    end = time.monotonic() + min(ABSENT_GRACE, timeout)
-    delay = 0.1
-    while True:
-        try:
-            return await nc.request(subject, data, timeout=timeout)
-        except nats.errors.NoRespondersError:
-            if time.monotonic() + delay > end:
-                raise
-            await asyncio.sleep(delay)
-            delay = min(1.0, delay * 2)
-
-
 async def call_ci(
-    nc: Client, ci: str, payload: dict[str, Any], timeout: float, stats: CallStats
+    nc: Client, ci: str, request: ChatRequest, timeout: float, stats: CallStats
 ) -> Attempt:
     """One chat request to a CI over NATS (its queue group picks a live replica)."""
     started = time.perf_counter()
     attempt = Attempt()
     try:
-        subject = ci_chat(CIId.from_str(ci))
-        msg = await _request(nc, subject, msgspec.json.encode(payload), timeout)
-        headers = msg.headers or {}
-        if ERROR_CODE_HEADER in headers:
-            code = headers[ERROR_CODE_HEADER]
-            attempt.code = int(code) if code.isdigit() else 500
-            attempt.error = f"{ci}: {headers.get(ERROR_HEADER)} ({code})"
+        subject, data = ci_chat(CIId.from_str(ci)), msgspec.json.encode(request)
+        # while nobody serves the CI (restarting, or reconnecting after a NATS restart)
+        # it is asked again for up to ABSENT_GRACE seconds
+        msg = await while_unanswered(
+            lambda: nc.request(subject, data, timeout=timeout), min(ABSENT_GRACE, timeout)
+        )
+        if (error := error_of(msg, ci)) is not None:
+            attempt.code = error.code
+            attempt.error = f"{error} ({error.code})"
         else:
             attempt.reply = msgspec.json.decode(msg.data, type=Response)
     except nats.errors.NoRespondersError:
@@ -121,3 +107,16 @@ async def call_ci(
     attempt.latency = time.perf_counter() - started
     stats.record(ci, attempt)
     return attempt
+
+
+#: one turn's call: CI id, request, timeout → what came back (a debate's only way out)
+Ask = Callable[[str, ChatRequest, float], Awaitable[Attempt]]
+
+
+def asker(nc: Client, stats: CallStats) -> Ask:
+    """Calls over NATS, counted in ``stats``."""
+
+    async def ask(ci: str, request: ChatRequest, timeout: float) -> Attempt:
+        return await call_ci(nc, ci, request, timeout, stats)
+
+    return ask

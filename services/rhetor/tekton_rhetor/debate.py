@@ -14,10 +14,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import msgspec
-from nats.aio.client import Client
 
 from tekton_common import metrics, spans
 from tekton_common.budget import BudgetGuard
@@ -27,16 +25,33 @@ from tekton_common.contract.debates import (
     ROLES,
     DebateRequest,
     DebateResult,
+    OutcomeReply,
+    PositionReply,
     TurnRecord,
+    outcome_schema,
+    reply_schema,
 )
+from tekton_common.contract.events import (
+    DebateEvent,
+    DebateFinished,
+    DebateStarted,
+    RepairAsked,
+    RoundEnded,
+    TurnTaken,
+)
+from tekton_common.contract.schemas import JsonSchema
 from tekton_common.errors import OverBudgetError
-from tekton_common.wire import add_tokens
+from tekton_common.stages import roles_of
+from tekton_common.wire import ChatRequest, Turn, add_tokens
 from tekton_rhetor import quorum
-from tekton_rhetor.calls import Attempt, CallStats, call_ci
-from tekton_rhetor.models import DEFAULT_ROLES, POSITION_SCHEMA, outcome_schema
-from tekton_rhetor.validate import ArtifactSchema, loads_object, parse_position
+from tekton_rhetor.calls import Ask, Attempt
+from tekton_rhetor.validate import ArtifactSchema, loads_object, parse_outcome, parse_position
 
-Publish = Callable[[dict[str, Any]], Awaitable[None]]
+Publish = Callable[[DebateEvent], Awaitable[None]]
+#: what a debater's reply is held to (generated from PositionReply)
+POSITION_SCHEMA = reply_schema(PositionReply)
+#: what a debate without a mediator's outcome reports (it blocked before one)
+_NO_OUTCOME = OutcomeReply(artifact={}, status="blocked", rationale="", confidence=0.0)
 
 _ROLE_BRIEF = {
     "proponent": "Argue for the strongest concrete answer.",
@@ -54,9 +69,7 @@ class BlockedError(Exception):
 
 def roles_for(request: DebateRequest) -> dict[str, str]:
     """Role → CI id: the stage's defaults, overridden per request."""
-    defaults: dict[str, str] = dict(
-        zip(ROLES, DEFAULT_ROLES.get(request.stage, DEFAULT_ROLES["general"]), strict=True)
-    )
+    defaults: dict[str, str] = dict(zip(ROLES, roles_of(request.stage), strict=True))
     defaults.update({str(role): ci for role, ci in request.roles.items()})
     return {role: str(CIId.from_str(ci)) for role, ci in defaults.items() if role in ROLES}
 
@@ -67,15 +80,13 @@ class Debate:
     def __init__(
         self,
         request: DebateRequest,
-        nc: Client,
-        stats: CallStats,
+        ask: Ask,
         guard: BudgetGuard,
         turn_timeout: float,
         publish: Publish,
     ) -> None:
         self.request = request
-        self.nc = nc
-        self.stats = stats
+        self.ask = ask
         self.guard = guard
         self.turn_timeout = request.turn_timeout or turn_timeout
         self.publish = publish
@@ -98,16 +109,15 @@ class Debate:
         except OverBudgetError as exc:
             raise BlockedError(f"budget: {exc}") from None
 
-    async def _event(self, kind: str, **data: Any) -> None:
+    async def _event(self, event: DebateEvent) -> None:
         await self.publish(
-            {
-                "type": f"debate.{kind}",
-                "debate_id": self.request.debate_id,
-                "stage": self.request.stage,
-                "run_id": self.request.run_id,
-                "ts": time.time(),
-                **data,
-            }
+            msgspec.structs.replace(
+                event,
+                debate_id=self.request.debate_id,
+                stage=self.request.stage,
+                run_id=self.request.run_id,
+                ts=time.time(),
+            )
         )
 
     # -- prompts --------------------------------------------------------------------------
@@ -127,21 +137,18 @@ class Debate:
         return "\n".join(lines)
 
     def _payload(
-        self, content: str, brief: str, schema: dict[str, Any], hints: dict[str, Any]
-    ) -> dict[str, Any]:
+        self, content: str, brief: str, schema: JsonSchema, hints: dict[str, str | int]
+    ) -> ChatRequest:
         # the brief is identical for every debater of a round: one cache breakpoint after it
-        return {
-            "content": content,
-            "history": [
-                {"role": "user", "content": brief},
-                {"role": "assistant", "content": "Understood."},
-            ],
-            "cache_prefix": 2,
-            "json_schema": schema,
-            "context": hints,
-            "run_id": self.request.run_id,
-            "model": self.request.model,
-        }
+        return ChatRequest(
+            content=content,
+            history=[Turn("user", brief), Turn("assistant", "Understood.")],
+            cache_prefix=2,
+            json_schema=schema,
+            context=hints,
+            run_id=self.request.run_id,
+            model=self.request.model,
+        )
 
     # -- turns ----------------------------------------------------------------------------
     async def _debater_turn(self, role: str, number: int, brief: str) -> TurnRecord:
@@ -167,7 +174,7 @@ class Debate:
         with spans.span(f"debate_turn {role}", attributes) as turn:
             for _ in (1, 2):  # a failed or unreadable turn is asked once more
                 record.attempts += 1
-                attempt = await call_ci(self.nc, ci, payload, self.turn_timeout, self.stats)
+                attempt = await self.ask(ci, payload, self.turn_timeout)
                 self._add_usage(record, attempt)
                 if attempt.reply is None:
                     error = attempt.error
@@ -182,7 +189,7 @@ class Debate:
                 spans.fail(turn, f"abstained: {error}")
             else:
                 turn.set_attribute("tekton.vote", record.position.vote)
-        await self._event("turn", turn=msgspec.to_builtins(record))
+        await self._event(TurnTaken(turn=record))
         return record
 
     @staticmethod
@@ -201,15 +208,11 @@ class Debate:
         turns = list(await asyncio.gather(*(self._debater_turn(r, number, brief) for r in roles)))
         self.transcript.extend(turns)
         share = quorum.accept_share(turns)
-        await self._event(
-            "round",
-            round=number,
-            accept_share=round(share, 4),
-            votes={t.ci: (t.position.vote if t.position else "abstain") for t in turns},
-        )
+        votes = {t.ci: (t.position.vote if t.position else "abstain") for t in turns}
+        await self._event(RoundEnded(round=number, accept_share=round(share, 4), votes=votes))
         return turns
 
-    async def _mediate(self, rounds: list[list[TurnRecord]], share: float) -> dict[str, Any]:
+    async def _mediate(self, rounds: list[list[TurnRecord]], share: float) -> OutcomeReply:
         """The mediator's outcome, repaired until its artifact validates (or BlockedError)."""
         ci = self.roles["mediator"]
         schema = outcome_schema(self.schema.json_schema)
@@ -229,7 +232,7 @@ class Debate:
         errors: list[str] = []
         for number in range(self.request.max_repairs + 1):
             self._check_budget()
-            ask = (
+            wording = (
                 content
                 if not errors
                 else (
@@ -238,7 +241,7 @@ class Debate:
                 )
             )
             payload = self._payload(
-                ask, brief, schema, {"debate_role": "mediator", "repair": number}
+                wording, brief, schema, {"debate_role": "mediator", "repair": number}
             )
             record = TurnRecord(
                 round=len(rounds) + 1,
@@ -254,32 +257,32 @@ class Debate:
                 "gen_ai.agent.name": ci,
             }
             with spans.span("debate_turn mediator", attributes):
-                attempt = await call_ci(self.nc, ci, payload, self.turn_timeout, self.stats)
+                attempt = await self.ask(ci, payload, self.turn_timeout)
                 record.attempts = 1
                 if attempt.reply is None:  # one retry before the debate blocks
-                    attempt = await call_ci(self.nc, ci, payload, self.turn_timeout, self.stats)
+                    attempt = await self.ask(ci, payload, self.turn_timeout)
                     record.attempts = 2
             self._add_usage(record, attempt)
             record.latency_s = round(time.time() - record.started_at, 4)
             self.transcript.append(record)
             if attempt.reply is None:
                 record.error = attempt.error
-                await self._event("turn", turn=msgspec.to_builtins(record))
+                await self._event(TurnTaken(turn=record))
                 raise BlockedError(f"{attempt.failure}: mediator {attempt.error}")
             outcome, _ = loads_object(attempt.reply.content)
-            errors = (
-                ["reply is not a JSON object"]
-                if outcome is None
-                else [f"artifact.{e}" for e in self.schema.errors(outcome.get("artifact"))]
-                + _outcome_errors(outcome)
-            )
+            reply, errors = (None, ["reply is not a JSON object"])
+            if outcome is not None:
+                reply, errors = parse_outcome(outcome)
+                errors = [
+                    f"artifact.{e}" for e in self.schema.errors(outcome.get("artifact"))
+                ] + errors
             record.outcome, record.error = outcome, "; ".join(errors) or None
-            await self._event("turn", turn=msgspec.to_builtins(record))
-            if not errors and outcome is not None:
-                return outcome
+            await self._event(TurnTaken(turn=record))
+            if not errors and reply is not None:
+                return reply
             if number < self.request.max_repairs:
                 self.repairs += 1
-                await self._event("repair", attempt=number + 1, errors=errors[:20])
+                await self._event(RepairAsked(attempt=number + 1, errors=errors[:20]))
         raise BlockedError(
             f"failed repair after {self.request.max_repairs} attempts: " + "; ".join(errors[:5])
         )
@@ -309,14 +312,15 @@ class Debate:
     async def _run(self) -> DebateResult:
         request = self.request
         await self._event(
-            "started",
-            roles=self.roles,
-            max_rounds=request.max_rounds,
-            consensus_free=request.consensus_free,
-            prompt=request.prompt,
+            DebateStarted(
+                roles=self.roles,
+                max_rounds=request.max_rounds,
+                consensus_free=request.consensus_free,
+                prompt=request.prompt,
+            )
         )
         rounds: list[list[TurnRecord]] = []
-        outcome: dict[str, Any] = {}
+        outcome: OutcomeReply | None = None
         reason: str | None = None
         try:
             if request.consensus_free:
@@ -335,39 +339,37 @@ class Debate:
         except BlockedError as exc:
             reason = str(exc)
         result = self._result(rounds, outcome, reason)
-        await self._event(
-            "finished",
-            result={k: v for k, v in msgspec.to_builtins(result).items() if k != "transcript"},
-        )
+        await self._event(DebateFinished(result=msgspec.structs.replace(result, transcript=[])))
         return result
 
-    def _verdict(self, last: list[TurnRecord], share: float, outcome: dict[str, Any]) -> str | None:
+    def _verdict(self, last: list[TurnRecord], share: float, outcome: OutcomeReply) -> str | None:
         request = self.request
         if not request.consensus_free and not quorum.reached(last, request.threshold):
             return f"no quorum: weighted accept share {share:.2f} < {request.threshold:.2f}"
-        if outcome.get("status") != "approved":
-            return f"mediator blocked: {outcome.get('rationale', '')}"
-        confidence = float(outcome.get("confidence", 0.0))
+        if outcome.status != "approved":
+            return f"mediator blocked: {outcome.rationale}"
+        confidence = outcome.confidence
         if confidence < request.min_confidence:
             return f"low confidence: {confidence:.2f} < {request.min_confidence:.2f}"
         return None
 
     def _result(
-        self, rounds: list[list[TurnRecord]], outcome: dict[str, Any], reason: str | None
+        self, rounds: list[list[TurnRecord]], outcome: OutcomeReply | None, reason: str | None
     ) -> DebateResult:
         last = rounds[-1] if rounds else []
+        outcome = outcome or _NO_OUTCOME
         return DebateResult(
             debate_id=self.request.debate_id,
             stage=self.request.stage,
             status="approved" if reason is None else "blocked",
             reason=reason,
-            artifact=outcome.get("artifact") if reason is None else None,
-            rationale=str(outcome.get("rationale", reason or "")),
-            dissent=list(outcome.get("dissent", []))
+            artifact=outcome.artifact if reason is None else None,
+            rationale=outcome.rationale or reason or "",
+            dissent=list(outcome.dissent)
             + [f"{t.ci}: {t.position.dissent}" for t in last if t.position and t.position.dissent],
-            risks=list(outcome.get("risks", [])),
-            checklist=list(outcome.get("checklist", [])),
-            confidence=float(outcome.get("confidence", 0.0)),
+            risks=list(outcome.risks),
+            checklist=list(outcome.checklist),
+            confidence=outcome.confidence,
             votes={t.ci: (t.position.vote if t.position else "abstain") for t in last},
             accept_share=round(quorum.accept_share(last), 4),
             loops_run=len(rounds),
@@ -379,19 +381,3 @@ class Debate:
             duration_s=round(time.perf_counter() - self.started, 4),
             consensus_free=self.request.consensus_free,
         )
-
-
-def _outcome_errors(outcome: dict[str, Any]) -> list[str]:
-    errors = []
-    if outcome.get("status") not in ("approved", "blocked"):
-        errors.append("status: must be approved or blocked")
-    try:
-        confidence = float(outcome.get("confidence"))  # type: ignore[arg-type]
-        if not 0 <= confidence <= 1:
-            errors.append("confidence: must be within [0, 1]")
-    except (TypeError, ValueError):
-        errors.append("confidence: must be a number")
-    for key in ("dissent", "risks", "checklist"):
-        if not isinstance(outcome.get(key, []), list):
-            errors.append(f"{key}: must be a list of strings")
-    return errors

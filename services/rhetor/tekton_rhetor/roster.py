@@ -9,6 +9,7 @@ import msgspec
 import nats.errors
 from nats.aio.client import Client
 
+from tekton_common.contract.platform import RosterEntry
 from tekton_common.gather import gather_all
 from tekton_common.registry import is_active, read_registry
 from tekton_common.settings import Settings
@@ -19,22 +20,7 @@ PING_TIMEOUT = 2.0
 HEALTH_TTL = 5.0
 
 
-class RosterEntry(msgspec.Struct):
-    """One CI on the roster."""
-
-    ci: str
-    instances: int
-    active: int
-    healthy: bool
-    ping_ms: float | None
-    model: str | None
-    turns: int
-    failures: int
-    mean_latency_s: float
-    tokens: int
-
-
-class Roster:
+class RosterKeeper:
     """Builds roster snapshots; pings are cached for a few seconds."""
 
     def __init__(self, nc: Client, settings: Settings, stats: CallStats) -> None:

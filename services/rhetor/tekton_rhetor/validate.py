@@ -14,10 +14,11 @@ from typing import Any
 import msgspec
 
 from tekton_common.artifacts import artifact_model
-from tekton_common.contract.debates import VOTES, Position
+from tekton_common.contract.debates import OutcomeReply, Position, PositionReply
+from tekton_common.contract.schemas import JsonObject, JsonSchema
 
 
-def loads_object(text: str) -> tuple[dict[str, Any] | None, bool]:
+def loads_object(text: str) -> tuple[JsonObject | None, bool]:
     """The JSON object in `text`, and whether it had to be cut out of surrounding text."""
     try:
         data = json.loads(text)
@@ -34,55 +35,62 @@ def loads_object(text: str) -> tuple[dict[str, Any] | None, bool]:
     return None, False
 
 
+def _field_error(exc: msgspec.ValidationError) -> str:
+    """msgspec's message with its JSON path written as a field name."""
+    return str(exc).replace("`$.", "`").replace(" - at `$`", "")
+
+
 def parse_position(text: str) -> tuple[Position | None, bool, str | None]:
-    """A position from a debater's reply: (position, repaired, error)."""
+    """A position from a debater's reply: (position, repaired, error). What is clear is
+    repaired (JSON cut out of prose, the vote's case, a confidence past [0, 1]); the rest
+    is held to PositionReply."""
     data, repaired = loads_object(text)
     if data is None:
         return None, False, "reply is not a JSON object"
-    vote = str(data.get("vote", "")).strip().lower()
-    if vote not in VOTES:
-        return None, repaired, f"vote must be one of {', '.join(VOTES)}, got {vote!r}"
+    vote = data.get("vote")
+    if isinstance(vote, str) and vote.strip().lower() != vote:
+        data["vote"], repaired = vote.strip().lower(), True
+    confidence = data.get("self_confidence")
+    if isinstance(confidence, int | float) and not 0 <= confidence <= 1:
+        data["self_confidence"], repaired = min(1.0, max(0.0, float(confidence))), True
     try:
-        confidence = float(data.get("self_confidence", ""))
-    except (TypeError, ValueError):
-        return None, repaired, "self_confidence must be a number"
-    clamped = min(1.0, max(0.0, confidence))
-    repaired = repaired or clamped != confidence or vote != data.get("vote")
-    text_position = data.get("position")
-    if not isinstance(text_position, str) or not text_position.strip():
-        return None, repaired, "position must be a non-empty string"
-    try:
-        position = msgspec.convert(
-            {
-                "position": text_position,
-                "vote": vote,
-                "self_confidence": clamped,
-                "scores": data.get("scores") or {},
-                "risks": data.get("risks") or [],
-                "checks": data.get("checks") or [],
-                "dissent": data.get("dissent"),
-            },
-            Position,
-            strict=False,
-        )
+        reply = msgspec.convert(data, PositionReply)
     except msgspec.ValidationError as exc:
-        return None, repaired, f"position fields: {exc}"
+        return None, repaired, _field_error(exc)
+    position = Position(
+        position=reply.position,
+        vote=reply.vote,
+        self_confidence=reply.self_confidence,
+        scores=msgspec.structs.asdict(reply.scores),
+        risks=reply.risks,
+        checks=reply.checks,
+        dissent=reply.dissent,
+    )
     return position, repaired, None
 
 
+def parse_outcome(outcome: JsonObject) -> tuple[OutcomeReply | None, list[str]]:
+    """A mediator's outcome held to OutcomeReply (its artifact is checked by the
+    stage's schema): the reply, or what is wrong with it."""
+    try:
+        return msgspec.convert(outcome, OutcomeReply), []
+    except msgspec.ValidationError as exc:
+        return None, [_field_error(exc)]
+
+
 @functools.cache  # pydantic builds a model's JSON Schema anew on every call
-def _named_schema(name: str) -> dict[str, Any]:
-    schema: dict[str, Any] = artifact_model(name).model_json_schema()
+def _named_schema(name: str) -> JsonSchema:
+    schema: JsonSchema = artifact_model(name).model_json_schema()
     return schema
 
 
 class ArtifactSchema:
     """A named pydantic model or a JSON Schema; validates and reports errors as text."""
 
-    def __init__(self, spec: str | dict[str, Any]) -> None:
+    def __init__(self, spec: str | JsonSchema) -> None:
         self.name = spec if isinstance(spec, str) else str(spec.get("title", "custom"))
         self.model = artifact_model(spec) if isinstance(spec, str) else None
-        self.json_schema: dict[str, Any] = _named_schema(spec) if isinstance(spec, str) else spec
+        self.json_schema: JsonSchema = _named_schema(spec) if isinstance(spec, str) else spec
         self._validator: Any = None
 
     def errors(self, artifact: Any) -> list[str]:

@@ -8,7 +8,6 @@ a CI or a run reaches its limit. ``tekton.budget.usage`` answers with the totals
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import msgspec
 import nats.js.errors
@@ -25,14 +24,15 @@ from tekton_common.budget import (
     run_limit,
     scope_key,
 )
+from tekton_common.contract.codec import decode
+from tekton_common.contract.platform import Limits, UsageQuery, UsageReport
 from tekton_common.micro import EndpointDef
 from tekton_common.service import ServiceContext
 from tekton_common.settings import Settings
+from tekton_common.subjects import BUDGET_USAGE
 from tekton_common.usage import USAGE_SUBJECTS, Tally, UsageRecord, UsageTotals, decode_usage
-from tekton_common.wire import decode_object
 
 log = logging.getLogger(__name__)
-BUDGET_USAGE = "tekton.budget.usage"
 
 
 class Ledger:
@@ -77,26 +77,20 @@ class Ledger:
                 log.warning("budget reached for %s: %s (policy %s)", scope, reason, self.policy)
         return fresh
 
-    def report(self, ci: str | None, run: str | None) -> dict[str, Any]:
+    def report(self, query: UsageQuery) -> UsageReport:
         """The answer to a usage query."""
-        return {
-            "type": "budget_usage.v1",
-            "policy": self.policy,
-            "limits": {
-                "ci": msgspec.to_builtins(ci_limit(self.settings, ci))
-                if ci
-                else msgspec.to_builtins(
-                    Limit(self.settings.budget_ci_tokens, self.settings.budget_ci_cost_usd)
-                ),
-                "run": msgspec.to_builtins(run_limit(self.settings)),
-            },
-            "total": msgspec.to_builtins(self.totals.total),
-            "groups": msgspec.to_builtins(
-                self.totals.only(f"{ci.removesuffix('-ci')}-ci" if ci else None, run)
+        ci = query.ci
+        default = Limit(self.settings.budget_ci_tokens, self.settings.budget_ci_cost_usd)
+        return UsageReport(
+            policy=self.policy,
+            limits=Limits(
+                ci=ci_limit(self.settings, ci) if ci else default, run=run_limit(self.settings)
             ),
-            "by_model": msgspec.to_builtins(self.totals.by_model),
-            "verdicts": msgspec.to_builtins(self.verdicts),
-        }
+            total=self.totals.total,
+            groups=self.totals.only(f"{ci.removesuffix('-ci')}-ci" if ci else None, query.run),
+            by_model=self.totals.by_model,
+            verdicts=dict(self.verdicts),
+        )
 
 
 def budget_extension(context: ServiceContext) -> list[EndpointDef]:
@@ -127,13 +121,8 @@ def budget_extension(context: ServiceContext) -> list[EndpointDef]:
         )
 
     async def usage(request: Request) -> bytes:
-        query = decode_object(request.data) if request.data.strip() else {}
-        ci, run = query.get("ci"), query.get("run")
-        return msgspec.json.encode(
-            ledger.report(
-                ci if isinstance(ci, str) else None, run if isinstance(run, str) else None
-            )
-        )
+        query = decode(request.data, UsageQuery) if request.data.strip() else UsageQuery()
+        return msgspec.json.encode(ledger.report(query))
 
     context.spawn(follow())
     return [EndpointDef("usage", usage, subject=BUDGET_USAGE)]

@@ -12,18 +12,19 @@ from nats.aio.client import Client
 from nats.micro.request import Request
 
 from tekton_common import bus
-from tekton_common.bus_service import BusService, Spawn
+from tekton_common.bus_service import BusService, Setup, Spawn
 from tekton_common.catalog import STAGES_PORT_OFFSET
 from tekton_common.contract.codec import decode, encode
 from tekton_common.contract.runs import ResumeRequest, RunRequest, StageRequest
 from tekton_common.errors import ProtocolError, TektonError
 from tekton_common.micro import EndpointDef
+from tekton_common.runlog import ensure_runs_stream
 from tekton_common.settings import Settings, load_settings
+from tekton_common.stages import DIAMOND
+from tekton_common.subjects import MEMORY_INFO, RUNS_RESUME, RUNS_START, stage_run
 from tekton_common.telemetry import observe
 from tekton_stages.coordinator import Coordinator
-from tekton_stages.events import ensure_runs_stream
 from tekton_stages.memory import Memory
-from tekton_stages.pipeline import DIAMOND
 from tekton_stages.recorder import Recorder
 from tekton_stages.repo import check_repo, repo_roots
 from tekton_stages.stage import run_stage
@@ -31,7 +32,7 @@ from tekton_stages.stage import run_stage
 log = logging.getLogger(__name__)
 
 
-def make_setup(settings: Settings):  # type: ignore[no-untyped-def]
+def make_setup(settings: Settings) -> Setup:
     """Endpoints of the stages process."""
 
     async def setup(nc: Client, spawn: Spawn) -> list[EndpointDef]:
@@ -60,7 +61,7 @@ def make_setup(settings: Settings):  # type: ignore[no-untyped-def]
                     check_repo(ask.repo, roots)
                 return encode(await run_stage(nc, ask, settings.stage_timeout, memory))
 
-            return EndpointDef(f"{stage}", handler, subject=f"tekton.stage.{stage}.run")
+            return EndpointDef(f"{stage}", handler, subject=stage_run(stage))
 
         async def start(request: Request) -> bytes:
             return encode(await coordinator.start(decode(request.data, RunRequest)))
@@ -74,9 +75,9 @@ def make_setup(settings: Settings):  # type: ignore[no-untyped-def]
 
         return [
             *(stage_endpoint(s) for s in DIAMOND),
-            EndpointDef("memory_info", memory_info, subject="tekton.memory.info"),
-            EndpointDef("runs_start", start, subject="tekton.runs.start"),
-            EndpointDef("runs_resume", resume, subject="tekton.runs.resume"),
+            EndpointDef("memory_info", memory_info, subject=MEMORY_INFO),
+            EndpointDef("runs_start", start, subject=RUNS_START),
+            EndpointDef("runs_resume", resume, subject=RUNS_RESUME),
         ]
 
     return setup

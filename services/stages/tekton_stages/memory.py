@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
+from tekton_common.contract.platform import MemoryInfo
 from tekton_common.contract.runs import Chunk, Lesson
 from tekton_common.errors import TransportError
 from tekton_stages.embeddings import Embedder, load_embedder
@@ -257,24 +258,20 @@ class Memory:
         fields = ["path", "start", "end", "text"]
         return [Chunk(**row) for row in await self._search(name, query, limit, where, fields)]
 
-    async def info(self) -> dict[str, Any]:
+    async def info(self) -> MemoryInfo:
         """Embedder, URI, reachability and collection sizes, for `tekton status`."""
         self.start()
         assert self._embedder is not None
+        uri = public_uri(self.uri)
         if not self._embedder.done():
-            return {
-                "embedder": f"{self.choice} (loading)",
-                "embedder_description": "the stages service is loading the embedder",
-                "milvus_uri": public_uri(self.uri),
-                "reachable": False,
-                "error": "embedder still loading",
-            }
+            return MemoryInfo(
+                reachable=False,
+                embedder=f"{self.choice} (loading)",
+                embedder_description="the stages service is loading the embedder",
+                milvus_uri=uri,
+                error="embedder still loading",
+            )
         embedder = await self.embedder()
-        report: dict[str, Any] = {
-            "embedder": embedder.name,
-            "embedder_description": embedder.description,
-            "milvus_uri": public_uri(self.uri),
-        }
         try:
             counts = {}
             for label, (name, extra) in zip(
@@ -286,5 +283,18 @@ class Memory:
                 stats = await self._call(lambda c, n=name: c.get_collection_stats(n))  # type: ignore[misc]
                 counts[label] = int(stats["row_count"])
         except MemoryUnavailableError as exc:
-            return {**report, "reachable": False, "error": str(exc)}
-        return {**report, "reachable": True, **counts}
+            return MemoryInfo(
+                reachable=False,
+                embedder=embedder.name,
+                embedder_description=embedder.description,
+                milvus_uri=uri,
+                error=str(exc),
+            )
+        return MemoryInfo(
+            reachable=True,
+            embedder=embedder.name,
+            embedder_description=embedder.description,
+            milvus_uri=uri,
+            lessons=counts["lessons"],
+            chunks=counts["chunks"],
+        )

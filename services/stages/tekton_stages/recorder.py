@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,9 +26,21 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from tekton_common.bus import backoff_delay
+from tekton_common.contract.events import (
+    ArtifactCreated,
+    DebateTurn,
+    RunFailed,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    StageBlocked,
+    StageFinished,
+    StageStarted,
+    read_run_event,
+)
 from tekton_common.errors import TransportError
+from tekton_common.runlog import RUNS_STREAM, RUNS_SUBJECTS
 from tekton_stages import db
-from tekton_stages.events import RUNS_STREAM, RUNS_SUBJECTS
 
 log = logging.getLogger(__name__)
 DURABLE = "tekton-recorder"
@@ -38,140 +51,169 @@ def _ts(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
-async def record(conn: Any, event: dict[str, Any]) -> bool:
-    """Write one event and its projection; False when it was already recorded."""
-    run_id, seq, kind = event["run_id"], event["seq"], event["type"].removesuffix(".v1")
+async def record(conn: Any, data: bytes) -> bool:
+    """Write one event (as stored) and its projection; False when it was already
+    recorded. An event this version cannot read is kept in ``events`` unprojected."""
+    raw = msgspec.json.decode(data)
+    event = read_run_event(data)
     inserted = await conn.fetchval(
         "INSERT INTO events (run_id, seq, type, ts, payload) VALUES ($1, $2, $3, $4, $5) "
         "ON CONFLICT DO NOTHING RETURNING 1",
-        run_id,
-        seq,
-        event["type"],
-        _ts(event["ts"]),
-        json.dumps(event),
+        raw["run_id"],
+        raw["seq"],
+        raw["type"],
+        _ts(raw["ts"]),
+        data.decode(),
     )
     if not inserted:
         return False
-    at = _ts(event["ts"])
-    if kind == "RunStarted":
-        await conn.execute(
-            "INSERT INTO runs (run_id, goal, status, stages, output, started_at) VALUES "
-            "($1, $2, 'running', $3, $4, $5) ON CONFLICT DO NOTHING",
-            run_id,
-            event["goal"],
-            json.dumps(event["stages"]),
-            event["output"],
-            at,
-        )
-    elif kind == "RunResumed":
-        await conn.execute(
-            "UPDATE runs SET status = 'running', reason = NULL, "
-            "finished_at = NULL WHERE run_id = $1",
-            run_id,
-        )
-    elif kind == "StageStarted":
-        await conn.execute(
-            "INSERT INTO stages (run_id, stage, status, debate_id, started_at) VALUES "
-            "($1, $2, 'running', $3, $4) ON CONFLICT (run_id, stage) DO UPDATE SET "
-            "status = 'running', debate_id = $3, started_at = $4",
-            run_id,
-            event["stage"],
-            event["debate_id"],
-            at,
-        )
-        await conn.execute(
-            "INSERT INTO debates (debate_id, run_id, stage, started_at) VALUES "
-            "($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            event["debate_id"],
-            run_id,
-            event["stage"],
-            at,
-        )
-    elif kind == "DebateTurn":
-        await _turn(conn, event)
-    elif kind == "StageBlocked":
-        await conn.execute(
-            "UPDATE stages SET status = 'blocked', reason = $3, finished_at = $4 "
-            "WHERE run_id = $1 AND stage = $2",
-            run_id,
-            event["stage"],
-            event["reason"],
-            at,
-        )
-    elif kind == "ArtifactCreated":
-        await conn.execute(
-            "INSERT INTO artifacts (run_id, stage, name, files, content, created_at) VALUES "
-            "($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id, stage) DO UPDATE SET files = $4, "
-            "content = $5, created_at = $6",
-            run_id,
-            event["stage"],
-            event["name"],
-            json.dumps(event["files"]),
-            json.dumps(event["artifact"]),
-            at,
-        )
-    elif kind == "StageFinished":
-        await conn.execute(
-            "UPDATE stages SET status = $3, tokens = $4, cost_usd = $5, confidence = $6, "
-            "duration_s = $7, finished_at = $8 WHERE run_id = $1 AND stage = $2",
-            run_id,
-            event["stage"],
-            event["status"],
-            event["tokens"],
-            event["cost_usd"],
-            event["confidence"],
-            event["duration_s"],
-            at,
-        )
-    elif kind in ("RunFinished", "RunFailed"):
-        await conn.execute(
-            "UPDATE runs SET status = $2, reason = $3, tokens = $4, cost_usd = $5, "
-            "finished_at = $6 WHERE run_id = $1",
-            run_id,
-            "finished" if kind == "RunFinished" else "failed",
-            event.get("reason"),
-            event.get("tokens", 0),
-            event.get("cost_usd", 0.0),
-            at,
-        )
+    project = PROJECTIONS.get(type(event)) if event is not None else None
+    if project is not None:
+        await project(conn, event, _ts(raw["ts"]))
     return True
 
 
-async def _turn(conn: Any, event: dict[str, Any]) -> None:
-    turn = event["turn"]
-    position = turn.get("position") or {}
+async def _run_started(conn: Any, e: RunStarted, at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO runs (run_id, goal, status, stages, output, started_at) VALUES "
+        "($1, $2, 'running', $3, $4, $5) ON CONFLICT DO NOTHING",
+        e.run_id,
+        e.goal,
+        json.dumps(e.stages),
+        e.output,
+        at,
+    )
+
+
+async def _run_resumed(conn: Any, e: RunResumed, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE runs SET status = 'running', reason = NULL, finished_at = NULL WHERE run_id = $1",
+        e.run_id,
+    )
+
+
+async def _stage_started(conn: Any, e: StageStarted, at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO stages (run_id, stage, status, debate_id, started_at) VALUES "
+        "($1, $2, 'running', $3, $4) ON CONFLICT (run_id, stage) DO UPDATE SET "
+        "status = 'running', debate_id = $3, started_at = $4",
+        e.run_id,
+        e.stage,
+        e.debate_id,
+        at,
+    )
+    await conn.execute(
+        "INSERT INTO debates (debate_id, run_id, stage, started_at) VALUES "
+        "($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        e.debate_id,
+        e.run_id,
+        e.stage,
+        at,
+    )
+
+
+async def _stage_blocked(conn: Any, e: StageBlocked, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE stages SET status = 'blocked', reason = $3, finished_at = $4 "
+        "WHERE run_id = $1 AND stage = $2",
+        e.run_id,
+        e.stage,
+        e.reason,
+        at,
+    )
+
+
+async def _artifact(conn: Any, e: ArtifactCreated, at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO artifacts (run_id, stage, name, files, content, created_at) VALUES "
+        "($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id, stage) DO UPDATE SET files = $4, "
+        "content = $5, created_at = $6",
+        e.run_id,
+        e.stage,
+        e.name,
+        json.dumps(e.files),
+        json.dumps(e.artifact),
+        at,
+    )
+
+
+async def _stage_finished(conn: Any, e: StageFinished, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE stages SET status = $3, tokens = $4, cost_usd = $5, confidence = $6, "
+        "duration_s = $7, finished_at = $8 WHERE run_id = $1 AND stage = $2",
+        e.run_id,
+        e.stage,
+        e.status,
+        e.tokens,
+        e.cost_usd,
+        e.confidence,
+        e.duration_s,
+        at,
+    )
+
+
+async def _run_ended(conn: Any, e: RunFinished | RunFailed, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE runs SET status = $2, reason = $3, tokens = $4, cost_usd = $5, "
+        "finished_at = $6 WHERE run_id = $1",
+        e.run_id,
+        "finished" if isinstance(e, RunFinished) else "failed",
+        e.reason if isinstance(e, RunFailed) else None,
+        e.tokens,
+        e.cost_usd,
+        at,
+    )
+
+
+async def _turn(conn: Any, e: DebateTurn, at: datetime) -> None:
+    turn = e.turn
+    vote = turn.position.vote if turn.position else (turn.outcome or {}).get("status")
     await conn.execute(
         "INSERT INTO turns (run_id, seq, debate_id, round, role, ci, vote, confidence, "
         "abstained, error, latency_s, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
         "$10, $11, $12)",
-        event["run_id"],
-        event["seq"],
-        event["debate_id"],
-        turn["round"],
-        turn["role"],
-        turn["ci"],
-        position.get("vote") or (turn.get("outcome") or {}).get("status"),
-        position.get("self_confidence"),
-        turn["abstained"],
-        turn.get("error"),
-        turn["latency_s"],
-        json.dumps(turn),
+        e.run_id,
+        e.seq,
+        e.debate_id,
+        turn.round,
+        turn.role,
+        turn.ci,
+        vote,
+        turn.position.self_confidence if turn.position else None,
+        turn.abstained,
+        turn.error,
+        turn.latency_s,
+        msgspec.json.encode(turn).decode(),
     )
     await conn.execute(
         "INSERT INTO usage (run_id, seq, stage, ci, model, input_tokens, output_tokens, "
         "cache_creation_input_tokens, cache_read_input_tokens, cost_usd) VALUES ($1, $2, $3, "
         "$4, $5, $6, $7, $8, $9, $10)",
-        event["run_id"],
-        event["seq"],
-        event["stage"],
-        turn["ci"],
-        turn.get("model"),
-        turn["input_tokens"],
-        turn["output_tokens"],
-        turn["cache_creation_input_tokens"],
-        turn["cache_read_input_tokens"],
-        turn["cost_usd"],
+        e.run_id,
+        e.seq,
+        e.stage,
+        turn.ci,
+        turn.model,
+        turn.input_tokens,
+        turn.output_tokens,
+        turn.cache_creation_input_tokens,
+        turn.cache_read_input_tokens,
+        turn.cost_usd,
     )
+
+
+#: what each event adds to the tables beside ``events`` (events not here add nothing)
+PROJECTIONS: dict[type[Any], Callable[[Any, Any, datetime], Awaitable[None]]] = {
+    RunStarted: _run_started,
+    RunResumed: _run_resumed,
+    StageStarted: _stage_started,
+    DebateTurn: _turn,
+    StageBlocked: _stage_blocked,
+    ArtifactCreated: _artifact,
+    StageFinished: _stage_finished,
+    RunFinished: _run_ended,
+    RunFailed: _run_ended,
+}
 
 
 class Recorder:
@@ -228,7 +270,7 @@ class Recorder:
         async with self.pool.acquire() as conn, conn.transaction():
             recorded = 0
             for msg in msgs:
-                recorded += await record(conn, msgspec.json.decode(msg.data))
+                recorded += await record(conn, msg.data)
         self.recorded += recorded
         for msg in msgs:
             await msg.ack()

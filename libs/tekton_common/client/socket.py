@@ -1,7 +1,6 @@
-"""Clients of the CIs: the socket API (`ai_send`, `ai_send_sync`) and the bus client.
-
-`ai_send(ai_id, message, host, port)` keeps the seed's signature: it returns the reply
-text and raises RemoteError on an error reply, RequestTimeoutError on timeout and
+"""The socket protocol's client (a CI's port): `SocketClient`, and `ai_send(ai_id, message,
+host, port)` / `ai_send_sync`, which keep the seed's signature: they return the reply text
+and raise RemoteError on an error reply, RequestTimeoutError on timeout and
 TransportError when nothing listens.
 """
 
@@ -9,25 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-import nats.errors
-from nats.aio.client import Client
-from nats.aio.msg import Msg
 
 from tekton_common import spans, telemetry
 from tekton_common.catalog import DEFAULT_CI_PORT_BASE, CIId, get_ci
 from tekton_common.errors import ProtocolError, RemoteError, RequestTimeoutError, TransportError
-from tekton_common.gather import gather
 from tekton_common.secrets import read_secret
-from tekton_common.subjects import TEAM_CHAT, ci_chat, ci_stream
-from tekton_common.wire import MAX_LINE_BYTES, Response, TeamReply, decode_object
-
-ERROR_HEADER = "Nats-Service-Error"
-ERROR_CODE_HEADER = "Nats-Service-Error-Code"
-STREAM_DONE = frozenset({"stream_end", "stream_error"})
+from tekton_common.wire import MAX_LINE_BYTES, decode_object
 
 
 class SocketClient:
@@ -140,66 +129,3 @@ def ai_send_sync(
 ) -> str:
     """Blocking `ai_send`, for code without an event loop."""
     return asyncio.run(ai_send(ai_id, message, host, port, timeout=timeout, history=history))
-
-
-def raise_for_error(msg: Msg, who: str) -> None:
-    """Turn micro error headers into RemoteError."""
-    headers = msg.headers or {}
-    if ERROR_CODE_HEADER in headers:
-        raise RemoteError(
-            f"{who}: {headers.get(ERROR_HEADER, 'error')}", int(headers[ERROR_CODE_HEADER])
-        )
-
-
-class BusClient:
-    """Talks to CIs over NATS: chat, streamed chat and team chat."""
-
-    def __init__(self, nc: Client, timeout: float = 60.0) -> None:
-        self.nc = nc
-        self.timeout = timeout
-
-    async def request(self, subject: str, payload: bytes, who: str) -> Msg:
-        """One request/reply with Tekton's error mapping."""
-        try:
-            msg = await self.nc.request(subject, payload, timeout=self.timeout)
-        except nats.errors.NoRespondersError as exc:
-            raise TransportError(f"{who} is not running (no responders on {subject})") from exc
-        except nats.errors.TimeoutError as exc:
-            raise RequestTimeoutError(f"{who} did not answer within {self.timeout}s") from exc
-        raise_for_error(msg, who)
-        return msg
-
-    async def chat(self, ci: str, message: str, **fields: Any) -> Response:
-        """Ask one CI and wait for its reply."""
-        ci_id = CIId.from_str(ci)
-        payload = msgspec.json.encode({"content": message, **fields})
-        msg = await self.request(ci_chat(ci_id), payload, str(ci_id))
-        return msgspec.json.decode(msg.data, type=Response)
-
-    async def stream(self, ci: str, message: str, **fields: Any) -> AsyncIterator[dict[str, Any]]:
-        """Yield stream_start, stream_chunk… and the final stream_end of a CI's reply."""
-        ci_id = CIId.from_str(ci)
-        payload = msgspec.json.encode({"content": message, **fields})
-        got_any = False
-        async for msg in gather(self.nc, ci_stream(ci_id), payload, deadline=self.timeout):
-            raise_for_error(msg, str(ci_id))
-            got_any = True
-            event = decode_object(msg.data)
-            yield event
-            if event.get("type") in STREAM_DONE:
-                if event["type"] == "stream_error":
-                    raise RemoteError(f"{ci_id}: {event.get('error')}")
-                return
-        if not got_any:
-            raise RequestTimeoutError(f"{ci_id} did not answer within {self.timeout}s")
-        raise RequestTimeoutError(f"{ci_id} stream did not finish within {self.timeout}s")
-
-    async def team(
-        self, message: str, *, deadline: float = 10.0, expected: int | None = None
-    ) -> AsyncIterator[TeamReply]:
-        """Broadcast to every CI; yield each reply as it arrives, until the deadline."""
-        payload = msgspec.json.encode({"content": message})
-        async for msg in gather(self.nc, TEAM_CHAT, payload, deadline=deadline, expected=expected):
-            if (msg.headers or {}).get(ERROR_CODE_HEADER):
-                continue  # one CI's failure does not end the broadcast
-            yield msgspec.json.decode(msg.data, type=TeamReply)

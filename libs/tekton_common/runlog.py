@@ -1,9 +1,10 @@
-"""Run events on ``tekton.runs.<id>.events``, kept by the JetStream stream TEKTON_RUNS.
+"""The run event log: ``tekton.runs.<run_id>.events``, kept by the JetStream stream
+``TEKTON_RUNS``. The run coordinator writes it (`EventLog`); the coordinator, the
+command line, the API and the recorder read it (`read_events`, `follow_events`,
+`run_ids`). The events are `tekton_common.contract.events`.
 
-Types: RunStarted, StageStarted, StageProgress, DebateTurn, StageBlocked,
-ArtifactCreated, StageFinished, RunFinished, RunFailed, each with ``.v1``. Every event
-carries the run id and a sequence number; the message id ``<run>-<seq>`` lets
-JetStream drop a duplicate if a publish is retried.
+Every event carries the run id and its sequence number; the message id
+``<run>-<seq>`` lets JetStream drop a duplicate when a publish is retried.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
 import msgspec
 import nats.errors
@@ -22,18 +24,20 @@ from nats.js.api import DeliverPolicy, StreamConfig
 
 from tekton_common import bus, spans
 from tekton_common.bus import replicas
+from tekton_common.contract.events import AnyRunEvent, RunEvent, read_run_event
 from tekton_common.contract.ids import check_run_id
 from tekton_common.errors import TransportError
+from tekton_common.subjects import RUN_EVENTS
 
 logger = logging.getLogger(__name__)
+E = TypeVar("E", bound=RunEvent)
 RUNS_STREAM = "TEKTON_RUNS"
-RUNS_SUBJECTS = "tekton.runs.*.events"
-TERMINAL = ("RunFinished.v1", "RunFailed.v1")
+RUNS_SUBJECTS = RUN_EVENTS.format(run_id="*")
 
 
 def run_subject(run_id: str) -> str:
     """Where a run's events go (the id checked: it becomes a subject token)."""
-    return f"tekton.runs.{check_run_id(run_id)}.events"
+    return RUN_EVENTS.format(run_id=check_run_id(run_id))
 
 
 async def ensure_runs_stream(nc: Client) -> None:
@@ -75,37 +79,33 @@ class EventLog:
         self.seq = seq
         self.patience = patience
         self.lock = asyncio.Lock()
-        self.publishing: set[asyncio.Future[dict[str, Any]]] = set()
+        self.publishing: set[asyncio.Future[Any]] = set()
 
-    async def emit(self, kind: str, **data: Any) -> dict[str, Any]:
-        """Publish one event; returns it.
+    async def emit(self, event: E) -> E:
+        """Publish one event (its run id, seq and time filled in); returns it.
 
         The publish goes on when the caller is cancelled (a debate's event callback ends
         with its subscription): an event that may have reached the stream is always
         counted, so the next event never reuses its seq and message id (which JetStream
         would drop as a duplicate)."""
-        task = asyncio.ensure_future(self._emit(kind, data))
+        task = asyncio.ensure_future(self._emit(event))
         self.publishing.add(task)
         task.add_done_callback(self._published)
         return await asyncio.shield(task)
 
-    def _published(self, task: asyncio.Future[dict[str, Any]]) -> None:
+    def _published(self, task: asyncio.Future[Any]) -> None:
         self.publishing.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             logger.debug("run %s: event not published: %r", self.run_id, exc)
 
-    async def _emit(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def _emit(self, event: E) -> E:
         async with self.lock:
-            event = {
-                "type": f"{kind}.v1",
-                "run_id": self.run_id,
-                "seq": self.seq + 1,
-                "ts": time.time(),
-                **data,
-            }
-            await self._publish(msgspec.json.encode(event), f"{self.run_id}-{self.seq + 1}")
+            stamped = msgspec.structs.replace(
+                event, run_id=self.run_id, seq=self.seq + 1, ts=time.time()
+            )
+            await self._publish(msgspec.json.encode(stamped), f"{self.run_id}-{self.seq + 1}")
             self.seq += 1
-            return event
+            return stamped
 
     async def _publish(self, payload: bytes, msg_id: str) -> None:
         async def publish() -> None:
@@ -132,25 +132,47 @@ class EventLog:
             return  # JetStream cannot say now; the publish is asked again
 
 
-async def read_events(js: JetStreamContext, run_id: str, idle: float = 0.5) -> list[dict[str, Any]]:
-    """Every stored event of a run, in order."""
+async def read_events(js: JetStreamContext, run_id: str, idle: float = 0.5) -> list[AnyRunEvent]:
+    """Every stored event of a run, in order (events this version cannot read are
+    skipped)."""
     try:
         last = await js.get_last_msg(RUNS_STREAM, run_subject(run_id))
     except nats.js.errors.NotFoundError:
         return []
-    sub = await js.subscribe(
-        run_subject(run_id), ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+    events: list[AnyRunEvent] = []
+    async for msg in bus.stored(js, run_subject(run_id), idle, last.seq or 0):
+        if (event := read_run_event(msg.data)) is not None:
+            events.append(event)
+    return events
+
+
+async def follow_events(
+    js: JetStreamContext, run_id: str, idle: float = 3600.0
+) -> AsyncIterator[tuple[AnyRunEvent, bytes]]:
+    """A run's events as they are stored: every stored one first, then live ones (with
+    each event's JSON as it was stored), until none comes for `idle` seconds."""
+    sub = await bus.patiently(
+        lambda: js.subscribe(
+            run_subject(run_id), ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+        ),
+        f"following run {run_id}",
     )
-    events: list[dict[str, Any]] = []
     try:
         while True:
             try:
                 msg = await sub.next_msg(timeout=idle)
             except nats.errors.TimeoutError:
-                break
-            events.append(msgspec.json.decode(msg.data))
-            if msg.metadata.sequence.stream >= (last.seq or 0):
-                break
+                return
+            if (event := read_run_event(msg.data)) is not None:
+                yield event, msg.data
     finally:
         await sub.unsubscribe()
-    return events
+
+
+async def run_ids(js: JetStreamContext) -> list[str]:
+    """The id of every run in the event log."""
+    try:
+        info = await js.stream_info(RUNS_STREAM, subjects_filter=RUNS_SUBJECTS)
+    except nats.js.errors.NotFoundError:
+        return []
+    return sorted(subject.split(".")[2] for subject in info.state.subjects or {})

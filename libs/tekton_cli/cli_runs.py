@@ -1,0 +1,189 @@
+"""Runs and debates: run, runs, debate, roster."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tekton_cli import debate, output, runs
+from tekton_cli.app import run
+from tekton_common.contract.codec import make
+from tekton_common.contract.debates import DebateRequest
+from tekton_common.contract.ids import check_run_id
+from tekton_common.contract.limits import DEFAULT_ROUNDS, DEFAULT_THRESHOLD
+from tekton_common.errors import ConfigError
+from tekton_common.settings import Settings
+
+commands = typer.Typer()
+Json = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
+RUNS_VERBS = ("list", "show", "events", "artifacts", "watch")
+
+
+@commands.command("run")
+def run_goal(
+    ctx: typer.Context,
+    goal: Annotated[str | None, typer.Option(help="what the run should achieve")] = None,
+    repo: Annotated[
+        str | None,
+        typer.Option(
+            help="repository to work on: its files are indexed for retrieval and the code "
+            "stage's diff must pass git apply --check against it"
+        ),
+    ] = None,
+    from_stage: Annotated[str | None, typer.Option("--from", help="first stage")] = None,
+    to_stage: Annotated[str | None, typer.Option("--to", help="last stage")] = None,
+    consensus_free: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--consensus-free",
+            metavar="STAGE…",
+            help="stages run as one proponent pass plus the mediator (several may follow)",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="model for every debate turn")
+    ] = None,
+    out: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            help="where this command keeps its copy of the artifacts: OUTPUT/<run id>; the "
+            "stages service keeps its own under $TEKTON_HOME",
+        ),
+    ] = "artifacts",
+    max_rounds: Annotated[int, typer.Option(help="debate rounds per stage (1-5)")] = DEFAULT_ROUNDS,
+    threshold: Annotated[
+        float,
+        typer.Option(
+            help="confidence-weighted accept share that ends a debate early (0.5-1)",
+            show_default="2/3",
+        ),
+    ] = DEFAULT_THRESHOLD,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="print the stage order, roles and models; call nothing"),
+    ] = False,
+    resume: Annotated[
+        str | None, typer.Option(metavar="RUN_ID", help="continue a run after its last stage")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="events as JSON lines")] = False,
+) -> None:
+    """Carry a goal through the staged pipeline (Diamond), its timeline shown live.
+
+    The run goes on in the stages service if this command goes away."""
+    free = consensus_free or []
+    keep = Path(os.path.abspath(out)) if out else None
+
+    async def go(settings: Settings) -> int:
+        if dry_run:
+            plan = runs.dry_run(settings, from_stage, to_stage, free, model)
+            output.print_json(plan) if as_json else print(runs.render_plan(plan))
+            return 0
+        if not resume and not goal:
+            raise ConfigError("give --goal TEXT (or --resume RUN_ID)")
+        runs.check_stages(from_stage, to_stage, free)
+        if resume:
+            return await runs.resume(settings, resume, as_json, keep)
+        request = runs.run_request(
+            goal or "",
+            from_stage=from_stage,
+            to_stage=to_stage,
+            consensus_free=free,
+            model=model,
+            max_rounds=max_rounds,
+            threshold=threshold,
+            repo=repo,
+        )
+        return await runs.start(settings, request, as_json, keep)
+
+    run(ctx, go)
+
+
+@commands.command("runs")
+def run_history(
+    ctx: typer.Context,
+    verb: Annotated[str, typer.Argument(help="list, show, events, artifacts or watch")],
+    run_id: Annotated[str | None, typer.Argument(help="the run (all verbs but list)")] = None,
+    out: Annotated[
+        str | None,
+        typer.Option("--output", help="artifacts: also write them to OUTPUT/<run id> here"),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Run history: list, show, events, artifacts, watch."""
+    keep = Path(os.path.abspath(out)) if out else None
+
+    async def go(settings: Settings) -> int:
+        if verb not in RUNS_VERBS:
+            raise ConfigError(f"tekton runs takes {', '.join(RUNS_VERBS)}, not {verb!r}")
+        if verb != "list" and not run_id:
+            raise ConfigError(f"tekton runs {verb} needs a RUN_ID")
+        if run_id:
+            check_run_id(run_id)
+        if verb == "watch":
+            return await runs.watch(settings, run_id or "", as_json)
+        return await runs.history(settings, verb, run_id, as_json, keep)
+
+    run(ctx, go)
+
+
+@commands.command("debate")
+def run_debate(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="what to debate")],
+    stage: Annotated[str, typer.Option(help="stage (chooses the default roles)")] = "general",
+    rounds: Annotated[int, typer.Option(help="maximum rounds")] = DEFAULT_ROUNDS,
+    consensus_free: Annotated[
+        bool, typer.Option("--consensus-free", help="one proponent pass plus the mediator")
+    ] = False,
+    schema: Annotated[str, typer.Option(help="registered artifact schema name")] = "decision",
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="ROLE=CI", help="a seat's CI (proponent, skeptic, pragmatist, mediator)"
+        ),
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="model for every turn")] = None,
+    token_budget: Annotated[int, typer.Option(help="stop past this many tokens")] = 0,
+    timeout: Annotated[float, typer.Option(help="seconds to wait")] = 600.0,
+    as_json: Json = False,
+) -> None:
+    """Ask Rhetor for a triad debate and watch it live (exit 3 when it is blocked).
+
+    Three debaters answer in parallel each round; the mediator reconciles into an
+    artifact validated against the schema."""
+
+    async def go(settings: Settings) -> int:
+        seats = role or []
+        roles = dict(r.split("=", 1) for r in seats if "=" in r)
+        if len(roles) != len(seats):
+            raise ConfigError("--role takes ROLE=CI, e.g. --role skeptic=nous")
+        request = make(
+            DebateRequest,
+            prompt=question,
+            stage=stage,
+            max_rounds=rounds,
+            consensus_free=consensus_free,
+            artifact_schema=schema,
+            roles=roles,
+            model=model,
+            token_budget=token_budget,
+        )
+        result = await debate.debate(settings, request, timeout, as_json)
+        return 0 if result.status == "approved" else 3
+
+    run(ctx, go)
+
+
+@commands.command()
+def roster(ctx: typer.Context, as_json: Json = False) -> None:
+    """CIs Rhetor can use: health, turns, failures, latency, tokens."""
+
+    async def go(settings: Settings) -> int:
+        await debate.roster(settings, as_json)
+        return 0
+
+    run(ctx, go)

@@ -1,0 +1,70 @@
+"""A run's events as the lines of its live timeline (`tekton run`, `tekton runs watch`,
+the terminal UI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tekton_common.contract.debates import TurnRecord
+from tekton_common.contract.events import (
+    AnyRunEvent,
+    ArtifactCreated,
+    DebateTurn,
+    RunFailed,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    StageBlocked,
+    StageFinished,
+    StageProgress,
+    StageStarted,
+)
+
+
+def turn_vote(turn: TurnRecord) -> str:
+    """What a debate turn said: a debater's vote, the mediator's verdict, or abstained."""
+    if turn.position is not None:
+        return turn.position.vote
+    if turn.outcome and turn.outcome.get("status"):
+        return str(turn.outcome["status"])
+    return "abstained" if turn.abstained else "-"
+
+
+def event_line(event: AnyRunEvent, local: Path | None = None) -> str | None:
+    """One line of the live timeline (None for events not shown); `local` is where the
+    command line keeps its copy of the run's artifacts, if it does."""
+    match event:
+        case RunStarted():
+            return f"run {event.run_id}: {event.goal}\n  stages: {' → '.join(event.stages)}"
+        case RunResumed():
+            return f"run {event.run_id} resumed; done: {', '.join(event.done) or '-'}"
+        case StageStarted():
+            return f"▶ {event.stage}"
+        case StageProgress():
+            share = event.accept_share
+            detail = f" (accept share {share:.2f})" if share is not None else ""
+            detail += f": {event.detail}" if event.detail else ""
+            return f"  {event.stage}: {event.step}{detail}"
+        case DebateTurn():
+            turn = event.turn
+            return f"    {turn.role:<10} {turn.ci:<14} {turn_vote(turn)}"
+        case StageBlocked():
+            return f"✗ {event.stage} blocked: {event.reason}"
+        case ArtifactCreated():
+            where = local / event.name if local else event.files[0]
+            return f"  artifact {event.name} → {where}"
+        case StageFinished():
+            return (
+                f"✓ {event.stage} {event.status} in {event.duration_s:.2f}s "
+                f"({event.tokens} tokens, ${event.cost_usd:.4f}, confidence "
+                f"{event.confidence:.2f})"
+            )
+        case RunFinished():
+            return (
+                f"run finished in {event.duration_s:.2f}s: {len(event.artifacts)} "
+                f"artifacts in {local or event.output} ({event.tokens} tokens, "
+                f"${event.cost_usd:.4f})"
+            )
+        case RunFailed():
+            return f"run failed: {event.reason}"
+    return None

@@ -1,0 +1,218 @@
+"""The platform's client: what every front end (the command line, the API, the
+benchmarks, the tests) asks of the platform, over NATS, in typed messages.
+
+    async with Tekton.connect(settings) as tekton:
+        reply = await tekton.ask("apollo", "What should we build first?")
+        accepted = await tekton.start_run(make(RunRequest, goal="Add rate limiting"))
+        async for event in tekton.follow(accepted.run_id):
+            ...
+
+No front end reads a service's storage layout or imports its internals: the run log,
+history, Rhetor and the stages are reached through here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import msgspec
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from tekton_common import bus
+from tekton_common.catalog import CIId
+from tekton_common.client.bus import BusClient, StreamEvent, error_of, raise_for_error
+from tekton_common.contract.codec import encode
+from tekton_common.contract.debates import DebateRequest, DebateResult, TeamRequest
+from tekton_common.contract.events import TERMINAL, AnyDebateEvent, AnyRunEvent, debate_event
+from tekton_common.contract.ids import check_run_id
+from tekton_common.contract.platform import (
+    MemoryInfo,
+    MicroReply,
+    Roster,
+    RosterEntry,
+    TeamEvent,
+    TeamResult,
+    UsageQuery,
+    UsageReport,
+)
+from tekton_common.contract.runs import ResumeRequest, RunAccepted, RunRequest
+from tekton_common.errors import NotFoundError
+from tekton_common.gather import gather, gather_all
+from tekton_common.history import RunRow, RunState, all_runs, summarize
+from tekton_common.runlog import follow_events, read_events
+from tekton_common.settings import Settings
+from tekton_common.subjects import (
+    BUDGET_USAGE,
+    MEMORY_INFO,
+    RHETOR_DEBATE,
+    RHETOR_ROSTER,
+    RHETOR_TEAM,
+    RUNS_RESUME,
+    RUNS_START,
+    debate_events,
+    srv,
+)
+from tekton_common.usage import read_usage
+from tekton_common.wire import Response, TeamReply
+
+STAGES_SERVICE = "tekton-stages"
+_team_event = msgspec.json.Decoder(TeamEvent)
+RHETOR = "rhetor-ci"
+
+
+class Tekton:
+    """The platform, as one NATS connection sees it. `connect` opens (and closes) a
+    connection of its own; `Tekton(nc)` uses one the caller owns (the API's)."""
+
+    def __init__(self, nc: Client, timeout: float = 60.0) -> None:
+        self.nc = nc
+        self.timeout = timeout
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def connect(cls, settings: Settings, name: str = "tekton-cli") -> AsyncIterator[Tekton]:
+        """A client on a connection of its own, closed (drained) on leaving the block;
+        TransportError at once when NATS cannot be reached."""
+        nc = await bus.connect(settings, name)
+        try:
+            yield cls(nc)
+        finally:
+            await bus.close(nc)
+
+    def _bus(self, timeout: float | None = None) -> BusClient:
+        return BusClient(self.nc, timeout or self.timeout)
+
+    async def _ask(
+        self, subject: str, payload: bytes, who: str, timeout: float | None = None
+    ) -> Msg:
+        return await self._bus(timeout).request(subject, payload, who)
+
+    # -- CIs --------------------------------------------------------------------------------
+    async def ask(self, ci: str, message: str, timeout: float | None = None) -> Response:
+        """One CI's reply."""
+        return await self._bus(timeout).chat(str(CIId.from_str(ci)), message)
+
+    def stream(
+        self, ci: str, message: str, timeout: float | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        """One CI's reply as it streams: stream_start, stream_chunk… stream_end."""
+        return self._bus(timeout).stream(str(CIId.from_str(ci)), message)
+
+    def team(self, message: str, deadline: float) -> AsyncIterator[TeamReply]:
+        """Every CI's reply to a broadcast, as each arrives, until the deadline."""
+        return self._bus().team(message, deadline=deadline)
+
+    async def probe(self, verb: str, name: str | None, deadline: float = 1.0) -> list[MicroReply]:
+        """Answers to ``$SRV.<verb>[.<name>]`` (what `nats micro ls|info|stats` shows)."""
+        target = str(CIId.from_str(name)) if name else None
+        msgs = await gather_all(self.nc, srv(verb, target), deadline=deadline)
+        replies = [msgspec.json.decode(m.data, type=MicroReply) for m in msgs]
+        return sorted(replies, key=lambda r: (r.name, r.id))
+
+    # -- Rhetor ------------------------------------------------------------------------------
+    async def debate(
+        self,
+        request: DebateRequest,
+        on_event: Callable[[AnyDebateEvent], Awaitable[None]] | None = None,
+        timeout: float | None = None,
+    ) -> DebateResult:
+        """A triad debate through Rhetor; `on_event` sees each turn as it ends."""
+
+        async def forward(msg: Msg) -> None:
+            if on_event is not None and (event := debate_event(msg.data)) is not None:
+                await on_event(event)
+
+        sub = await self.nc.subscribe(debate_events(request.debate_id), cb=forward)
+        try:
+            reply = await self._ask(RHETOR_DEBATE, encode(request), RHETOR, timeout)
+            await self.nc.flush()
+        finally:
+            await sub.unsubscribe()
+        return msgspec.json.decode(reply.data, type=DebateResult)
+
+    async def moderated_team(self, request: TeamRequest) -> AsyncIterator[TeamEvent]:
+        """Team chat moderated by Rhetor: each reply as it comes, then the result."""
+        async for msg in gather(
+            self.nc, RHETOR_TEAM, encode(request), deadline=request.deadline + 60
+        ):
+            raise_for_error(msg, RHETOR)
+            event = _team_event.decode(msg.data)
+            yield event
+            if isinstance(event, TeamResult):
+                return
+
+    async def roster(self) -> list[RosterEntry]:
+        """The CIs Rhetor can use, with their health and debate counters."""
+        reply = await self._ask(RHETOR_ROSTER, b"", RHETOR, 10)
+        return msgspec.json.decode(reply.data, type=Roster).cis
+
+    # -- runs --------------------------------------------------------------------------------
+    async def start_run(self, request: RunRequest) -> RunAccepted:
+        """Start a run in the stages service (it goes on whoever watches)."""
+        reply = await self._ask(RUNS_START, encode(request), STAGES_SERVICE, 30)
+        return msgspec.json.decode(reply.data, type=RunAccepted)
+
+    async def resume_run(self, run_id: str) -> RunAccepted:
+        """Resume a run after its last finished stage."""
+        ask = encode(ResumeRequest(run_id=check_run_id(run_id)))
+        reply = await self._ask(RUNS_RESUME, ask, STAGES_SERVICE, 30)
+        return msgspec.json.decode(reply.data, type=RunAccepted)
+
+    async def events(self, run_id: str) -> list[AnyRunEvent]:
+        """Every stored event of a run; NotFoundError when there is no such run."""
+        events = await read_events(self.nc.jetstream(timeout=10), check_run_id(run_id))
+        if not events:
+            raise NotFoundError(f"no run {run_id}")
+        return events
+
+    async def follow(
+        self, run_id: str, idle: float = 3600.0
+    ) -> AsyncIterator[tuple[AnyRunEvent, bytes]]:
+        """A run's events (every stored one, then live ones) with their JSON, until it
+        finishes or fails, or none comes for `idle` seconds."""
+        js = self.nc.jetstream(timeout=10)
+        async for event, data in follow_events(js, check_run_id(run_id), idle):
+            yield event, data
+            if isinstance(event, TERMINAL):
+                return
+
+    async def state(self, run_id: str) -> RunState:
+        """One run's state."""
+        return summarize(await self.events(run_id))
+
+    async def runs(self, dsn: str | None) -> list[RunRow]:
+        """Every run, oldest first (`dsn`: the history database, if any)."""
+        return await all_runs(self.nc.jetstream(timeout=10), dsn)
+
+    # -- the platform ----------------------------------------------------------------------------
+    async def usage(self, ci: str | None, run: str | None) -> UsageReport:
+        """The Budget CI's ledger; when it is not running, totals read from the stream."""
+        query = UsageQuery(
+            ci=str(CIId.from_str(ci)) if ci else None, run=check_run_id(run) if run else None
+        )
+        try:
+            msg = await self.nc.request(BUDGET_USAGE, encode(query), timeout=5)
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+            totals = await read_usage(self.nc)
+            return UsageReport(
+                total=totals.total,
+                groups=totals.only(query.ci, query.run),
+                by_model=totals.by_model,
+                source="TEKTON_USAGE stream (the Budget CI is not running)",
+            )
+        raise_for_error(msg, "budget-ci")
+        return msgspec.json.decode(msg.data, type=UsageReport)
+
+    async def memory(self) -> MemoryInfo:
+        """What the stages service reports of retrieval memory (Milvus, the embedder)."""
+        try:
+            reply = await self.nc.request(MEMORY_INFO, b"{}", timeout=15)
+        except Exception as exc:  # no stages service, or it did not answer
+            why = f"stages service did not answer ({type(exc).__name__})"
+            return MemoryInfo(reachable=False, error=why)
+        if (error := error_of(reply, STAGES_SERVICE)) is not None:
+            return MemoryInfo(reachable=False, error=str(error))
+        return msgspec.json.decode(reply.data, type=MemoryInfo)

@@ -1,0 +1,252 @@
+"""Events, as tagged unions whose tag is the type and its version.
+
+Run events go to ``tekton.runs.<run_id>.events`` and are kept by the JetStream stream
+``TEKTON_RUNS``; a run's state is its event log. Debate events go to
+``tekton.debates.<debate_id>.events`` while a stage's debate runs (Rhetor's turns and
+rounds, and what the stage recalled and checked); the run coordinator turns them into
+run events. Readers decode into these types and match on them, never on strings; an
+event of a newer version than a reader knows is skipped by `read_run_event`, not
+mistaken for another.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+
+from tekton_common.contract.debates import DebateResult, TurnRecord
+from tekton_common.contract.schemas import JsonObject
+
+log = logging.getLogger(__name__)
+
+
+class RunEvent(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
+    """What every run event carries: its run, its place in the run's log, when."""
+
+    run_id: str = ""
+    seq: int = 0
+    ts: float = 0.0
+
+
+class RunStarted(RunEvent, tag="RunStarted.v1"):
+    """A run began: its goal, its stages, where the service keeps its artifacts, and the
+    request as it was asked (kept as sent, so that older requests still read)."""
+
+    goal: str
+    stages: list[str]
+    output: str
+    request: JsonObject
+
+
+class RunResumed(RunEvent, tag="RunResumed.v1"):
+    """A run goes on after its last finished stage."""
+
+    done: list[str]
+    remaining: list[str]
+
+
+class StageStarted(RunEvent, tag="StageStarted.v1"):
+    """A stage's debate began."""
+
+    stage: str
+    debate_id: str
+
+
+class LessonRef(msgspec.Struct):
+    """A lesson a stage recalled: from which run and stage, how close."""
+
+    run_id: str
+    stage: str
+    score: float
+
+
+class StageProgress(RunEvent, tag="StageProgress.v1"):
+    """A step of a stage: a debate round (with its accept share), memory recalled (the
+    lessons and chunks), a check (ok), a repository indexed, a lesson kept."""
+
+    stage: str
+    step: str
+    detail: str | None = None
+    accept_share: float | None = None
+    lessons: list[LessonRef] | None = None
+    chunks: list[str] | None = None
+    ok: bool | None = None
+
+
+class DebateTurn(RunEvent, tag="DebateTurn.v1"):
+    """One turn of a stage's debate, whole."""
+
+    stage: str
+    debate_id: str
+    turn: TurnRecord
+
+
+class StageBlocked(RunEvent, tag="StageBlocked.v1"):
+    """A stage could not produce its artifact."""
+
+    stage: str
+    reason: str | None
+
+
+class ArtifactCreated(RunEvent, tag="ArtifactCreated.v1"):
+    """A stage's artifact: its name, the service's files and the artifact itself."""
+
+    stage: str
+    name: str
+    files: list[str]
+    artifact: JsonObject
+
+
+class StageFinished(RunEvent, tag="StageFinished.v1"):
+    """A stage ended with its artifact."""
+
+    stage: str
+    status: str
+    tokens: int
+    cost_usd: float
+    duration_s: float
+    confidence: float
+
+
+class RunFinished(RunEvent, tag="RunFinished.v1"):
+    """Every stage made its artifact."""
+
+    artifacts: list[str]
+    output: str
+    duration_s: float
+    tokens: int
+    cost_usd: float
+
+
+class RunFailed(RunEvent, tag="RunFailed.v1"):
+    """The run stopped: a stage was blocked, or something failed."""
+
+    reason: str
+    duration_s: float
+    tokens: int
+    cost_usd: float
+
+
+AnyRunEvent = (
+    RunStarted
+    | RunResumed
+    | StageStarted
+    | StageProgress
+    | DebateTurn
+    | StageBlocked
+    | ArtifactCreated
+    | StageFinished
+    | RunFinished
+    | RunFailed
+)
+RUN_EVENTS: tuple[type[RunEvent], ...] = AnyRunEvent.__args__
+#: the events that end a run (until it is resumed)
+TERMINAL = (RunFinished, RunFailed)
+
+_run_decoder = msgspec.json.Decoder(AnyRunEvent)
+
+
+def run_event(data: bytes) -> AnyRunEvent:
+    """One run event from its JSON (msgspec.ValidationError when it is none we know)."""
+    return _run_decoder.decode(data)
+
+
+def read_run_event(data: bytes) -> AnyRunEvent | None:
+    """One run event, or None (logged) for one this version cannot read."""
+    try:
+        return _run_decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        log.warning("skipping a run event this version cannot read: %s", exc)
+        return None
+
+
+def event_type(kind: type[msgspec.Struct]) -> str:
+    """The tag of an event type (``RunStarted.v1``)."""
+    return str(kind.__struct_config__.tag)
+
+
+# -- debate events (``tekton.debates.<debate_id>.events``) --------------------------------
+
+
+class DebateEvent(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
+    """What every debate event carries."""
+
+    debate_id: str = ""
+    stage: str = ""
+    run_id: str | None = None
+    ts: float = 0.0
+
+
+class DebateStarted(DebateEvent, tag="debate.started.v1"):
+    """Rhetor took the debate: who sits where."""
+
+    roles: dict[str, str]
+    max_rounds: int
+    consensus_free: bool
+    prompt: str
+
+
+class TurnTaken(DebateEvent, tag="debate.turn.v1"):
+    """A debater or the mediator answered (or abstained)."""
+
+    turn: TurnRecord
+
+
+class RoundEnded(DebateEvent, tag="debate.round.v1"):
+    """A round's votes and its confidence-weighted accept share."""
+
+    round: int
+    accept_share: float
+    votes: dict[str, str]
+
+
+class RepairAsked(DebateEvent, tag="debate.repair.v1"):
+    """The mediator's artifact failed validation; it is asked again with the errors."""
+
+    attempt: int
+    errors: list[str]
+
+
+class DebateFinished(DebateEvent, tag="debate.finished.v1"):
+    """The outcome (without the transcript, which went turn by turn)."""
+
+    result: DebateResult
+
+
+class StageRecalled(DebateEvent, tag="stage.recalled.v1"):
+    """What memory gave the stage (or why it could not)."""
+
+    note: str
+    lessons: list[LessonRef]
+    chunks: list[str]
+
+
+class StageChecked(DebateEvent, tag="stage.checked.v1"):
+    """A check the stage ran on its artifact."""
+
+    check: str
+    ok: bool
+    output: str
+
+
+AnyDebateEvent = (
+    DebateStarted
+    | TurnTaken
+    | RoundEnded
+    | RepairAsked
+    | DebateFinished
+    | StageRecalled
+    | StageChecked
+)
+DEBATE_EVENTS: tuple[type[DebateEvent], ...] = AnyDebateEvent.__args__
+_debate_decoder = msgspec.json.Decoder(AnyDebateEvent)
+
+
+def debate_event(data: bytes) -> AnyDebateEvent | None:
+    """One debate event, or None (logged) for one this version cannot read."""
+    try:
+        return _debate_decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        log.warning("skipping a debate event this version cannot read: %s", exc)
+        return None

@@ -1,0 +1,165 @@
+"""Run history as readers see it: one run's state from its event log, and the list of
+runs from PostgreSQL (when it can be reached) with the runs its recorder has not
+written yet from the event log. The command line, the API and the TUI read it here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import msgspec
+from nats.js import JetStreamContext
+
+from tekton_common.contract.events import (
+    AnyRunEvent,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StageFinished,
+)
+from tekton_common.runlog import read_events, run_ids
+from tekton_common.settings import Settings
+
+
+class RunState(msgspec.Struct):
+    """One run, from its events."""
+
+    run_id: str
+    started_at: float
+    goal: str
+    status: str
+    stages: list[str]
+    done: list[str]
+    reason: str | None
+    output: str | None
+    events: int
+
+
+class RunRow(msgspec.Struct):
+    """One run in a list: `done` is ``finished/all`` stages; `source` says where it was
+    read (``postgresql`` or ``event log``)."""
+
+    run_id: str
+    started_at: float
+    goal: str
+    status: str
+    stages: list[str]
+    done: str
+    reason: str | None
+    output: str | None
+    source: str
+    tokens: int = 0
+    cost_usd: float = 0.0
+
+
+def summarize(events: list[AnyRunEvent]) -> RunState:
+    """A run's state from its events (the first is its RunStarted)."""
+    started = events[0]
+    last = events[-1]
+    if isinstance(last, RunFinished):
+        status = "finished"
+    elif isinstance(last, RunFailed):
+        status = "failed"
+    else:
+        status = "running"
+    first = started if isinstance(started, RunStarted) else None
+    return RunState(
+        run_id=started.run_id,
+        started_at=started.ts,
+        goal=first.goal if first else "",
+        status=status,
+        stages=first.stages if first else [],
+        done=[e.stage for e in events if isinstance(e, StageFinished)],
+        reason=last.reason if isinstance(last, RunFailed) else None,
+        output=first.output if first else None,
+        events=len(events),
+    )
+
+
+def _row(state: RunState) -> RunRow:
+    return RunRow(
+        run_id=state.run_id,
+        started_at=state.started_at,
+        goal=state.goal,
+        status=state.status,
+        stages=state.stages,
+        done=f"{len(state.done)}/{len(state.stages)}",
+        reason=state.reason,
+        output=state.output,
+        source="event log",
+    )
+
+
+def embedded_dsn(settings: Settings) -> str | None:
+    """The DSN of the PostgreSQL `tekton up` started, if it runs."""
+    try:
+        state = settings.home_path / "run" / "postgres.json"
+        return str(json.loads(Path(state).read_text())["dsn"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def history_dsn(settings: Settings) -> str | None:
+    """The DSN history is read from: the configured one, else the embedded one."""
+    return settings.postgres_dsn or embedded_dsn(settings)
+
+
+async def rows_from_db(dsn: str | None) -> list[RunRow] | None:
+    """Every run from PostgreSQL, oldest first; None when there is no database to ask."""
+    if not dsn:
+        return None
+    import asyncpg  # noqa: PLC0415 - only history readers need it
+
+    try:
+        conn = await asyncpg.connect(dsn, timeout=3)
+    except (OSError, TimeoutError, asyncpg.PostgresError):
+        return None
+    try:
+        rows = await conn.fetch(
+            "SELECT r.run_id, r.goal, r.status, r.stages, r.reason, r.output, r.tokens, "
+            "r.cost_usd, extract(epoch FROM r.started_at) AS started_at, (SELECT count(*) "
+            "FROM stages s WHERE s.run_id = r.run_id AND s.status = 'approved') AS done "
+            "FROM runs r ORDER BY r.started_at"
+        )
+    except asyncpg.PostgresError:
+        return None
+    finally:
+        await conn.close()
+    return [
+        RunRow(
+            run_id=r["run_id"],
+            started_at=float(r["started_at"]),
+            goal=r["goal"],
+            status=r["status"],
+            stages=json.loads(r["stages"]),
+            done=f"{r['done']}/{len(json.loads(r['stages']))}",
+            reason=r["reason"],
+            output=r["output"],
+            tokens=r["tokens"],
+            cost_usd=r["cost_usd"],
+            source="postgresql",
+        )
+        for r in rows
+    ]
+
+
+async def rows_from_log(js: JetStreamContext, skip: set[str] | None = None) -> list[RunRow]:
+    """Every run in the event log (but those in `skip`), oldest first."""
+    rows = []
+    for run_id in await run_ids(js):
+        if skip and run_id in skip:
+            continue
+        if events := await read_events(js, run_id):
+            rows.append(_row(summarize(events)))
+    return sorted(rows, key=lambda r: r.started_at)
+
+
+async def all_runs(js: JetStreamContext, dsn: str | None) -> list[RunRow]:
+    """Every run, oldest first: from PostgreSQL when it can be reached, with the runs its
+    recorder has not written yet (a burst of runs) read from the event log."""
+    recorded = await rows_from_db(dsn)
+    if recorded is None:
+        return await rows_from_log(js)
+    newer = await rows_from_log(js, skip={r.run_id for r in recorded})
+    return sorted(recorded + newer, key=lambda r: r.started_at)
