@@ -12,14 +12,17 @@ fi
 # takes the CPU build
 .venv/bin/python -m pip install --quiet torch==2.13.0
 .venv/bin/python -m pip install --quiet -e '.[dev,embed]'
-# the dashboard's browser test drives Debian's headless Chromium
-if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
+# the dashboard's browser test drives Debian's headless Chromium; a repository's checks
+# run under bubblewrap, and workspaces need git
+if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ] || ! command -v bwrap >/dev/null \
+    || ! command -v git >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "== installing chromium and chromium-driver (apt)"
+    echo "== installing chromium, chromium-driver, bubblewrap and git (apt)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      chromium chromium-driver bubblewrap git >/dev/null
   else
-    echo "warning: no chromium: the dashboard's browser test will be skipped" >&2
+    echo "warning: missing chromium, bubblewrap or git: the browser and sandbox tests need them" >&2
   fi
 fi
 echo "== ruff"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from tekton_cli import debate, output, runs
+from tekton_cli import debate, output, repos, runs
 from tekton_cli.app import run
 from tekton_common.contract.codec import make
 from tekton_common.contract.debates import DebateRequest
@@ -19,7 +20,7 @@ from tekton_common.settings import Settings
 
 commands = typer.Typer()
 Json = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
-RUNS_VERBS = ("list", "show", "events", "artifacts", "watch")
+RUNS_VERBS = ("list", "show", "events", "artifacts", "watch", "fetch", "patch")
 
 
 @commands.command("run")
@@ -29,8 +30,29 @@ def run_goal(
     repo: Annotated[
         str | None,
         typer.Option(
-            help="repository to work on: its files are indexed for retrieval and the code "
-            "stage's diff must pass git apply --check against it"
+            metavar="PATH|URL",
+            help="repository to work on: a folder here (packed and sent as a workspace; "
+            "the result branch tekton/RUN_ID comes back into it) or an https://, ssh:// "
+            "or git:// URL. Its files are indexed; the code stage's change is applied and "
+            "its checks run in a sandbox",
+        ),
+    ] = None,
+    check: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME=COMMAND",
+            help="a check to run on the change (repeatable); else the repository's "
+            "tekton.toml [checks], else detected (pytest, npm test, go test, cargo test, "
+            "make test)",
+        ),
+    ] = None,
+    repair_attempts: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=5,
+            help="times a change that breaks a check goes back to the code stage "
+            "(default: the repair_attempts setting, 2)",
         ),
     ] = None,
     from_stage: Annotated[str | None, typer.Option("--from", help="first stage")] = None,
@@ -76,11 +98,14 @@ def run_goal(
     The run goes on in the stages service if this command goes away."""
     free = consensus_free or []
     keep = Path(os.path.abspath(out)) if out else None
+    here = Path(os.path.abspath(repo)) if repo else None
 
     async def go(settings: Settings) -> int:
+        checks = repos.parse_checks(check or [])
         if dry_run:
             plan = runs.dry_run(settings, from_stage, to_stage, free, model)
             output.print_json(plan) if as_json else print(runs.render_plan(plan))
+            print(repos.planned_checks(repo, checks), file=sys.stderr if as_json else sys.stdout)
             return 0
         if not resume and not goal:
             raise ConfigError("give --goal TEXT (or --resume RUN_ID)")
@@ -96,8 +121,11 @@ def run_goal(
             max_rounds=max_rounds,
             threshold=threshold,
             repo=repo,
+            checks=checks,
+            repair_attempts=repair_attempts,
         )
-        return await runs.start(settings, request, as_json, keep)
+        folder = None if request.repo_url else here
+        return await runs.start(settings, request, as_json, keep, folder)
 
     run(ctx, go)
 
@@ -105,16 +133,21 @@ def run_goal(
 @commands.command("runs")
 def run_history(
     ctx: typer.Context,
-    verb: Annotated[str, typer.Argument(help="list, show, events, artifacts or watch")],
+    verb: Annotated[
+        str, typer.Argument(help="list, show, events, artifacts, watch, fetch or patch")
+    ],
     run_id: Annotated[str | None, typer.Argument(help="the run (all verbs but list)")] = None,
     out: Annotated[
         str | None,
         typer.Option("--output", help="artifacts: also write them to OUTPUT/<run id> here"),
     ] = None,
+    repo: Annotated[str, typer.Option(help="fetch: the git repository the branch goes into")] = ".",
     as_json: Json = False,
 ) -> None:
-    """Run history: list, show, events, artifacts, watch."""
+    """Run history: list, show, events, artifacts, watch; fetch brings a finished run's
+    branch tekton/RUN_ID into a repository, patch prints its change as a patch."""
     keep = Path(os.path.abspath(out)) if out else None
+    target = Path(os.path.abspath(repo))
 
     async def go(settings: Settings) -> int:
         if verb not in RUNS_VERBS:
@@ -125,6 +158,8 @@ def run_history(
             check_run_id(run_id)
         if verb == "watch":
             return await runs.watch(settings, run_id or "", as_json)
+        if verb in ("fetch", "patch"):
+            return await runs.result(settings, verb, run_id or "", target)
         return await runs.history(settings, verb, run_id, as_json, keep)
 
     run(ctx, go)

@@ -19,7 +19,9 @@ from rich.progress import (
 
 from tekton_common.contract.events import (
     AnyRunEvent,
+    ChecksFinished,
     DebateTurn,
+    RepairRequested,
     RunResumed,
     RunStarted,
     StageBlocked,
@@ -83,5 +85,9 @@ class RunProgress:
                 self.bar.update(task, description=f"{event.stage}: {turn.role} {turn.ci}")
             case StageBlocked():
                 self.bar.update(task, description=f"{event.stage}: blocked")
+            case ChecksFinished():
+                self.bar.update(task, description=f"{event.stage}: checked attempt {event.attempt}")
+            case RepairRequested():
+                self.bar.update(task, description=f"{event.stage}: repair, attempt {event.attempt}")
             case StageFinished():
                 self.bar.update(task, advance=1, description=f"{event.stage}: {event.status}")

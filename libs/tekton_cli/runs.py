@@ -12,6 +12,7 @@ import msgspec
 from opentelemetry import trace
 from rich.console import Console
 
+from tekton_cli import repos
 from tekton_cli.output import print_json, table
 from tekton_cli.progress import RunProgress
 from tekton_cli.timeline import event_line
@@ -30,8 +31,9 @@ from tekton_common.contract.events import (
 )
 from tekton_common.contract.ids import check_run_id
 from tekton_common.contract.runs import RunRequest, new_run_id
+from tekton_common.contract.workspaces import CheckSpec
 from tekton_common.errors import ConfigError
-from tekton_common.history import history_dsn, summarize
+from tekton_common.history import RunState, history_dsn, summarize
 from tekton_common.providers.select import choose_model
 from tekton_common.settings import Settings
 from tekton_common.stages import roles_of, select
@@ -90,10 +92,14 @@ def run_request(
     max_rounds: int,
     threshold: float,
     repo: str | None,
+    checks: list[CheckSpec] | None = None,
+    repair_attempts: int | None = None,
 ) -> RunRequest:
     """The `tekton.runs.start` request, checked like the service checks it (a bad value
-    fails here, before anything starts)."""
-    if repo and not os.path.isdir(repo):
+    fails here, before anything starts). A folder given as `repo` is packed and sent by
+    `start`; a URL goes in the request."""
+    url = repo if repo and repos.is_url(repo) else None
+    if repo and not url and not os.path.isdir(repo):
         raise ConfigError(f"--repo {repo}: not a folder")
     return make(
         RunRequest,
@@ -105,7 +111,9 @@ def run_request(
         model=model,
         max_rounds=max_rounds,
         threshold=threshold,
-        repo=os.path.abspath(repo) if repo else None,
+        repo_url=url,
+        checks=checks or [],
+        repair_attempts=repair_attempts,
     )
 
 
@@ -182,14 +190,43 @@ async def _to_the_end(
 
 
 async def start(
-    settings: Settings, request: RunRequest, as_json: bool, output: Path | None = None
+    settings: Settings,
+    request: RunRequest,
+    as_json: bool,
+    output: Path | None = None,
+    folder: Path | None = None,
 ) -> int:
     """Start a run in the stages service and follow it live, keeping a copy of its
-    artifacts under `output`."""
+    artifacts under `output`; with `folder` (a repository on this machine) it is packed
+    and sent first, and the run's branch is brought back into it when the run finishes."""
     async with Tekton.connect(settings) as tekton:
         trace.get_current_span().set_attribute(spans.RUN_ID, request.run_id)  # `tekton trace`
+        if folder is not None:
+            limit = int(settings.workspace_limit_mb * 2**20)
+            if not as_json:
+                print(f"packing {folder} …", file=sys.stderr)
+            ref = await tekton.upload_workspace(folder, request.run_id, limit)
+            request = msgspec.structs.replace(request, workspace=ref)
+            if not as_json:
+                print(f"sent {ref.size / 2**20:.1f} MiB as workspace {ref.name}", file=sys.stderr)
         await tekton.start_run(request)
-        return await _to_the_end(tekton, request.run_id, as_json, output, 0)
+        code = await _to_the_end(tekton, request.run_id, as_json, output, 0)
+        if code == 0 and folder is not None:
+            finished = await tekton.result(request.run_id)
+            said = await repos.bring_back(tekton, finished, folder, output)
+            print(said, file=sys.stderr if as_json else sys.stdout)
+        return code
+
+
+async def result(settings: Settings, verb: str, run_id: str, repo: Path) -> int:
+    """`tekton runs fetch|patch`: a finished run's branch into `repo`, or its patch."""
+    async with Tekton.connect(settings) as tekton:
+        if verb == "fetch":
+            branch = await repos.fetch(tekton, run_id, repo)
+            print(f"branch {branch} is in {repo}")
+        else:
+            sys.stdout.write(await repos.patch(tekton, run_id))
+    return 0
 
 
 async def resume(settings: Settings, run_id: str, as_json: bool, output: Path | None = None) -> int:
@@ -245,7 +282,24 @@ async def history(
             listed = [(s, n, " ".join(f)) for s, n, f in artifacts]
             print(table(["STAGE", "NAME", "FILES"], listed))
     else:
-        summary = msgspec.to_builtins(summarize(events))
-        lines = "\n".join(f"{k}: {v}" for k, v in summary.items())
-        print_json(summary) if as_json else print(lines)
+        state = summarize(events)
+        print_json(state) if as_json else print(render_state(state))
     return 0
+
+
+def render_state(state: RunState) -> str:
+    """`tekton runs show`: the run, then its change file by file and its checks."""
+    plain = {k: v for k, v in msgspec.to_builtins(state).items() if not isinstance(v, list)}
+    lines = [f"{k}: {v}" for k, v in plain.items() if v is not None]
+    lines.append(f"stages: {' → '.join(state.stages)} (done: {', '.join(state.done) or '-'})")
+    if state.files:
+        lines.append("change:")
+        lines += [f"  +{f.added} -{f.removed}  {f.path}" for f in state.files]
+    for label, results in (("checks on the base", state.base_checks), ("checks", state.checks)):
+        if results:
+            lines.append(f"{label}:")
+            lines += [f"  {r.summary()}" for r in results]
+    for failed in (r for r in state.checks if not r.ok):
+        tail = "\n".join(f"    {x}" for x in failed.output_tail.strip().splitlines()[-20:])
+        lines.append(f"  output of {failed.name} (last lines):\n{tail}")
+    return "\n".join(lines)

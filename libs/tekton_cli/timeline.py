@@ -9,7 +9,9 @@ from tekton_common.contract.debates import TurnRecord
 from tekton_common.contract.events import (
     AnyRunEvent,
     ArtifactCreated,
+    ChecksFinished,
     DebateTurn,
+    RepairRequested,
     RunFailed,
     RunFinished,
     RunResumed,
@@ -28,6 +30,18 @@ def turn_vote(turn: TurnRecord) -> str:
     if turn.outcome and turn.outcome.get("status"):
         return str(turn.outcome["status"])
     return "abstained" if turn.abstained else "-"
+
+
+def checks_lines(event: ChecksFinished) -> str:
+    """The checks of one attempt: on the base (the first time), then on the change."""
+    lines = [f"  checks of {event.stage} attempt {event.attempt} ({event.source}):"]
+    lines += [f"    base   {r.summary()}" for r in event.base]
+    lines += [f"    change {r.summary()}" for r in event.results]
+    if event.failing:
+        lines.append(f"    failing on the change: {', '.join(event.failing)}")
+    if not event.results:
+        lines.append("    no checks: the change was applied, nothing measured it")
+    return "\n".join(lines)
 
 
 def event_line(event: AnyRunEvent, local: Path | None = None) -> str | None:
@@ -59,11 +73,17 @@ def event_line(event: AnyRunEvent, local: Path | None = None) -> str | None:
                 f"({event.tokens} tokens, ${event.cost_usd:.4f}, confidence "
                 f"{event.confidence:.2f})"
             )
+        case ChecksFinished():
+            return checks_lines(event)
+        case RepairRequested():
+            first = event.reason.strip().splitlines()[0] if event.reason.strip() else ""
+            return f"  ↻ {event.stage} again (attempt {event.attempt}): {first}"
         case RunFinished():
+            branch = f"; branch {event.branch}" if event.branch else ""
             return (
                 f"run finished in {event.duration_s:.2f}s: {len(event.artifacts)} "
                 f"artifacts in {local or event.output} ({event.tokens} tokens, "
-                f"${event.cost_usd:.4f})"
+                f"${event.cost_usd:.4f}){branch}"
             )
         case RunFailed():
             return f"run failed: {event.reason}"

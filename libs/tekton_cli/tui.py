@@ -2,7 +2,8 @@
 
 Left, the runs (newest first, refreshed every few seconds); right, the selected run's
 stages as progress columns, its debate transcript streaming in (Server-Sent Events from
-``/runs/{id}/events``) and, on ``a``, its artifacts.
+``/runs/{id}/events``) with the checks of a run on a repository, on ``a`` its
+artifacts and on ``c`` its change file by file.
 """
 
 from __future__ import annotations
@@ -11,16 +12,19 @@ import json
 from typing import Any, ClassVar
 
 import httpx
+import msgspec
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Log, Static
 
-from tekton_cli.timeline import turn_vote
+from tekton_cli.timeline import checks_lines, turn_vote
 from tekton_common.contract.events import (
     AnyRunEvent,
+    ChecksFinished,
     DebateTurn,
+    RepairRequested,
     RunFailed,
     RunFinished,
     StageBlocked,
@@ -28,6 +32,7 @@ from tekton_common.contract.events import (
     StageStarted,
     read_run_event,
 )
+from tekton_common.history import RunState
 from tekton_common.stages import DIAMOND
 
 MARKS = {"waiting": "·", "running": "…", "approved": "✓", "blocked": "✗"}
@@ -53,6 +58,7 @@ class TektonTUI(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh", "refresh runs"),
         Binding("a", "artifacts", "artifacts"),
+        Binding("c", "change", "change"),
         Binding("q", "quit", "quit"),
     ]
 
@@ -143,8 +149,16 @@ class TektonTUI(App[None]):
                 log.write_line(f"{event.stage} blocked: {event.reason}")
             case DebateTurn():
                 log.write_line(turn_line(event))
+            case ChecksFinished():
+                for line in checks_lines(event).splitlines():
+                    log.write_line(line)
+            case RepairRequested():
+                first = event.reason.strip().splitlines()[0] if event.reason.strip() else ""
+                log.write_line(f"{event.stage} again, attempt {event.attempt}: {first}")
             case RunFinished():
-                log.write_line("run finished")
+                log.write_line(
+                    "run finished" + (f"; branch {event.branch}" if event.branch else "")
+                )
             case RunFailed():
                 log.write_line(f"run failed: {event.reason}")
 
@@ -157,3 +171,19 @@ class TektonTUI(App[None]):
         for item in await self._get(f"/runs/{self.run_id}/artifacts"):
             summary = json.dumps(item["artifact"], ensure_ascii=False)[:160]
             pane.write_line(f"{item['stage']:<11} {item['name']:<20} {summary}")
+
+    async def action_change(self) -> None:
+        """Show the selected run's change, file by file, and its checks."""
+        if self.run_id is None:
+            return
+        pane = self.query_one("#artifacts", Log)
+        pane.clear()
+        state = msgspec.convert(await self._get(f"/runs/{self.run_id}"), RunState)
+        if not state.files:
+            pane.write_line("this run made no change to a repository")
+        for item in state.files:
+            pane.write_line(f"+{item.added} -{item.removed}  {item.path}")
+            for line in item.patch.splitlines():
+                pane.write_line(f"    {line}")
+        for result in state.checks:
+            pane.write_line(f"check {result.summary()}")

@@ -13,17 +13,30 @@ from nats.js import JetStreamContext
 
 from tekton_common.contract.events import (
     AnyRunEvent,
+    ArtifactCreated,
+    ChecksFinished,
     RunFailed,
     RunFinished,
     RunStarted,
     StageFinished,
 )
+from tekton_common.contract.workspaces import CheckResult
 from tekton_common.runlog import read_events, run_ids
 from tekton_common.settings import Settings
 
 
+class FileChange(msgspec.Struct):
+    """One file of a change: its path, lines added and removed, and its part of the diff."""
+
+    path: str
+    added: int
+    removed: int
+    patch: str
+
+
 class RunState(msgspec.Struct):
-    """One run, from its events."""
+    """One run, from its events; with a repository, the change file by file, the
+    checks of its last attempt (on the change, and on the base), and its branch."""
 
     run_id: str
     started_at: float
@@ -34,6 +47,40 @@ class RunState(msgspec.Struct):
     reason: str | None
     output: str | None
     events: int
+    files: list[FileChange] = []
+    checks: list[CheckResult] = []
+    base_checks: list[CheckResult] = []
+    branch: str | None = None
+
+
+def split_diff(diff: str) -> list[FileChange]:
+    """A unified diff cut into its files."""
+    files: list[FileChange] = []
+    part: list[str] = []
+
+    def close() -> None:
+        if not part:
+            return
+        target = next((line[6:] for line in part if line.startswith("+++ b/")), None)
+        source = next((line[6:] for line in part if line.startswith("--- a/")), None)
+        path = target or source or part[0].split(" b/")[-1]
+        body = [line for line in part if not line.startswith(("+++", "---"))]
+        added = sum(1 for line in body if line.startswith("+"))
+        removed = sum(1 for line in body if line.startswith("-"))
+        files.append(FileChange(path, added, removed, "\n".join(part)))
+        part.clear()
+
+    for line in diff.splitlines():
+        headed = line.startswith(("--- a/", "--- /dev/null")) and _has_hunk(part)
+        if part and (line.startswith("diff --git ") or headed):
+            close()
+        part.append(line)
+    close()
+    return files
+
+
+def _has_hunk(lines: list[str]) -> bool:
+    return any(line.startswith("@@") for line in lines)
 
 
 class RunRow(msgspec.Struct):
@@ -64,6 +111,11 @@ def summarize(events: list[AnyRunEvent]) -> RunState:
     else:
         status = "running"
     first = started if isinstance(started, RunStarted) else None
+    code = next(
+        (e for e in reversed(events) if isinstance(e, ArtifactCreated) and e.stage == "code"), None
+    )
+    measured = [e for e in events if isinstance(e, ChecksFinished)]
+    base = next((e.base for e in reversed(measured) if e.base), [])
     return RunState(
         run_id=started.run_id,
         started_at=started.ts,
@@ -74,6 +126,10 @@ def summarize(events: list[AnyRunEvent]) -> RunState:
         reason=last.reason if isinstance(last, RunFailed) else None,
         output=first.output if first else None,
         events=len(events),
+        files=split_diff(str(code.artifact.get("diff") or "")) if code else [],
+        checks=measured[-1].results if measured else [],
+        base_checks=base,
+        branch=last.branch if isinstance(last, RunFinished) else None,
     )
 
 

@@ -12,7 +12,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -64,7 +64,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     stage_timeout: float = 1800.0
     stage_silence: float = 600.0
     resume_interrupted: bool = True
-    repo_roots: str = ""
+    workspace_limit_mb: Annotated[float, msgspec.Meta(gt=0)] = 200.0
+    repair_attempts: Annotated[int, msgspec.Meta(ge=0, le=5)] = 2
+    check_timeout: Annotated[float, msgspec.Meta(gt=0)] = 600.0
+    check_memory_mb: Annotated[int, msgspec.Meta(ge=64)] = 8192
     postgres_dsn: str | None = None
     milvus_uri: str | None = None
     milvus_port: int = 19530
@@ -119,6 +122,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return {}
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+    # a repository's own checks (tekton_common.checks), not a setting: running `tekton`
+    # inside such a repository still works
+    data.pop("checks", None)
     ci_tables = data.pop("ci", {})
     if not isinstance(ci_tables, dict):
         raise ConfigError(f"{path}: [ci] must be a table of CI names")

@@ -125,13 +125,30 @@ class TestCase(BaseModel):
     notes: str
 
 
+class MeasuredCheck(BaseModel):
+    """A check as it ran in the sandbox (written by the stages, never by the model)."""
+
+    name: str
+    command: str
+    exit_code: int | None
+    duration_s: float
+    passed: int | None = None
+    failed: int | None = None
+    skipped: int | None = None
+    commit: str
+    output_tail: str = ""
+    timed_out: bool = False
+
+
 class TestReport(BaseModel):
-    """test_report.json"""
+    """test_report.json; with a repository, `checks` is what really ran, on the base and
+    on the change (the model's reading of them is the rest)."""
 
     tests: list[TestCase] = Items
     failures_fixed: list[str]
     coverage_notes: str
     confidence: float = Confidence
+    checks: list[MeasuredCheck] = []
 
 
 class ReleaseReport(BaseModel):
@@ -140,7 +157,8 @@ class ReleaseReport(BaseModel):
     version: str = Field(min_length=1)
     summary: str = Field(min_length=1)
     changes: list[str] = Items
-    checks_passed: list[str] = Items
+    #: with a repository: the checks that really passed on the change, with its commit
+    checks_passed: list[str]
     known_issues: list[str]
     rollout: str = Field(min_length=1)
     confidence: float = Confidence

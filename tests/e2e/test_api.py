@@ -3,6 +3,7 @@ OpenAPI description."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from tekton_common.catalog import CATALOG
+from tekton_common.workspace import pack
 from tests.e2e.test_fleet_lifecycle import Fleet
 from tests.helpers import free_port, http_get, wait_for
 
@@ -205,6 +207,60 @@ def test_dashboard_launches_a_run_and_shows_it_live(
     WebDriverWait(browser, 10).until(lambda d: '"goals"' in d.find_element(By.ID, "artifact").text)
     browser.save_screenshot(str(shots / "dashboard-artifact.png"))
     assert (shots / "dashboard-run.png").stat().st_size > 10_000
+
+
+def test_dashboard_uploads_a_repository_and_shows_the_change_and_its_checks(
+    platform: Fleet, api: httpx.Client, browser: Any, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: PLC0415
+
+    default_config(api)
+    repo = tmp_path / "app"
+    repo.mkdir()
+    (repo / "test_app.py").write_text("def test_ok():\n    assert True\n")
+    check = f"{sys.executable} -m pytest -q -p no:cacheprovider"
+    (repo / "tekton.toml").write_text(f'[checks]\ntest = "{check}"\n')
+    bundle = tmp_path / "app.bundle"
+    assert pack(repo, bundle, 10**7) == "tree" and bundle.stat().st_size > 0  # a plain folder
+
+    browser.get(f"http://127.0.0.1:{platform.api_port}/")
+    WebDriverWait(browser, 20).until(lambda d: "nats" in d.find_element(By.ID, "checks-line").text)
+    browser.find_element(By.ID, "goal").send_keys("Change the uploaded folder")
+    browser.find_element(By.ID, "upload").send_keys(str(bundle))
+    Select(browser.find_element(By.ID, "from")).select_by_value("code")
+    Select(browser.find_element(By.ID, "to")).select_by_value("code")
+    browser.find_element(By.ID, "start").click()
+
+    def changed(d: Any) -> bool:
+        return bool(d.find_elements(By.CSS_SELECTOR, "#change .file"))
+
+    WebDriverWait(browser, 90, poll_frequency=0.1).until(changed)
+    files = [f.text for f in browser.find_elements(By.CSS_SELECTOR, "#change .file summary")]
+    assert files and "TEKTON_SIMULATED_CHANGE.md" in files[0]
+    checks = [c.text for c in browser.find_elements(By.CSS_SELECTOR, ".check summary")]
+    assert any(c.startswith("change test") and " ok (1 passed," in c for c in checks), checks
+    assert any(c.startswith("base test") for c in checks), checks
+    assert "branch tekton/" in browser.find_element(By.ID, "run-status").text
+
+    # the terminal UI shows the same change and checks on `c`
+    run_id = api.get("/runs").json()[-1]["run_id"]
+    asyncio.run(_tui_change(f"http://127.0.0.1:{platform.api_port}", run_id))
+
+
+async def _tui_change(base: str, run_id: str) -> None:
+    from textual.widgets import Log  # noqa: PLC0415
+
+    from tekton_cli.tui import TektonTUI  # noqa: PLC0415
+
+    app = TektonTUI(base)
+    async with app.run_test(size=(160, 40)) as pilot:
+        app.run_id = run_id
+        await pilot.press("c")
+        await pilot.pause(0.5)
+        lines = app.query_one("#artifacts", Log).lines
+    assert any("TEKTON_SIMULATED_CHANGE.md" in line for line in lines), lines
+    assert any(line.startswith("check test `") and " ok (1 passed," in line for line in lines)
 
 
 async def test_tui_follows_a_run_and_shows_its_artifacts(

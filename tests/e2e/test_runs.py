@@ -17,6 +17,7 @@ from tekton_cli.postgres import embedded_server
 from tekton_common.artifacts import artifact_model
 from tekton_common.catalog import get_ci
 from tekton_common.stages import DIAMOND
+from tekton_common.workspace import IDENTITY
 from tests.e2e.test_fleet_lifecycle import Fleet
 from tests.helpers import http_get, wait_for
 
@@ -335,35 +336,97 @@ def test_lessons_of_run_one_are_recalled_in_run_two(platform: Fleet, tmp_path: P
     assert status["memory"]["embedder"] in ("minilm", "hashing")
 
 
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, **IDENTITY}
+    command = ["git", "-C", str(repo), *args]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 def git_repo(path: Path) -> Path:
+    """A small Python package whose test passes, with its check in tekton.toml."""
     path.mkdir()
-    subprocess.run(["git", "init", "-q", str(path)], check=True)
     (path / "limits.py").write_text("def rate_limit(client, per_minute):\n    return True\n")
+    (path / "test_limits.py").write_text(
+        "from limits import rate_limit\n\ndef test_allows():\n    assert rate_limit('c', 1)\n"
+    )
+    check = f"{sys.executable} -m pytest -q -p no:cacheprovider"
+    (path / "tekton.toml").write_text(f'[checks]\ntest = "{check}"\n')
+    git(path, "init", "-q", "-b", "main")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "first")
     return path
 
 
-def test_repo_chunks_and_git_apply_check(platform: Fleet, tmp_path: Path) -> None:
+def test_a_repository_run_applies_checks_and_brings_back_a_branch(
+    platform: Fleet, tmp_path: Path
+) -> None:
     repo = git_repo(tmp_path / "shop")
+    (repo / "notes.md").write_text("uncommitted work travels too\n")
     out = str(tmp_path / "out")
     args = ["--goal", "Rate limit the shop API", "--repo", str(repo), "--output", out]
-    code, events = run_json(platform, *args, "--from", "code", "--to", "code")
-    assert code == 0, events[-1]
-    assert "1 chunks from 1 files" in progress(events, "indexed repository")[0]["detail"]
-    assert progress(events, "recalled", "code")[0]["chunks"] == ["limits.py:1-2"]
-    [check] = progress(events, "git apply --check", "code")
-    assert check["ok"] is True and check["detail"] == "passed"
+    done = platform.run("run", *args, "--from", "code", "--to", "code", "--json")
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 0, (events[-1:], done.stderr)
+    started = events[0]["request"]
+    assert started["workspace"]["name"] == f"{events[0]['run_id']}/source"
+    assert "repo" not in started  # no path crosses the bus
+    assert "chunks from" in progress(events, "indexed repository")[0]["detail"]
+    [listed] = progress(events, "checks", "code")
+    assert "test:" in listed["detail"] and "(tekton.toml)" in listed["detail"]
+    [checked] = [e for e in events if e["type"] == "ChecksFinished.v1"]
+    assert (
+        [r["name"] for r in checked["base"]] == ["test"] == [r["name"] for r in checked["results"]]
+    )
+    result = checked["results"][0]
+    assert result["exit_code"] == 0 and result["passed"] == 1 and result["sandbox"] == "bwrap"
+    assert not checked.get("failing") and result["commit"] == checked["commit"]
+    code_artifact = next(e for e in events if e["type"] == "ArtifactCreated.v1")["artifact"]
+    assert code_artifact["tests_executed"] == [result["command"]]  # what ran, not a claim
 
+    # the branch came back into the repository: one commit on what was packed
+    run_id = events[0]["run_id"]
+    assert f"branch tekton/{run_id} is in {repo}" in done.stderr
+    branch = f"tekton/{run_id}"
+    assert git(repo, "rev-list", "--count", f"main..{branch}") == "2"  # the packed tree, the change
+    assert "simulated" in git(repo, "show", f"{branch}:TEKTON_SIMULATED_CHANGE.md").lower()
+    assert git(repo, "show", f"{branch}:notes.md") == "uncommitted work travels too"
+    patch = platform.run("runs", "patch", run_id)
+    assert patch.returncode == 0 and "+++ b/TEKTON_SIMULATED_CHANGE.md" in patch.stdout
+
+    # runs show: the change file by file, each check with its result
+    state = platform.json("runs", "show", run_id)
+    assert [f["path"] for f in state["files"]] == ["TEKTON_SIMULATED_CHANGE.md"]
+    assert state["files"][0]["added"] > 0 and state["branch"] == branch
+    assert (
+        [c["name"] for c in state["checks"]]
+        == ["test"]
+        == [c["name"] for c in state["base_checks"]]
+    )
+    shown = platform.run("runs", "show", run_id).stdout
+    assert "TEKTON_SIMULATED_CHANGE.md" in shown and "test `" in shown and " ok (1 passed," in shown
+
+
+def test_a_change_that_never_applies_is_repaired_then_blocked(
+    platform: Fleet, tmp_path: Path
+) -> None:
+    repo = git_repo(tmp_path / "shop")
     # the simulated diff adds this file: where it exists already, the diff cannot apply
     (repo / "TEKTON_SIMULATED_CHANGE.md").write_text("taken\n")
+    args = ["--goal", "Rate limit", "--repo", str(repo), "--repair-attempts", "1"]
     code, events = run_json(platform, *args, "--from", "code", "--to", "code")
-    assert code == 1 and any(e["type"] == "StageBlocked.v1" for e in events), [
-        (e["type"], e.get("step"), e.get("detail"), e.get("reason")) for e in events
-    ]
+    assert code == 1
+    repairs = [e for e in events if e["type"] == "RepairRequested.v1"]
+    assert [r["attempt"] for r in repairs] == [2] and "already exists" in repairs[0]["reason"]
+    assert len(progress(events, "change not applied", "code")) == 2
     [blocked] = [e for e in events if e["type"] == "StageBlocked.v1"]
-    assert "does not apply" in blocked["reason"] and "already exists" in blocked["reason"]
+    assert "after 2 attempts" in blocked["reason"] and "already exists" in blocked["reason"]
 
     missing = platform.run("run", "--goal", "x", "--repo", str(tmp_path / "nope"))
     assert missing.returncode == 2 and "not a folder" in missing.stderr
+    plan = platform.run("run", "--goal", "x", "--repo", str(repo), "--dry-run")
+    assert "checks: test:" in plan.stdout and "(tekton.toml)" in plan.stdout
 
 
 def test_runs_go_on_without_milvus_and_say_so(platform: Fleet, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import json
 import socket
 import threading
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,8 @@ class FakeAnthropic:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.script: deque[Step] = deque()
+        #: answers a request when no scripted step gives a text (a test's model)
+        self.responder: Callable[[dict[str, Any]], str] | None = None
         self.cache: set[str] = set()
         self.url = ""
         self._server: uvicorn.Server | None = None
@@ -112,7 +114,8 @@ class FakeAnthropic:
                 status_code=step.status,
                 headers=step.headers,
             )
-        text = step.text if step.text is not None else self._answer(body)
+        answer = self.responder or self._answer
+        text = step.text if step.text is not None else answer(body)
         usage = self._usage(body, text)
         if body.get("stream"):
             return StreamingResponse(

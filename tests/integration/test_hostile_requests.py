@@ -59,7 +59,6 @@ class Stack:
             "TEKTON_DEBATE_TURN_TIMEOUT": "5",
             "TEKTON_MILVUS_URI": "http://127.0.0.1:1",  # memory unreachable: said, not fatal
             "TEKTON_EMBEDDER": "hashing",
-            "TEKTON_REPO_ROOTS": str(root / "repos"),
         }
         self.env = Env(home=root / "home", nats_url=server.url, extra=extra)
         self.cis = [
@@ -115,12 +114,32 @@ def _nats_cases() -> list[tuple[str, str, dict[str, Any], str]]:
         ("start-stage", "tekton.runs.start", {"goal": "x", "to_stage": "../x"}, "to_stage"),
         ("start-goal", "tekton.runs.start", {"goal": "g" * 9000}, "goal"),
         ("start-repo", "tekton.runs.start", {"goal": "x", "repo": "/etc"}, "repo"),
+        ("start-url", "tekton.runs.start", {"goal": "x", "repo_url": "file:///etc"}, "repo_url"),
         (
-            "stage-repo",
-            "tekton.stage.code.run",
-            stage_request(stage="code", repo="/etc"),
-            "outside the allowed",
+            "start-url-path",
+            "tekton.runs.start",
+            {"goal": "x", "repo_url": "https://host/../../etc"},
+            "repo_url",
         ),
+        (
+            "start-workspace",
+            "tekton.runs.start",
+            {"goal": "x", "workspace": {"name": "../../etc/source", "kind": "git", "size": 1}},
+            "workspace",
+        ),
+        (
+            "start-missing-workspace",
+            "tekton.runs.start",
+            {"goal": "x", "workspace": {"name": "nobody/source", "kind": "git", "size": 1}},
+            "no workspace object",
+        ),
+        (
+            "start-check",
+            "tekton.runs.start",
+            {"goal": "x", "checks": [{"name": "a b", "command": "true"}]},
+            "checks",
+        ),
+        ("stage-repo", "tekton.stage.code.run", stage_request(stage="code", repo="/etc"), "repo"),
         ("stage-rounds", "tekton.stage.plan.run", stage_request(max_rounds=99), "max_rounds"),
         ("stage-wrong", "tekton.stage.plan.run", stage_request(stage="code"), "runs plan"),
         (
@@ -328,7 +347,9 @@ API_CASES = [
     ("PUT", "/config", {"output": "EVIL"}, 422),
     ("PUT", "/config", {"max_rounds": 1000}, 422),
     ("PUT", "/config", {"threshold": -1}, 422),
-    ("POST", "/runs", {"goal": "x", "repo": "/etc"}, 400),
+    ("POST", "/runs", {"goal": "x", "repo": "/etc"}, 422),
+    ("POST", "/runs", {"goal": "x", "repo_url": "file:///etc"}, 422),
+    ("POST", "/runs/workspaces", "not a bundle", 400),
     ("POST", "/runs", {"goal": "x", "model": "a b"}, 400),
     ("POST", "/runs", {"goal": "g" * 9000}, 422),
     ("POST", "/runs", {"goal": "x", "to_stage": "../x"}, 422),
@@ -350,6 +371,9 @@ CLI_CASES = [
     (["run", "--goal", "x", "--threshold", "5"], "threshold"),
     (["run", "--goal", "x", "--max-rounds", "1000"], "max_rounds"),
     (["run", "--goal", "x", "--model", "a b"], "model"),
+    (["run", "--goal", "x", "--repo", "file:///etc"], "only https://"),
+    (["run", "--goal", "x", "--repo", "https://h/../etc"], "only https://"),
+    (["run", "--goal", "x", "--check", "no-command"], "NAME=COMMAND"),
     (["run", "--resume", "../../evil"], "not a valid id"),
     (["runs", "show", "*"], "not a valid id"),
     (["runs", "artifacts", "a.b", "--output", "EVIL"], "not a valid id"),

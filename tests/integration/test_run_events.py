@@ -18,8 +18,8 @@ from tekton_common.contract.events import (
     DebateFinished,
     RunStarted,
     StageBlocked,
-    StageChecked,
     StageProgress,
+    StageRecalled,
 )
 from tekton_common.contract.runs import StageOutcome, StageRequest
 from tekton_common.errors import PermissionDeniedError, TransportError
@@ -89,9 +89,9 @@ async def test_a_stages_last_events_are_kept_when_its_reply_comes_first(nats_ser
         ask = msgspec.json.decode(msg.data)
         subject = f"tekton.debates.{ask['debate_id']}.events"
         await nc.publish(subject, msgspec.json.encode(DebateFinished(result=RESULT)))
-        for ok in (True, False):
-            check = StageChecked(check="git apply --check", ok=ok, output="-")
-            await nc.publish(subject, msgspec.json.encode(check))
+        for note in ("first", "second"):
+            said = StageRecalled(note=note, lessons=[], chunks=[])
+            await nc.publish(subject, msgspec.json.encode(said))
         reply = StageOutcome(stage="plan", status="approved", reason=None, artifact={})
         await msg.respond(msgspec.json.encode(reply))
 
@@ -105,8 +105,8 @@ async def test_a_stages_last_events_are_kept_when_its_reply_comes_first(nats_ser
     finally:
         await nc.close()
     assert outcome.status == "approved"
-    checks = [e.ok for e in events if isinstance(e, StageProgress)]
-    assert checks == [True, False]
+    said = [e.detail for e in events if isinstance(e, StageProgress)]
+    assert said == ["first", "second"]
     assert [e.seq for e in events] == [1, 2]
 
 

@@ -18,7 +18,7 @@ CONTRACT = ROOT / "docs" / "ARCHITECTURE.md"
 SHARED = ROOT.parent / "shared" / "ARCHITECTURE.md"
 #: in the contract, built by issues still open (each leaves this set when it lands)
 PENDING_SUBJECTS = {"tekton.runs.decide", "tekton.debates.{debate_id}.answer"}
-PENDING_EVENTS = {"ChecksFinished", "RepairRequested", "StageAwaitingApproval", "DecisionRecorded"}
+PENDING_EVENTS = {"StageAwaitingApproval", "DecisionRecorded"}
 
 
 def _template(subject: str) -> str:

@@ -13,8 +13,9 @@ from tekton_common.errors import ConfigError
 from tekton_common.providers.simulated import SIMULATED_FILE, simulated_diff
 from tekton_stages.embeddings import HashingEmbedder, load_embedder, model_installed
 from tekton_stages.memory import public_uri
-from tekton_stages.repo import check_diff, chunk_repo
+from tekton_stages.repo import chunk_repo
 from tekton_stages.stage import stage_prompt
+from tekton_stages.worktrees import DiffRefusedError, apply_diff
 
 
 def cosine(a: list[float], b: list[float]) -> float:
@@ -86,15 +87,14 @@ def test_chunks_of_a_plain_folder_skip_hidden_and_vendored(tmp_path: Path) -> No
     assert files == 1 and [c.path for c in chunks] == ["src/main.go"]
 
 
-async def test_git_apply_check(tmp_path: Path) -> None:
+def test_the_simulated_change_applies_once(tmp_path: Path) -> None:
     git(tmp_path, "init", "-q")
-    ok, output = await check_diff(str(tmp_path), simulated_diff("apollo-ci"))
-    assert ok, output
-    (tmp_path / SIMULATED_FILE).write_text("already here\n")
-    ok, output = await check_diff(str(tmp_path), simulated_diff("apollo-ci"))
-    assert not ok and "already exists" in output
-    ok, output = await check_diff(str(tmp_path), "not a diff at all")
-    assert not ok and "No valid patches" in output
+    commit = apply_diff(tmp_path, simulated_diff("apollo-ci"), "simulated")
+    assert len(commit) == 40 and (tmp_path / SIMULATED_FILE).exists()
+    with pytest.raises(DiffRefusedError, match="already exists"):
+        apply_diff(tmp_path, simulated_diff("apollo-ci"), "again")
+    with pytest.raises(DiffRefusedError, match="No valid patches"):
+        apply_diff(tmp_path, "not a diff at all", "x")
 
 
 def test_stage_prompt_carries_lessons_and_chunks() -> None:

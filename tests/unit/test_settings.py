@@ -68,3 +68,9 @@ def test_env_file_rejects_garbage(tmp_path: Path) -> None:
 def test_empty_nats_url_means_embedded(tmp_path: Path) -> None:
     s = load_settings(environ={"TEKTON_NATS_URL": ""}, config_file=tmp_path / "x")
     assert s.embedded_nats
+
+
+def test_a_repositorys_checks_table_is_not_a_setting(tmp_path: Path) -> None:
+    config = tmp_path / "tekton.toml"
+    config.write_text('stage_timeout = 30\n[checks]\ntest = "pytest -q"\n')
+    assert load_settings(environ={}, config_file=config).stage_timeout == 30

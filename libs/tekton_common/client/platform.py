@@ -13,20 +13,29 @@ history, Rhetor and the stages are reached through here.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import msgspec
 import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from tekton_common import bus
+from tekton_common import bus, workspace
 from tekton_common.catalog import CIId
 from tekton_common.client.bus import BusClient, StreamEvent, error_of, raise_for_error
 from tekton_common.contract.codec import encode
 from tekton_common.contract.debates import DebateRequest, DebateResult, TeamRequest
-from tekton_common.contract.events import TERMINAL, AnyDebateEvent, AnyRunEvent, debate_event
+from tekton_common.contract.events import (
+    TERMINAL,
+    AnyDebateEvent,
+    AnyRunEvent,
+    RunFinished,
+    debate_event,
+)
 from tekton_common.contract.ids import check_run_id
 from tekton_common.contract.platform import (
     MemoryInfo,
@@ -39,6 +48,7 @@ from tekton_common.contract.platform import (
     UsageReport,
 )
 from tekton_common.contract.runs import ResumeRequest, RunAccepted, RunRequest
+from tekton_common.contract.workspaces import WorkspaceRef
 from tekton_common.errors import NotFoundError
 from tekton_common.gather import gather, gather_all
 from tekton_common.history import RunRow, RunState, all_runs, summarize
@@ -160,6 +170,35 @@ class Tekton:
         ask = encode(ResumeRequest(run_id=check_run_id(run_id)))
         reply = await self._ask(RUNS_RESUME, ask, STAGES_SERVICE, 30)
         return msgspec.json.decode(reply.data, type=RunAccepted)
+
+    # -- workspaces -----------------------------------------------------------------------
+    async def upload_workspace(self, folder: Path, run_id: str, limit: int) -> WorkspaceRef:
+        """Pack a repository on this machine (a git bundle of its working tree, or an
+        archive of a plain folder) and put it in the workspaces bucket for a run."""
+        with tempfile.TemporaryDirectory() as scratch:
+            packed = Path(scratch) / "workspace"
+            kind = await asyncio.to_thread(workspace.pack, folder, packed, limit)
+            return await self.upload_packed(packed, run_id, kind, str(folder))
+
+    async def upload_packed(
+        self, packed: Path, run_id: str, kind: workspace.Kind, label: str
+    ) -> WorkspaceRef:
+        """Put an already packed workspace (a git bundle, or a gzipped tar) in the
+        bucket as the source of run `run_id`."""
+        js = self.nc.jetstream(timeout=30)
+        name = f"{check_run_id(run_id)}/source"
+        return await workspace.upload(js, name, packed, kind, label[-200:])
+
+    async def result(self, run_id: str) -> RunFinished:
+        """A finished run's last event (NotFoundError when it has not finished)."""
+        last = (await self.events(run_id))[-1]
+        if not isinstance(last, RunFinished):
+            raise NotFoundError(f"run {run_id} has not finished")
+        return last
+
+    async def download(self, ref: WorkspaceRef, dest: Path) -> None:
+        """An object of the workspaces bucket (a run's result bundle) into `dest`."""
+        await workspace.download(self.nc.jetstream(timeout=30), ref.name, dest)
 
     async def events(self, run_id: str) -> list[AnyRunEvent]:
         """Every stored event of a run; NotFoundError when there is no such run."""

@@ -17,6 +17,7 @@ import msgspec
 
 from tekton_common.contract.debates import DebateResult, TurnRecord
 from tekton_common.contract.schemas import JsonObject
+from tekton_common.contract.workspaces import CheckResult, WorkspaceRef
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +110,41 @@ class StageFinished(RunEvent, tag="StageFinished.v1"):
     confidence: float
 
 
+class ChecksFinished(RunEvent, tag="ChecksFinished.v1"):
+    """The repository's checks ran in the sandbox on the workspace (`base`, once a run)
+    and on one attempt's change (`results`); `failing` names the checks that fail on the
+    change (each one a reason to repair it). `commit` is what they ran on."""
+
+    stage: str
+    attempt: int
+    commit: str
+    source: str
+    results: list[CheckResult]
+    base: list[CheckResult] = []
+    base_commit: str = ""
+    failing: list[str] = []
+
+
+class RepairRequested(RunEvent, tag="RepairRequested.v1"):
+    """The change did not hold (it did not apply, or broke a check): the stage runs
+    again with what failed."""
+
+    stage: str
+    attempt: int
+    reason: str
+
+
 class RunFinished(RunEvent, tag="RunFinished.v1"):
-    """Every stage made its artifact."""
+    """Every stage made its artifact; with a repository, `branch` is the result branch
+    kept in the workspaces bucket as `result`."""
 
     artifacts: list[str]
     output: str
     duration_s: float
     tokens: int
     cost_usd: float
+    branch: str | None = None
+    result: WorkspaceRef | None = None
 
 
 class RunFailed(RunEvent, tag="RunFailed.v1"):
@@ -137,6 +165,8 @@ AnyRunEvent = (
     | StageBlocked
     | ArtifactCreated
     | StageFinished
+    | ChecksFinished
+    | RepairRequested
     | RunFinished
     | RunFailed
 )
@@ -222,22 +252,8 @@ class StageRecalled(DebateEvent, tag="stage.recalled.v1"):
     chunks: list[str]
 
 
-class StageChecked(DebateEvent, tag="stage.checked.v1"):
-    """A check the stage ran on its artifact."""
-
-    check: str
-    ok: bool
-    output: str
-
-
 AnyDebateEvent = (
-    DebateStarted
-    | TurnTaken
-    | RoundEnded
-    | RepairAsked
-    | DebateFinished
-    | StageRecalled
-    | StageChecked
+    DebateStarted | TurnTaken | RoundEnded | RepairAsked | DebateFinished | StageRecalled
 )
 DEBATE_EVENTS: tuple[type[DebateEvent], ...] = AnyDebateEvent.__args__
 _debate_decoder = msgspec.json.Decoder(AnyDebateEvent)

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from tekton_common.contract import debates, events, platform, runs
+from tekton_common.contract import debates, events, platform, runs, workspaces
 from tekton_common.contract.schemas import JsonSchema
 from tekton_common.usage import UsageBatch, UsageRecord
 from tekton_common.wire import (
@@ -48,6 +48,12 @@ MESSAGES: dict[str, tuple[Any, str]] = {
     "RunAccepted": (runs.RunAccepted, "the reply to a start or a resume"),
     "StageRequest": (runs.StageRequest, "tekton.stage.<stage>.run"),
     "StageOutcome": (runs.StageOutcome, "the reply of a stage"),
+    "WorkspaceRef": (
+        workspaces.WorkspaceRef,
+        "a repository in the object store bucket tekton-workspaces (RunRequest.workspace)",
+    ),
+    "CheckSpec": (workspaces.CheckSpec, "a check a run is asked to run (RunRequest.checks)"),
+    "CheckResult": (workspaces.CheckResult, "a check as it ran (ChecksFinished)"),
     "RunEvent": (events.AnyRunEvent, "tekton.runs.<run_id>.events (stream TEKTON_RUNS)"),
     "DebateEvent": (events.AnyDebateEvent, "tekton.debates.<debate_id>.events"),
     "TeamEvent": (platform.TeamEvent, "the replies to tekton.rhetor.team, a TeamResult last"),

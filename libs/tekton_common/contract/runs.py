@@ -19,6 +19,12 @@ from tekton_common.contract.limits import (
     Threshold,
 )
 from tekton_common.contract.schemas import JsonObject
+from tekton_common.contract.workspaces import (
+    CheckSpec,
+    RepairAttempts,
+    RepoUrl,
+    WorkspaceRef,
+)
 from tekton_common.stages import DIAMOND, Stage
 
 Stages = Annotated[list[Stage], msgspec.Meta(max_length=len(DIAMOND))]
@@ -31,7 +37,8 @@ def new_run_id() -> str:
 
 class RunRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """``tekton.runs.start``: what a run is asked to do. No field names a path on the
-    server: artifacts go under the stages service's own artifacts root."""
+    server: artifacts go under the stages service's own artifacts root, a repository
+    comes as a workspace in the object store or as a remote URL."""
 
     goal: Goal
     run_id: RunId = msgspec.field(default_factory=new_run_id)
@@ -41,7 +48,16 @@ class RunRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     model: ModelSpec | None = None
     max_rounds: Rounds = DEFAULT_ROUNDS
     threshold: Threshold = DEFAULT_THRESHOLD
-    repo: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+    workspace: WorkspaceRef | None = None
+    repo_url: RepoUrl | None = None
+    #: the repository's checks (else its tekton.toml [checks], else detected)
+    checks: Annotated[list[CheckSpec], msgspec.Meta(max_length=20)] = []
+    #: times a change that breaks a check goes back to the code stage (None: the setting)
+    repair_attempts: RepairAttempts | None = None
+
+    def __post_init__(self) -> None:
+        if self.workspace is not None and self.repo_url is not None:
+            raise ValueError("a run takes a workspace or a repo_url, not both")
 
 
 class ResumeRequest(msgspec.Struct, frozen=True):
@@ -99,7 +115,11 @@ class StageRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     model: ModelSpec | None = None
     max_rounds: Rounds = DEFAULT_ROUNDS
     threshold: Threshold = DEFAULT_THRESHOLD
-    repo: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+    #: the key of the repository's chunks in memory (the workspace's digest)
+    repo_key: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    #: what was measured in the repository (checks on the base and on the change, a
+    #: diff that did not apply): the stage weighs it over any claim
+    evidence: Annotated[str, msgspec.Meta(max_length=64_000)] | None = None
     #: what memory holds for the stage, when the coordinator fetched it ahead (it asks
     #: for every stage of a run at once); else the stage asks itself
     recall: Recall | None = None

@@ -59,10 +59,11 @@ async def system_checks(settings: Settings, nc: Client, dsn: str | None) -> Syst
             else "no model key: CIs answer with the offline simulated model",
         ),
         "repository": Check(
-            ok=shutil.which("git") is not None,
-            detail="git is installed (for --repo and git apply --check)"
-            if shutil.which("git")
-            else "git is missing: runs with a repository cannot check their diff",
+            ok=shutil.which("git") is not None and shutil.which("bwrap") is not None,
+            detail="git and bubblewrap are installed (workspaces, and checks in a sandbox)"
+            if shutil.which("git") and shutil.which("bwrap")
+            else "git or bubblewrap (bwrap) is missing: runs with a repository cannot "
+            "apply and check their change here",
         ),
         "sandbox": await asyncio.to_thread(_writable, str(settings.home_path)),
     }

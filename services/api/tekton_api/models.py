@@ -2,18 +2,53 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from tekton_common.contract.ids import ID_CHARS, MAX_RUN_ID
 from tekton_common.contract.limits import MAX_GOAL, MAX_MODEL
+from tekton_common.contract.workspaces import REPO_URL_PATTERN
 from tekton_common.stages import Stage
 
 
+class WorkspaceIn(BaseModel):
+    """A workspace already in the bucket (as /runs/workspaces returned it)."""
+
+    name: str
+    kind: Literal["git", "tree"]
+    size: int = Field(ge=0)
+    digest: str = ""
+    label: str = ""
+
+
+class WorkspaceUploaded(BaseModel):
+    """An uploaded repository: the run it is for, and the workspace to start it with."""
+
+    run_id: str
+    workspace: WorkspaceIn
+
+
 class RunCreate(BaseModel):
-    """A run to start."""
+    """A run to start (a field it does not know is an error, not ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     goal: str = Field(min_length=1, max_length=MAX_GOAL, description="what the run should achieve")
-    repo: str | None = Field(
-        default=None, description="a repository folder on the stages service's host"
+    repo_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=REPO_URL_PATTERN,
+        description="a remote git repository (https://, ssh:// or git://)",
+    )
+    run_id: str | None = Field(
+        default=None,
+        pattern=f"^[{ID_CHARS}]+$",
+        max_length=MAX_RUN_ID,
+        description="the run id an upload to /runs/workspaces gave",
+    )
+    workspace: WorkspaceIn | None = Field(
+        default=None, description="what an upload to /runs/workspaces returned"
     )
     from_stage: Stage | None = Field(default=None, description="first stage")
     to_stage: Stage | None = Field(default=None, description="last stage")

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import PlainTextResponse
 from nats.aio.client import Client
 from sse_starlette.sse import EventSourceResponse
 
 from tekton_api import deps
 from tekton_api.config import load_config
-from tekton_api.models import RunCreate, RunStarted
+from tekton_api.models import RunCreate, RunStarted, WorkspaceUploaded
 from tekton_common.client import Tekton
 from tekton_common.contract.codec import make
 from tekton_common.contract.events import AnyRunEvent, ArtifactCreated, event_type
 from tekton_common.contract.ids import ID_CHARS, MAX_RUN_ID
-from tekton_common.contract.runs import RunRequest
-from tekton_common.errors import NotFoundError
+from tekton_common.contract.runs import RunRequest, new_run_id
+from tekton_common.errors import NotFoundError, ProtocolError
 from tekton_common.settings import Settings
+from tekton_common.workspace import kind_of
 
 router = APIRouter(prefix="/runs", tags=["runs"], dependencies=[Depends(deps.authorized)])
 Bus = Annotated[Client, Depends(deps.bus)]
@@ -58,10 +61,51 @@ async def start_run(
         model=ask.model or config.model,
         max_rounds=config.max_rounds,
         threshold=config.threshold,
-        repo=ask.repo,
+        repo_url=ask.repo_url,
+        run_id=ask.run_id or new_run_id(),
+        workspace=ask.workspace.model_dump() if ask.workspace else None,
     )
     accepted = await tekton.start_run(request)
     return {"run_id": accepted.run_id, "stages": accepted.stages}
+
+
+@router.post(
+    "/workspaces",
+    status_code=201,
+    response_model=WorkspaceUploaded,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "a git bundle, or a gzipped tar of a folder",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
+async def upload_workspace(
+    request: Request, tekton: Platform, settings: Annotated[Settings, Depends(deps.settings)]
+) -> dict[str, Any]:
+    """Upload a repository for a run: the body is a git bundle (``git bundle create f
+    --all``) or a gzipped tar of a folder. Start the run with the run id and workspace
+    this returns."""
+    limit = int(settings.workspace_limit_mb * 2**20)
+    run_id = new_run_id()
+    with tempfile.TemporaryDirectory() as scratch:
+        packed = FilePath(scratch) / "upload"
+        size = 0
+        with packed.open("wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ProtocolError(f"the upload is larger than {limit / 2**20:g} MiB")
+                out.write(chunk)
+        with packed.open("rb") as head:
+            kind = kind_of(head.read(20))
+        if kind is None:
+            raise ProtocolError("the upload is neither a git bundle nor a gzipped tar")
+        ref = await tekton.upload_packed(packed, run_id, kind, "upload")
+    return {"run_id": run_id, "workspace": msgspec.to_builtins(ref)}
 
 
 @router.get("")

@@ -26,7 +26,6 @@ from tekton_common.telemetry import observe
 from tekton_stages.coordinator import Coordinator
 from tekton_stages.memory import Memory
 from tekton_stages.recorder import Recorder
-from tekton_stages.repo import check_repo, repo_roots
 from tekton_stages.stage import run_stage
 
 log = logging.getLogger(__name__)
@@ -40,7 +39,6 @@ def make_setup(settings: Settings) -> Setup:
         memory = Memory(settings.memory_uri, settings.embedder)
         memory.start()
         coordinator = Coordinator(nc, settings, spawn, memory)
-        roots = repo_roots(settings.repo_roots)
         if settings.resume_interrupted:
 
             async def resume_runs() -> None:
@@ -57,8 +55,6 @@ def make_setup(settings: Settings) -> Setup:
                 ask = decode(request.data, StageRequest)
                 if ask.stage != stage:
                     raise ProtocolError(f"this endpoint runs {stage}, not {ask.stage}")
-                if ask.repo:
-                    check_repo(ask.repo, roots)
                 return encode(await run_stage(nc, ask, settings.stage_timeout, memory))
 
             return EndpointDef(f"{stage}", handler, subject=stage_run(stage))

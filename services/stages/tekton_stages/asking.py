@@ -28,7 +28,6 @@ from tekton_common.contract.events import (
     DebateFinished,
     DebateTurn,
     RoundEnded,
-    StageChecked,
     StageProgress,
     StageRecalled,
     TurnTaken,
@@ -70,9 +69,6 @@ def as_run_event(request: StageRequest, data: bytes) -> AnyRunEvent | None:
             lessons=event.lessons,
             chunks=event.chunks,
         )
-    if isinstance(event, StageChecked):
-        detail = "passed" if event.ok else f"failed: {event.output}"
-        return StageProgress(stage=stage, step=event.check, detail=detail, ok=event.ok)
     return None
 
 

@@ -4,8 +4,10 @@
 on in this service, so it survives the command line that started it. Its state is its
 event log: ``tekton.runs.resume`` reads the log and continues after the last finished
 stage, reusing the artifacts already made. Every stage's outcome (what was made, or what
-blocked it) is stored as a lesson in Milvus for later runs; with ``--repo`` the
-repository is indexed there first.
+blocked it) is stored as a lesson in Milvus for later runs. With a repository (a
+workspace, or a remote URL) the run is proved by execution (`evidence`): the workspace
+is indexed, the code stage's change applied and checked in the sandbox and repaired
+while it breaks a check, and a finished run leaves its branch in the workspaces bucket.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from nats.aio.client import Client
 
 from tekton_common import bus, metrics, spans
 from tekton_common.artifact_files import artifact_name, run_folder, write_artifact
+from tekton_common.artifacts import artifact_model
 from tekton_common.bus_service import Spawn
 from tekton_common.contract.codec import convert
 from tekton_common.contract.debates import DebateResult
 from tekton_common.contract.events import (
     TERMINAL,
     ArtifactCreated,
+    RepairRequested,
     RunFailed,
     RunFinished,
     RunResumed,
@@ -48,14 +52,18 @@ from tekton_common.contract.runs import (
     StageRequest,
 )
 from tekton_common.contract.schemas import JsonObject
+from tekton_common.contract.workspaces import WorkspaceRef
 from tekton_common.errors import NotFoundError, ProtocolError, TektonError
 from tekton_common.runlog import RUNS_STREAM, EventLog, read_events, run_ids, run_subject
 from tekton_common.settings import Settings
 from tekton_common.stages import select
+from tekton_common.workspace import require_object
 from tekton_stages.asking import StageCaller
+from tekton_stages.evidence import RunEvidence, measured
 from tekton_stages.memory import Memory, MemoryUnavailableError
-from tekton_stages.repo import check_repo, chunk_repo, repo_roots
+from tekton_stages.repo import chunk_repo
 from tekton_stages.stage import recall
+from tekton_stages.worktrees import Worktrees, result_branch
 
 logger = logging.getLogger(__name__)
 ACTIVE_RUNS = metrics.up_down_counter(
@@ -69,8 +77,9 @@ def artifacts_root(settings: Settings) -> Path:
 
 
 def _current_request(stored: JsonObject) -> RunRequest:
-    """A run request as RunStarted stored it, without the fields older versions had."""
-    return convert({k: v for k, v in stored.items() if k != "output"}, RunRequest)
+    """A run request as RunStarted stored it, without the fields older versions had
+    (``output``; ``repo``, a path, which no request may name any more)."""
+    return convert({k: v for k, v in stored.items() if k not in ("output", "repo")}, RunRequest)
 
 
 @dataclass
@@ -97,14 +106,14 @@ class Coordinator:
         self.settings = settings
         self.spawn = spawn
         self.stages = StageCaller(nc, settings.stage_timeout, settings.stage_silence)
+        self.trees = Worktrees(self.js, settings.home_path / "workspaces")
         self.active: set[str] = set()
 
     async def start(self, request: RunRequest) -> RunAccepted:
         """Validate, emit RunStarted, and drive the run in the background."""
         stages = select(request.from_stage, request.to_stage)
-        if request.repo:
-            checked = check_repo(request.repo, repo_roots(self.settings.repo_roots))
-            request = msgspec.structs.replace(request, repo=checked)
+        if request.workspace is not None:
+            await require_object(self.js, request.workspace.name)
         if await read_events(self.js, request.run_id):
             raise ProtocolError(f"run {request.run_id} already exists; use resume")
         log = EventLog(self.js, request.run_id, nc=self.nc)
@@ -203,22 +212,32 @@ class Coordinator:
         def took() -> float:
             return round(time.perf_counter() - started, 3)
 
+        repo_key: str | None = None
+        evidence: RunEvidence | None = None
+
         def fetch(stage: str) -> None:
             if stage not in recalls:
                 recalls[stage] = asyncio.create_task(
-                    recall(self.memory, request.goal, stage, request.run_id, request.repo)
+                    recall(self.memory, request.goal, stage, request.run_id, repo_key)
                 )
 
         try:
-            if request.repo and stages:
-                await self._index(request.repo, stages[0], log)
+            if (request.workspace or request.repo_url) and stages:
+                evidence = await self._workspace(request, stages[0], log, earlier)
+                repo_key = evidence.ref.digest or evidence.ref.name
             for number, stage in enumerate(stages):
                 # the next stage's memory is fetched while this one debates (recall does not
                 # depend on this run's earlier stages); one ahead, so bursts of runs stay light
                 fetch(stage)
                 if number + 1 < len(stages):
                     fetch(stages[number + 1])
-                outcome = await self._stage(request, stage, log, earlier, await recalls[stage])
+                found = await recalls[stage]
+                said = evidence.report() if evidence else None
+                outcome = await self._stage(request, stage, log, earlier, found, repo_key, said)
+                if evidence and stage == "code" and outcome.status == "approved":
+                    outcome = await self._prove(
+                        request, outcome, log, earlier, found, evidence, totals
+                    )
                 lessons.append(asyncio.create_task(self._learn(request, stage, outcome, log)))
                 totals.add(outcome)
                 if (
@@ -237,9 +256,14 @@ class Coordinator:
                         )
                     )
                     return totals, False
-                await self._keep(stage, outcome.artifact, outcome.debate, log, output)
-                earlier[stage] = outcome.artifact
+                artifact = artifact_model(stage).model_validate(
+                    measured(stage, outcome.artifact, evidence)
+                )
+                made = artifact.model_dump(mode="json")
+                await self._keep(stage, made, outcome.debate, log, output)
+                earlier[stage] = made
             await asyncio.gather(*lessons)  # a run's lessons are kept before it ends
+            branch, result = await self._result(request, evidence, earlier)
             await log.emit(
                 RunFinished(
                     artifacts=list(earlier),
@@ -247,6 +271,8 @@ class Coordinator:
                     duration_s=took(),
                     tokens=totals.tokens,
                     cost_usd=totals.cost_usd,
+                    branch=branch,
+                    result=result,
                 )
             )
         except Exception as exc:  # the run must end with an event, whatever failed
@@ -263,8 +289,76 @@ class Coordinator:
         finally:
             for fetching in recalls.values():  # a run that stopped early needs no more
                 fetching.cancel()
+            if evidence is not None:
+                await self.trees.discard(evidence.ref, request.run_id)
             self.active.discard(request.run_id)
         return totals, True
+
+    async def _workspace(
+        self, request: RunRequest, stage: str, log: EventLog, earlier: dict[str, JsonObject]
+    ) -> RunEvidence:
+        """The run's repository made real here: cloned (a URL) or fetched (a workspace),
+        its checks found, indexed in memory; a resumed run's change applied again."""
+        ref = request.workspace
+        if ref is None:
+            url = str(request.repo_url)
+            await log.emit(StageProgress(stage=stage, step="cloning repository", detail=url))
+            limit = int(self.settings.workspace_limit_mb * 2**20)
+            ref = await self.trees.clone(url, request.run_id, limit)
+        evidence = RunEvidence(self.trees, ref, request, self.settings)
+        base = await evidence.prepare(stage, log)
+        await self._index(str(base), ref.digest or ref.name, stage, log)
+        if "code" in earlier:  # resumed after the code stage: its change is checked again
+            await evidence.try_change("code", 1, earlier["code"], log)
+        return evidence
+
+    async def _prove(
+        self,
+        request: RunRequest,
+        outcome: StageOutcome,
+        log: EventLog,
+        earlier: dict[str, JsonObject],
+        found: Recall,
+        evidence: RunEvidence,
+        totals: Totals,
+    ) -> StageOutcome:
+        """Apply and check the code stage's change; while it does not hold, the stage
+        runs again with what failed, up to the repair attempts; then it is blocked with
+        the real failure."""
+        attempts = request.repair_attempts
+        if attempts is None:
+            attempts = self.settings.repair_attempts
+        attempt = 1
+        while True:
+            assert outcome.artifact is not None
+            failure = await evidence.try_change("code", attempt, outcome.artifact, log)
+            if failure is None:
+                return outcome
+            if attempt > attempts:
+                reason = f"the change did not hold after {attempt} attempts: {failure}"
+                return StageOutcome("code", "blocked", reason[:8000], None, outcome.debate)
+            totals.add(outcome)  # the attempt spent; the last one is counted by the run
+            attempt += 1
+            await log.emit(RepairRequested(stage="code", attempt=attempt, reason=failure[:8000]))
+            said = f"{evidence.report()}\n\nYour previous change did not hold; fix it:\n{failure}"
+            key = evidence.ref.digest or evidence.ref.name
+            outcome = await self._stage(request, "code", log, earlier, found, key, said)
+            if outcome.status != "approved" or outcome.artifact is None:
+                return outcome
+
+    async def _result(
+        self, request: RunRequest, evidence: RunEvidence | None, earlier: dict[str, JsonObject]
+    ) -> tuple[str | None, WorkspaceRef | None]:
+        """A finished run's branch, one commit on the workspace, kept in the bucket."""
+        if evidence is None or evidence.commit is None:
+            return None, None
+        release = earlier.get("release") or {}
+        code = earlier.get("code") or {}
+        title = str(release.get("summary") or code.get("summary") or request.goal)
+        body = "\n".join(f"- {c}" for c in release.get("changes") or [])
+        message = f"{title[:200]}\n\n{body}\n\nTekton run {request.run_id}".strip()
+        ref = await self.trees.keep_result(evidence.ref, request.run_id, evidence.commit, message)
+        return result_branch(request.run_id), ref
 
     async def _keep(
         self,
@@ -296,6 +390,8 @@ class Coordinator:
         log: EventLog,
         earlier: dict[str, JsonObject],
         found: Recall | None,
+        repo_key: str | None = None,
+        evidence: str | None = None,
     ) -> StageOutcome:
         debate_id = f"{request.run_id}-{stage}-{log.seq}"
         await log.emit(StageStarted(stage=stage, debate_id=debate_id))
@@ -309,17 +405,18 @@ class Coordinator:
             model=request.model,
             max_rounds=request.max_rounds,
             threshold=request.threshold,
-            repo=request.repo,
+            repo_key=repo_key,
+            evidence=evidence,
             recall=found,
         )
         return await self.stages.ask(ask, log)
 
-    async def _index(self, repo: str, stage: str, log: EventLog) -> None:
-        await log.emit(StageProgress(stage=stage, step="indexing repository", detail=repo))
-        chunks, files = await asyncio.to_thread(chunk_repo, repo)
+    async def _index(self, folder: str, key: str, stage: str, log: EventLog) -> None:
+        await log.emit(StageProgress(stage=stage, step="indexing repository"))
+        chunks, files = await asyncio.to_thread(chunk_repo, folder)
         try:
             with spans.span("index repository", {"db.system.name": "milvus"}):
-                stored = await self.memory.index_repo(repo, chunks)
+                stored = await self.memory.index_repo(key, chunks)
         except MemoryUnavailableError as exc:
             detail = f"memory unavailable, going on without repository chunks: {exc}"
             await log.emit(StageProgress(stage=stage, step="repository not indexed", detail=detail))

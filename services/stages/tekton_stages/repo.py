@@ -1,41 +1,17 @@
-"""`--repo`: the repository's text files cut into chunks, and `git apply --check`."""
+"""A workspace's text files cut into chunks for memory."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 
 from tekton_common.contract.runs import Chunk
-from tekton_common.errors import ProtocolError
 
 CHUNK_LINES = 40
 MAX_FILE_BYTES = 256 * 1024
 MAX_CHUNKS = 4000
 SKIP_DIRS = {".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", ".tekton"}
-
-
-def repo_roots(setting: str) -> list[Path]:
-    """The folders repositories may be read from (``repo_roots``: paths separated by
-    ``:``; by default this process's home folder and the temporary folder)."""
-    given = [p for p in setting.split(":") if p.strip()]
-    chosen = given or [str(Path.home()), tempfile.gettempdir()]
-    return [Path(p).expanduser().resolve() for p in chosen]
-
-
-def check_repo(path: str, roots: list[Path]) -> str:
-    """The repository's absolute path; a clear error when it is not a folder, or lies
-    outside every allowed root (a path from the bus must not point the stages at any
-    folder of the server)."""
-    folder = Path(path).expanduser().resolve()
-    if not any(folder.is_relative_to(root) for root in roots):
-        shown = ", ".join(map(str, roots))
-        raise ProtocolError(f"repo {path}: outside the allowed repository roots ({shown})")
-    if not folder.is_dir():
-        raise ProtocolError(f"repo {path}: not a folder")
-    return str(folder)
 
 
 def repo_files(root: Path) -> list[Path]:
@@ -96,22 +72,3 @@ def chunk_repo(repo: str) -> tuple[list[Chunk], int]:
             if len(chunks) >= MAX_CHUNKS:
                 return chunks, files
     return chunks, files
-
-
-async def check_diff(repo: str, diff: str) -> tuple[bool, str]:
-    """`git apply --check` of `diff` against the repository: (applies, git's output)."""
-    proc = await asyncio.create_subprocess_exec(
-        "git",
-        "-C",
-        repo,
-        "apply",
-        "--check",
-        "--verbose",
-        "-",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    patch = diff if diff.endswith("\n") else diff + "\n"
-    output, _ = await proc.communicate(patch.encode())
-    return proc.returncode == 0, output.decode(errors="replace").strip()[-2000:]

@@ -2,10 +2,11 @@
 
 Endpoint ``tekton.stage.<stage>.run``. The prompt carries the goal, the artifacts of
 earlier stages, lessons of earlier runs and (with ``--repo``) the repository chunks
-closest to the goal, both from Milvus. The debate is held to the stage's artifact
-schema, and the artifact is validated once more here before it is returned; with a
-repository, the code stage's diff must pass ``git apply --check``. What was recalled
-and checked is published on the debate's event subject for the run's timeline.
+closest to the goal, both from Milvus, and what was measured in the repository (the
+checks' results; the coordinator applies and checks a change, never a stage). The
+debate is held to the stage's artifact schema, and the artifact is validated once more
+here before it is returned. What was recalled is published on the debate's event
+subject for the run's timeline.
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ from tekton_common.artifacts import artifact_model
 from tekton_common.client import BusClient
 from tekton_common.contract.codec import encode
 from tekton_common.contract.debates import DebateRequest, DebateResult
-from tekton_common.contract.events import DebateEvent, LessonRef, StageChecked, StageRecalled
+from tekton_common.contract.events import DebateEvent, LessonRef, StageRecalled
 from tekton_common.contract.runs import Recall, StageOutcome, StageRequest
 from tekton_common.stages import STAGES
 from tekton_common.subjects import RHETOR_DEBATE, debate_events
 from tekton_stages.memory import Memory, MemoryUnavailableError
-from tekton_stages.repo import check_diff
 
 
 def stage_prompt(request: StageRequest, recall: Recall) -> tuple[str, str]:
@@ -37,6 +37,12 @@ def stage_prompt(request: StageRequest, recall: Recall) -> tuple[str, str]:
     if recall.chunks:
         parts.append("Relevant repository code:")
         parts.extend(f"--- {c.path}:{c.start}-{c.end}\n{c.text}" for c in recall.chunks)
+    if request.evidence:
+        parts.append(
+            "Measured in the repository (these results were run, not claimed; they "
+            "outweigh any argument):"
+        )
+        parts.append(request.evidence)
     context = {"stage": request.stage, "earlier_artifacts": request.earlier}
     return "\n".join(parts), json.dumps(context, ensure_ascii=False)
 
@@ -88,7 +94,7 @@ async def _run_stage(
     nc: Client, request: StageRequest, timeout: float, memory: Memory
 ) -> StageOutcome:
     found = request.recall or await recall(
-        memory, request.goal, request.stage, request.run_id, request.repo
+        memory, request.goal, request.stage, request.run_id, request.repo_key
     )
     recalled = StageRecalled(
         note=found.note,
@@ -123,13 +129,4 @@ async def _run_stage(
     except ValueError as exc:
         return blocked(f"invalid artifact: {exc}")
     made = artifact.model_dump(mode="json")
-    if request.stage == "code" and request.repo:
-        with spans.span("git apply --check", {"tekton.repo": request.repo}) as checking:
-            applies, output = await check_diff(request.repo, made["diff"])
-            if not applies:
-                spans.fail(checking, output)
-        check = StageChecked(check="git apply --check", ok=applies, output=output)
-        await _publish(nc, request, check)
-        if not applies:
-            return blocked(f"the diff does not apply to {request.repo}: {output}")
     return StageOutcome(request.stage, "approved", None, made, summary)
