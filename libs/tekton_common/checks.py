@@ -20,6 +20,8 @@ from tekton_common.contract.workspaces import CheckSpec
 from tekton_common.errors import ProtocolError
 
 CONFIG = "tekton.toml"
+#: the most checks a run takes (as in RunRequest.checks)
+MAX_CHECKS = 20
 #: (a file at the root that says which runner, the check) in the order tried
 DETECTED = (
     ("pyproject.toml", CheckSpec("test", "python3 -m pytest -q")),
@@ -37,6 +39,8 @@ _CARGO = re.compile(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignor
 def configured(worktree: Path) -> list[CheckSpec] | None:
     """The ``[checks]`` table of the repository's tekton.toml (None when it has none)."""
     path = worktree / CONFIG
+    if path.is_symlink():
+        raise ProtocolError(f"{CONFIG} of the repository is a symlink; it is not read")
     if not path.is_file():
         return None
     try:
@@ -47,6 +51,8 @@ def configured(worktree: Path) -> list[CheckSpec] | None:
         return None
     if not isinstance(table, dict):
         raise ProtocolError(f"{CONFIG} of the repository: [checks] must be a table")
+    if len(table) > MAX_CHECKS:
+        raise ProtocolError(f"{CONFIG} of the repository: more than {MAX_CHECKS} checks")
     try:
         return [msgspec.convert({"name": k, "command": v}, CheckSpec) for k, v in table.items()]
     except msgspec.ValidationError as exc:

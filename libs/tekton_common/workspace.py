@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
+from nats.js.api import ObjectInfo
 from nats.js.client import JetStreamContext
 from nats.js.errors import BucketNotFoundError, NotFoundError, ObjectNotFoundError
 from nats.js.object_store import ObjectStore
@@ -164,18 +165,18 @@ async def upload(
     return WorkspaceRef(name=name, kind=kind, size=size, digest=digest, label=label[:200])
 
 
-async def require_object(js: JetStreamContext, name: str) -> ObjectStore:
-    """The bucket, once it is known to hold `name` (NotFoundError naming it if not)."""
+async def require_object(js: JetStreamContext, name: str) -> ObjectInfo:
+    """What the bucket holds as `name` (NotFoundError naming it if nothing)."""
     store = await bucket(js)
     try:
-        await store.get_info(name)
+        return await store.get_info(name)
     except (ObjectNotFoundError, NotFoundError):
         raise MissingError(f"no workspace object {name} in {WORKSPACES_BUCKET}") from None
-    return store
 
 
 async def download(js: JetStreamContext, name: str, dest: Path) -> None:
     """Write the object `name` into `dest` (its digest checked by the store)."""
-    store = await require_object(js, name)
+    await require_object(js, name)
+    store = await bucket(js)
     with dest.open("wb") as out:
         await store.get(name, writeinto=out)

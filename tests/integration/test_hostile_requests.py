@@ -130,8 +130,18 @@ def _nats_cases() -> list[tuple[str, str, dict[str, Any], str]]:
         (
             "start-missing-workspace",
             "tekton.runs.start",
-            {"goal": "x", "workspace": {"name": "nobody/source", "kind": "git", "size": 1}},
+            {
+                "goal": "x",
+                "run_id": "nobody",
+                "workspace": {"name": "nobody/source", "kind": "git", "size": 1},
+            },
             "no workspace object",
+        ),
+        (
+            "start-others-workspace",
+            "tekton.runs.start",
+            {"goal": "x", "workspace": {"name": "victim/result", "kind": "git", "size": 1}},
+            "a run takes its own",
         ),
         (
             "start-check",

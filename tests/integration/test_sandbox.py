@@ -133,3 +133,16 @@ def test_counts_of_other_runners() -> None:
     assert checks.counts("test result: ok. 3 passed; 1 failed; 2 ignored; 0 measured") == (3, 1, 2)
     assert checks.counts("==== 2 failed, 5 passed, 1 error in 0.3s ====") == (5, 3, 0)
     assert checks.counts("all good") == (None, None, None)
+
+
+async def test_host_unix_sockets_under_run_are_out_of_reach(worktree: Path) -> None:
+    path = Path("/run") / f"tekton-sandbox-{os.getpid()}.sock"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+        server.listen()
+        try:
+            code = f"import socket; socket.socket(socket.AF_UNIX).connect('{path}')"
+            ran = await sandbox.run(f'{sys.executable} -c "{code}"', worktree)
+        finally:
+            path.unlink()
+    assert ran.exit_code != 0 and "FileNotFoundError" in ran.output

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tarfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import nats
 import pytest
 
 from tekton_common.contract.workspaces import WorkspaceRef
-from tekton_common.errors import ConfigError, NotFoundError
+from tekton_common.errors import ConfigError, NotFoundError, ProtocolError
 from tekton_common.workspace import IDENTITY, download, pack, upload
 from tekton_stages.worktrees import DiffRefusedError, Worktrees, apply_diff, refusal
 
@@ -28,9 +29,11 @@ diff --git a/calc.py b/calc.py
 """
 
 
-def sh(cwd: Path, *args: str) -> str:
+def sh(cwd: Path, *args: str, input_text: str | None = None) -> str:
     env = {**IDENTITY, "PATH": "/usr/bin:/bin", "HOME": str(cwd)}
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=env, check=True)
+    done = subprocess.run(
+        args, cwd=cwd, capture_output=True, text=True, env=env, check=True, input=input_text
+    )
     return done.stdout.strip()
 
 
@@ -154,3 +157,46 @@ async def test_too_large_and_missing(tmp_path: Path, js) -> None:
     missing = WorkspaceRef(name="gone/source", kind="git", size=1)
     with pytest.raises(NotFoundError, match="no workspace object gone/source"):
         await Worktrees(js, tmp_path / "s").checkout(missing, "r", "attempt-1")
+
+
+async def test_a_hostile_archive_runs_nothing_here(tmp_path: Path, js) -> None:
+    # an archive that carries a .git folder: its config and hooks would run on this host
+    folder = tmp_path / "evil"
+    (folder / ".git" / "hooks").mkdir(parents=True)
+    marker = tmp_path / "PWNED"
+    (folder / ".git" / "config").write_text(f'[core]\n\tfsmonitor = "touch {marker}"\n')
+    (folder / "a.txt").write_text("x\n")
+    archive = tmp_path / "evil.tgz"
+    with tarfile.open(archive, "w:gz") as packed:
+        packed.add(folder, arcname=".")
+    ref = await upload(js, "evil/source", archive, "tree", "evil")
+    with pytest.raises(ProtocolError, match=r"\.git"):
+        await Worktrees(js, tmp_path / "scratch").checkout(ref, "evil", "attempt-1")
+    assert not marker.exists()
+
+
+async def test_a_bundle_of_any_branch_is_a_workspace(tmp_path: Path, js) -> None:
+    repo = make_repo(tmp_path)
+    bundle = tmp_path / "all.bundle"
+    sh(repo, "git", "bundle", "create", "-q", str(bundle), "--all")  # what the API docs say
+    ref = await upload(js, "any/source", bundle, "git", "upload")
+    worktree = await Worktrees(js, tmp_path / "scratch").checkout(ref, "any", "attempt-1")
+    assert (worktree / "calc.py").exists()
+
+
+def test_a_symlink_made_by_an_index_line_is_refused(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    (repo / "link").symlink_to("calc.py")
+    sh(repo, "git", "add", "link")
+    sh(repo, "git", "commit", "-q", "-m", "a link")
+    target = sh(repo, "git", "hash-object", "-w", "--stdin", input_text="/etc/passwd")
+    current = sh(repo, "git", "rev-parse", "HEAD:link")
+    retarget = (
+        f"diff --git a/link b/link\nindex {current[:7]}..{target[:7]} 120000\n--- a/link\n"
+        "+++ b/link\n@@ -1 +1 @@\n-calc.py\n\\ No newline at end of file\n+/etc/passwd\n"
+        "\\ No newline at end of file\n"
+    )
+    assert refusal(retarget) is None  # no mode line: only the applied result shows it
+    with pytest.raises(DiffRefusedError, match="symlinks"):
+        apply_diff(repo, retarget, "x")
+    assert (repo / "link").readlink() == Path("calc.py")

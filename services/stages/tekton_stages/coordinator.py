@@ -113,7 +113,9 @@ class Coordinator:
         """Validate, emit RunStarted, and drive the run in the background."""
         stages = select(request.from_stage, request.to_stage)
         if request.workspace is not None:
-            await require_object(self.js, request.workspace.name)
+            request = msgspec.structs.replace(
+                request, workspace=await self._own_workspace(request.run_id, request.workspace)
+            )
         if await read_events(self.js, request.run_id):
             raise ProtocolError(f"run {request.run_id} already exists; use resume")
         log = EventLog(self.js, request.run_id, nc=self.nc)
@@ -128,6 +130,14 @@ class Coordinator:
         )
         self.spawn(self._drive(request, stages, log, output, {}))
         return RunAccepted(run_id=request.run_id, stages=stages)
+
+    async def _own_workspace(self, run_id: str, ref: WorkspaceRef) -> WorkspaceRef:
+        """The run's own source object, with the store's digest (never the sender's,
+        which keys the repository's chunks in memory)."""
+        if ref.name != f"{run_id}/source":
+            raise ProtocolError(f"workspace {ref.name}: a run takes its own, {run_id}/source")
+        info = await require_object(self.js, ref.name)
+        return msgspec.structs.replace(ref, digest=info.digest or "", size=info.size or 0)
 
     async def resume(self, run_id: str) -> RunAccepted:
         """Continue a run after its last finished stage."""
@@ -309,7 +319,9 @@ class Coordinator:
         base = await evidence.prepare(stage, log)
         await self._index(str(base), ref.digest or ref.name, stage, log)
         if "code" in earlier:  # resumed after the code stage: its change is checked again
-            await evidence.try_change("code", 1, earlier["code"], log)
+            failure = await evidence.try_change("code", 1, earlier["code"], log)
+            if failure is not None:
+                raise ProtocolError(f"the change made before the resume no longer holds: {failure}")
         return evidence
 
     async def _prove(

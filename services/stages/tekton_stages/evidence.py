@@ -13,6 +13,7 @@ artifacts say ran, is what was measured here.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from pathlib import Path
 
 from tekton_common.checks import checks_for, counts
@@ -30,10 +31,16 @@ FAILURE_TAIL = 4000
 
 
 async def run_check(
-    check: CheckSpec, worktree: Path, commit: str, limits: sandbox.Limits
+    check: CheckSpec,
+    worktree: Path,
+    commit: str,
+    limits: sandbox.Limits,
+    secrets: Iterable[Path] = (),
+    readable: Iterable[Path] = (),
 ) -> CheckResult:
-    """Run one check in the sandbox on the worktree at `commit`."""
-    ran = await sandbox.run(check.command, worktree, limits)
+    """Run one check in the sandbox on the worktree at `commit` (`secrets` hidden,
+    `readable` bound read-only: see `sandbox.run`)."""
+    ran = await sandbox.run(check.command, worktree, limits, secrets, readable)
     passed, failed, skipped = counts(ran.output)
     return CheckResult(
         name=check.name,
@@ -77,9 +84,12 @@ class RunEvidence:
         self.change: list[CheckResult] = []
         self.commit: str | None = None
         self.worktree: Path | None = None
+        given = (settings.nats_tls_key, settings.nats_nkey_seed_file, settings.nats_tls_cert)
+        self.secrets = [settings.home_path, *(Path(p) for p in given if p)]
 
     async def prepare(self, stage: str, log: EventLog) -> Path:
         """Check out the workspace as it came and find its checks; the base worktree."""
+        await asyncio.to_thread(sandbox.require)  # before any debate, not at the first check
         base = await self.trees.checkout(self.ref, self.request.run_id, "base")
         self.base_commit = await asyncio.to_thread(head, base)
         found = await asyncio.to_thread(checks_for, base, list(self.request.checks))
@@ -90,12 +100,14 @@ class RunEvidence:
         )
         return base
 
+    async def _check(self, check: CheckSpec, worktree: Path, commit: str) -> CheckResult:
+        git_dir = [self.trees.git_dir(self.ref)]  # so `git` works in the worktree, read-only
+        return await run_check(check, worktree, commit, self.limits, self.secrets, git_dir)
+
     async def _base_results(self) -> list[CheckResult]:
         if self.base is None:
             base = self.trees.root / "runs" / self.request.run_id / "base"
-            self.base = [
-                await run_check(c, base, self.base_commit, self.limits) for c in self.checks
-            ]
+            self.base = [await self._check(c, base, self.base_commit) for c in self.checks]
         return self.base
 
     async def try_change(
@@ -115,7 +127,7 @@ class RunEvidence:
             )
             return str(exc)
         base = await self._base_results()
-        results = [await run_check(c, worktree, commit, self.limits) for c in self.checks]
+        results = [await self._check(c, worktree, commit) for c in self.checks]
         failing = [r for r in results if not r.ok]
         await log.emit(
             ChecksFinished(

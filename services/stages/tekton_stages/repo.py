@@ -43,8 +43,8 @@ def repo_files(root: Path) -> list[Path]:
 
 
 def _text(path: Path) -> str | None:
-    try:
-        if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
+    try:  # a symlink is never followed: it could name any file of this host
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
             return None
         data = path.read_bytes()
     except OSError:

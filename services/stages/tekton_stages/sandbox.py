@@ -99,27 +99,51 @@ def require() -> str:
     return chosen
 
 
-def hidden_paths(environ: dict[str, str] | None = None) -> list[Path]:
-    """What a check must not read: the platform's state, secret files named by
-    ``*_FILE`` variables, /run/secrets, and credential folders under $HOME."""
+def hidden_paths(environ: dict[str, str] | None = None, extra: Iterable[Path] = ()) -> list[Path]:
+    """What a check must not read: /run (secrets, and the host's Unix sockets: Docker,
+    PostgreSQL, D-Bus), the platform's state, secret files named by ``*_FILE``
+    variables or given in `extra` (from the settings), and credential folders under
+    $HOME."""
     env = os.environ if environ is None else environ
-    found: list[Path] = [Path("/run/secrets")]
+    found: list[Path] = [Path("/run"), Path("/var/run"), *extra]
     if env.get("TEKTON_HOME"):
         found.append(Path(env["TEKTON_HOME"]))
     found += [Path(v) for k, v in env.items() if k.endswith("_FILE") and v.startswith("/")]
     home = Path(env.get("HOME") or Path.home())
     found += [home / d for d in CREDENTIAL_DIRS] + [home / f for f in CREDENTIAL_FILES]
-    return [p.resolve() for p in found if p.exists()]
+    return sorted({p.resolve() for p in found if p.exists()})
+
+
+def _tools_under_tmp(env: dict[str, str], command: str) -> list[Path]:
+    """Tool folders below /tmp (a virtualenv there, say) stay visible, read-only, under
+    the sandbox's private /tmp: PATH entries, and the command's own program."""
+    found: list[Path] = []
+    words = command.split()
+    program = [Path(words[0])] if words and words[0].startswith("/") else []
+    for entry in [*(Path(p) for p in env["PATH"].split(":") if p), *program]:
+        folder = entry.parent if entry.name == "bin" or entry.is_file() else entry
+        if folder.name == "bin":
+            folder = folder.parent
+        if folder.is_relative_to("/tmp") and folder != Path("/tmp") and folder.exists():
+            found.append(folder)
+    return found
 
 
 def bwrap_command(
-    worktree: Path, command: str, hidden: Iterable[Path], env: dict[str, str]
+    worktree: Path,
+    command: str,
+    hidden: Iterable[Path],
+    env: dict[str, str],
+    readable: Iterable[Path] = (),
 ) -> list[str]:
-    """The bubblewrap command line that runs `command` in `worktree`."""
+    """The bubblewrap command line that runs `command` in `worktree`; `readable` are
+    folders bound read-only again after the hidden ones (the worktree's git folder)."""
     args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     args += ["--tmpfs", "/tmp"]
     for path in hidden:  # hidden first, so a worktree inside one is bound again after
         args += ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)]
+    for path in [*_tools_under_tmp(env, command), *readable]:
+        args += ["--ro-bind", str(path), str(path)]
     args += ["--bind", str(worktree), str(worktree), "--chdir", str(worktree)]
     args += ["--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
     for key, value in env.items():
@@ -139,14 +163,22 @@ def _limit(limits: Limits) -> None:  # runs in the child before exec
     resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
 
 
-async def run(command: str, worktree: Path, limits: Limits | None = None) -> Ran:
+async def run(
+    command: str,
+    worktree: Path,
+    limits: Limits | None = None,
+    secrets: Iterable[Path] = (),
+    readable: Iterable[Path] = (),
+) -> Ran:
     """Run `command` with ``/bin/sh -c`` in `worktree` (an absolute path), sandboxed
-    (see the module)."""
+    (see the module): `secrets` hidden besides the usual ones, `readable` bound
+    read-only (the worktree's git folder)."""
     limits = limits or Limits()
     chosen = await asyncio.to_thread(require)
     env = _safe_env()
     if chosen == "bwrap":
-        argv = bwrap_command(worktree, command, hidden_paths(), env)
+        hidden = hidden_paths(extra=secrets)
+        argv = bwrap_command(worktree, command, hidden, env, readable)
     else:
         argv = ["/bin/sh", "-c", command]
     started = time.perf_counter()

@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tarfile
 import tempfile
@@ -24,14 +25,26 @@ from nats.js.client import JetStreamContext
 
 from tekton_common.contract.workspaces import WorkspaceRef, is_repo_url
 from tekton_common.errors import ConfigError, ProtocolError
-from tekton_common.workspace import IDENTITY, WORKSPACE_REF, download, git, pack, upload
+from tekton_common.workspace import IDENTITY, WORKSPACE_REF, download, pack, upload
+from tekton_common.workspace import git as plain_git
 
 BASE = "tekton-base"
 #: seconds a clone of a remote repository may take
 CLONE_TIMEOUT = 300.0
+#: the most an archive may unpack to (bytes)
+UNPACKED_LIMIT = 2 * 1024**3
 #: a diff may not be larger than this (bytes)
 MAX_DIFF = 2 * 1024 * 1024
 _HEADER = re.compile(r"^(?:diff --git a/(.+) b/(.+)|--- (.+)|\+\+\+ (.+)|rename (?:from|to) (.+))$")
+
+
+#: what no workspace may make git run on this host: hooks, an fsmonitor command
+HARDENED = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
+
+
+def git(root: Path, *args: str, data: bytes | None = None) -> str:
+    """git on a workspace: nothing in it (a hook, an fsmonitor) runs on this host."""
+    return plain_git(root, *HARDENED, *args, data=data)
 
 
 class DiffRefusedError(ProtocolError):
@@ -128,6 +141,10 @@ class Worktrees:
         kind = await asyncio.to_thread(pack, folder, bundle, limit)
         return await upload(self.js, f"{run_id}/source", bundle, kind, url)
 
+    def git_dir(self, ref: WorkspaceRef) -> Path:
+        """The git folder of a workspace's worktrees (checks read it, read-only)."""
+        return self.root / "sources" / self._key(ref) / ".git"
+
     async def keep_result(
         self, ref: WorkspaceRef, run_id: str, commit: str, message: str
     ) -> WorkspaceRef:
@@ -140,14 +157,43 @@ class Worktrees:
         return await upload(self.js, name, bundle, "git", result_branch(run_id))
 
 
+def _bundle_head(repo: Path, packed: Path) -> str:
+    """The ref of a bundle to work on: the workspace's, else HEAD, else its only head."""
+    heads = [
+        line.split()[-1] for line in git(repo, "bundle", "list-heads", str(packed)).splitlines()
+    ]
+    for wanted in (WORKSPACE_REF, "HEAD"):
+        if wanted in heads:
+            return wanted
+    if len(heads) == 1:
+        return heads[0]
+    raise ProtocolError(
+        f"the bundle has {len(heads)} heads and no HEAD: say which with a bundle of one"
+    )
+
+
+def _members(archive: tarfile.TarFile, limit: int) -> list[tarfile.TarInfo]:
+    """The archive's files, or ProtocolError: nothing under a ``.git`` folder (its
+    config and hooks would run here), and no more than `limit` bytes unpacked."""
+    members, total = archive.getmembers(), 0
+    for member in members:
+        if ".git" in (part.lower() for part in PurePosixPath(member.name).parts):
+            raise ProtocolError(f"the archive holds {member.name}: no .git folder may be sent")
+        total += member.size
+        if total > limit:
+            raise ProtocolError(f"the archive unpacks to more than {limit / 2**20:g} MiB")
+    return members
+
+
 def _unpack(ref: WorkspaceRef, packed: Path, repo: Path) -> None:
     git(repo, "init", "-q")
     if ref.kind == "git":
         git(repo, "bundle", "verify", "-q", str(packed))
-        git(repo, "fetch", "-q", str(packed), f"{WORKSPACE_REF}:refs/heads/{BASE}")
+        git(repo, "fetch", "-q", str(packed), f"{_bundle_head(repo, packed)}:refs/heads/{BASE}")
         return
     with tarfile.open(packed, "r:gz") as archive:
-        archive.extractall(repo, filter="data")  # no links out, no absolute paths
+        members = _members(archive, UNPACKED_LIMIT)
+        archive.extractall(repo, members=members, filter="data")  # no links out, no /
     git(repo, "add", "-A", ".")
     git(repo, "commit", "-q", "--allow-empty", "-m", "tekton: the folder as packed")
     git(repo, "branch", "-f", BASE)
@@ -156,25 +202,34 @@ def _unpack(ref: WorkspaceRef, packed: Path, repo: Path) -> None:
 def _clone(url: str, folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
+    # none of this process's credentials: no agent, no helper, no prompt, no config
     env = {
-        **os.environ,
-        **IDENTITY,
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(folder.parent),
+        "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_TERMINAL_PROMPT": "0",
         "GIT_ALLOW_PROTOCOL": "https:ssh:git",
+        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes",
+        **IDENTITY,
     }
+    command = ["git", *HARDENED, "-c", "credential.helper=", "clone", "-q", "--no-tags"]
+    proc = subprocess.Popen(
+        [*command, "--", url, str(folder)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,  # so a timeout kills ssh and the remote helpers too
+    )
     try:
-        done = subprocess.run(
-            ["git", "clone", "-q", "--depth", "50", "--no-tags", "--", url, str(folder)],
-            capture_output=True,
-            check=False,
-            env=env,
-            timeout=CLONE_TIMEOUT,
-        )
+        _, said = proc.communicate(timeout=CLONE_TIMEOUT)
     except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
         raise ProtocolError(f"cloning {url} took more than {CLONE_TIMEOUT:g}s") from None
-    if done.returncode != 0:
-        said = done.stderr.decode(errors="replace").strip()[-500:]
-        raise ProtocolError(f"cannot clone {url}: {said}")
+    if proc.returncode != 0:
+        raise ProtocolError(f"cannot clone {url}: {said.decode(errors='replace').strip()[-500:]}")
 
 
 def _fresh_worktree(repo: Path, path: Path) -> None:
@@ -200,6 +255,11 @@ def apply_diff(worktree: Path, diff: str, message: str) -> str:
         git(worktree, "apply", "--index", "--whitespace=nowarn", "-", data=patch)
     except ConfigError as exc:
         raise DiffRefusedError(f"the diff does not apply: {exc}") from None
+    for row in git(worktree, "diff", "--cached", "--raw", "--no-abbrev").splitlines():
+        modes = row.split()[:2]  # ":old new …": a symlink or a submodule made by any route
+        if any(m.lstrip(":") in ("120000", "160000") for m in modes):
+            git(worktree, "reset", "-q", "--hard")
+            raise DiffRefusedError("diff refused: symlinks and submodules are not applied")
     git(worktree, "commit", "-q", "--allow-empty", "-m", message)
     return git(worktree, "rev-parse", "HEAD")
 
