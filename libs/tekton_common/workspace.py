@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from nats.js.api import ObjectInfo
+from nats.js.api import ObjectInfo, ObjectStoreConfig
 from nats.js.client import JetStreamContext
 from nats.js.errors import BucketNotFoundError, NotFoundError, ObjectNotFoundError
 from nats.js.object_store import ObjectStore
@@ -26,6 +26,8 @@ from tekton_common.contract.workspaces import WORKSPACES_BUCKET, WorkspaceRef
 from tekton_common.errors import ConfigError
 from tekton_common.errors import NotFoundError as MissingError
 
+#: how long the bucket keeps a workspace and a result (seconds): fetch a branch before
+WORKSPACE_TTL = 30 * 24 * 3600.0
 #: the ref a workspace bundle carries
 WORKSPACE_REF = "refs/tekton/workspace"
 #: folders an archive of a plain folder leaves out
@@ -151,7 +153,12 @@ async def bucket(js: JetStreamContext) -> ObjectStore:
     try:
         return await js.object_store(WORKSPACES_BUCKET)
     except BucketNotFoundError:
-        return await js.create_object_store(WORKSPACES_BUCKET)
+        config = ObjectStoreConfig(
+            bucket=WORKSPACES_BUCKET,
+            description="Tekton workspaces: runs' sources and result branches",
+            ttl=WORKSPACE_TTL,
+        )
+        return await js.create_object_store(WORKSPACES_BUCKET, config=config)
 
 
 async def upload(

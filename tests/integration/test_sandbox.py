@@ -8,6 +8,7 @@ import asyncio
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -146,3 +147,13 @@ async def test_host_unix_sockets_under_run_are_out_of_reach(worktree: Path) -> N
         finally:
             path.unlink()
     assert ran.exit_code != 0 and "FileNotFoundError" in ran.output
+
+
+async def test_a_virtualenv_below_tmp_stays_usable(worktree: Path, tmp_path: Path) -> None:
+    venv = tmp_path / "venv"  # pytest's tmp_path is below /tmp, the sandbox's own
+    await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True
+    )
+    command = f"true && {venv}/bin/python -c 'import sys; print(sys.prefix)'"
+    ran = await sandbox.run(command, worktree)
+    assert ran.exit_code == 0 and ran.output.strip() == str(venv), ran.output

@@ -66,6 +66,8 @@ from tekton_stages.stage import recall
 from tekton_stages.worktrees import Worktrees, result_branch
 
 logger = logging.getLogger(__name__)
+#: what a stage is told of the measurements, at most (StageRequest.evidence allows 64k)
+EVIDENCE_CHARS = 60_000
 ACTIVE_RUNS = metrics.up_down_counter(
     "tekton.runs.active", "Runs being carried through their stages"
 )
@@ -242,7 +244,7 @@ class Coordinator:
                 if number + 1 < len(stages):
                     fetch(stages[number + 1])
                 found = await recalls[stage]
-                said = evidence.report() if evidence else None
+                said = evidence.report()[-EVIDENCE_CHARS:] if evidence else None
                 outcome = await self._stage(request, stage, log, earlier, found, repo_key, said)
                 if evidence and stage == "code" and outcome.status == "approved":
                     outcome = await self._prove(
@@ -353,6 +355,7 @@ class Coordinator:
             attempt += 1
             await log.emit(RepairRequested(stage="code", attempt=attempt, reason=failure[:8000]))
             said = f"{evidence.report()}\n\nYour previous change did not hold; fix it:\n{failure}"
+            said = said[-EVIDENCE_CHARS:]  # within StageRequest.evidence, the failure kept
             key = evidence.ref.digest or evidence.ref.name
             outcome = await self._stage(request, "code", log, earlier, found, key, said)
             if outcome.status != "approved" or outcome.artifact is None:

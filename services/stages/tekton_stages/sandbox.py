@@ -116,11 +116,12 @@ def hidden_paths(environ: dict[str, str] | None = None, extra: Iterable[Path] = 
 
 def _tools_under_tmp(env: dict[str, str], command: str) -> list[Path]:
     """Tool folders below /tmp (a virtualenv there, say) stay visible, read-only, under
-    the sandbox's private /tmp: PATH entries, and the command's own program."""
+    the sandbox's private /tmp: PATH entries, and the programs the command names by an
+    absolute path."""
     found: list[Path] = []
-    words = command.split()
-    program = [Path(words[0])] if words and words[0].startswith("/") else []
-    for entry in [*(Path(p) for p in env["PATH"].split(":") if p), *program]:
+    named = [Path(w) for w in command.replace(";", " ").replace("&", " ").split()]
+    programs = [w for w in named if w.is_absolute() and w.is_relative_to("/tmp")]
+    for entry in [*(Path(p) for p in env["PATH"].split(":") if p), *programs]:
         folder = entry.parent if entry.name == "bin" or entry.is_file() else entry
         if folder.name == "bin":
             folder = folder.parent
