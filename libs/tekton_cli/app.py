@@ -63,7 +63,8 @@ def main_options(
         str | None,
         typer.Option(
             help="model for every CI `up` starts (TEKTON_MODEL): simulated, a profile "
-            "(primary, premium, legacy), claude-…, openai:…"
+            "(primary, premium, legacy), local (the embedded llama.cpp server and its "
+            "packaged model; local:NAME picks one), claude-…, openai:…"
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="print the traceback of an error")] = False,

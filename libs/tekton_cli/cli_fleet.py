@@ -35,16 +35,25 @@ def up(
     ctx: typer.Context,
     cis: Annotated[list[str] | None, typer.Argument(help="CIs to start (default: all 17)")] = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait per process")] = 90.0,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="also serve the local model (started anyway when a chosen model is local), "
+            "for runs that seat it with --role ROLE=CI@local",
+        ),
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Start nats-server (embedded) and the CIs, Numa last; wait until every one is ready.
 
     Starts the embedded nats-server (unless TEKTON_NATS_URL is set), PostgreSQL and
     Milvus (for the whole platform), each CI as its own detached process, the stages
-    service and the API. Logs go to $TEKTON_HOME/logs."""
+    service and the API; with the local model, its llama.cpp server (TEKTON_LOCAL_PORT,
+    8092). Logs go to $TEKTON_HOME/logs."""
 
     async def go(settings: Settings) -> int:
-        results = await fleet.up(settings, cis or [], _say(as_json), timeout)
+        results = await fleet.up(settings, cis or [], _say(as_json), timeout, local)
         ready = sum(r.ready for r in results)
         if as_json:
             output.print_json(results)

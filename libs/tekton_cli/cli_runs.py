@@ -15,12 +15,23 @@ from tekton_common.contract.codec import make
 from tekton_common.contract.debates import DebateRequest
 from tekton_common.contract.ids import check_run_id
 from tekton_common.contract.limits import DEFAULT_ROUNDS, DEFAULT_THRESHOLD
+from tekton_common.contract.seats import parse_seat, seats_for
 from tekton_common.errors import ConfigError
 from tekton_common.settings import Settings
 
 commands = typer.Typer()
 Json = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
 RUNS_VERBS = ("list", "show", "events", "artifacts", "watch", "fetch", "patch")
+Roles = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--role",
+        metavar="[STAGE:]ROLE=CI[@MODEL]",
+        help="who sits in a seat (proponent, skeptic, pragmatist, mediator) and on which "
+        "model, e.g. code:skeptic=athena@local or mediator=apollo@premium or "
+        "skeptic=@local (repeatable; a stage's own seat wins)",
+    ),
+]
 
 
 @commands.command("run")
@@ -68,6 +79,7 @@ def run_goal(
     model: Annotated[
         str | None, typer.Option("--model", help="model for every debate turn")
     ] = None,
+    role: Roles = None,
     out: Annotated[
         str,
         typer.Option(
@@ -103,7 +115,7 @@ def run_goal(
     async def go(settings: Settings) -> int:
         checks = repos.parse_checks(check or [])
         if dry_run:
-            plan = runs.dry_run(settings, from_stage, to_stage, free, model)
+            plan = runs.dry_run(settings, from_stage, to_stage, free, model, role)
             output.print_json(plan) if as_json else print(runs.render_plan(plan))
             print(repos.planned_checks(repo, checks), file=sys.stderr if as_json else sys.stdout)
             return 0
@@ -123,6 +135,7 @@ def run_goal(
             repo=repo,
             checks=checks,
             repair_attempts=repair_attempts,
+            seats=role,
         )
         folder = None if request.repo_url else here
         return await runs.start(settings, request, as_json, keep, folder)
@@ -175,12 +188,7 @@ def run_debate(
         bool, typer.Option("--consensus-free", help="one proponent pass plus the mediator")
     ] = False,
     schema: Annotated[str, typer.Option(help="registered artifact schema name")] = "decision",
-    role: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="ROLE=CI", help="a seat's CI (proponent, skeptic, pragmatist, mediator)"
-        ),
-    ] = None,
+    role: Roles = None,
     model: Annotated[str | None, typer.Option("--model", help="model for every turn")] = None,
     token_budget: Annotated[int, typer.Option(help="stop past this many tokens")] = 0,
     timeout: Annotated[float, typer.Option(help="seconds to wait")] = 600.0,
@@ -192,10 +200,13 @@ def run_debate(
     artifact validated against the schema."""
 
     async def go(settings: Settings) -> int:
-        seats = role or []
-        roles = dict(r.split("=", 1) for r in seats if "=" in r)
-        if len(roles) != len(seats):
-            raise ConfigError("--role takes ROLE=CI, e.g. --role skeptic=nous")
+        try:
+            other = [s for s in role or [] if parse_seat(s).stage not in (None, stage)]
+        except ValueError as exc:
+            raise ConfigError(f"--role: {exc}") from None
+        if other:
+            raise ConfigError(f"--role {other[0]}: this debate's stage is {stage}")
+        roles, models = seats_for([*settings.seats, *(role or [])], stage)
         request = make(
             DebateRequest,
             prompt=question,
@@ -204,6 +215,7 @@ def run_debate(
             consensus_free=consensus_free,
             artifact_schema=schema,
             roles=roles,
+            models=models,
             model=model,
             token_budget=token_budget,
         )

@@ -41,7 +41,10 @@ def print_event(event: AnyDebateEvent) -> None:
     """One debate event as a line of the live view."""
     match event:
         case DebateStarted():
-            roles = ", ".join(f"{r}={c}" for r, c in event.roles.items())
+            roles = ", ".join(
+                f"{r}={c}" + (f"@{event.models[r]}" if r in event.models else "")
+                for r, c in event.roles.items()
+            )
             print(f"debate {event.debate_id} ({event.stage}): {roles}")
         case TurnTaken():
             print(_turn_line(event.turn))

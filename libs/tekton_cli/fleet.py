@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import msgspec
 
-from tekton_cli import supervisor
+from tekton_cli import local_server, supervisor
 from tekton_cli.postgres import ensure_postgres, stop_postgres
 from tekton_cli.procs import (
     ProcessRecord,
@@ -31,7 +32,9 @@ from tekton_cli.procs import (
 )
 from tekton_common import bus
 from tekton_common.catalog import CISpec, fleet_order, get_ci
-from tekton_common.errors import TektonError, TransportError
+from tekton_common.contract.seats import parse_seat
+from tekton_common.errors import ConfigError, TektonError, TransportError
+from tekton_common.providers.local import is_local, served, verify
 from tekton_common.registry import read_registry, remove_ci
 from tekton_common.settings import Settings
 
@@ -39,6 +42,9 @@ NATS = "nats-server"
 MILVUS = "milvus"
 STAGES = "tekton-stages"
 API = "tekton-api"
+LOCAL = local_server.NAME
+#: the setting that moves each embedded server's port
+PORT_SETTINGS = {NATS: "TEKTON_NATS_PORT", MILVUS: "TEKTON_MILVUS_PORT", LOCAL: "TEKTON_LOCAL_PORT"}
 Say = Callable[[str], None]
 
 
@@ -88,8 +94,7 @@ async def ensure_server(
         say(f"{name:<15} already running on port {port}")
         return
     if await port_open("127.0.0.1", port):
-        setting = "TEKTON_NATS_PORT" if name == NATS else "TEKTON_MILVUS_PORT"
-        raise TransportError(f"port {port} is taken by another program; set {setting}")
+        raise TransportError(f"port {port} is taken by another program; set {PORT_SETTINGS[name]}")
     started = time.monotonic()
     record = spawn(settings, name, command)
     while time.monotonic() - started < timeout:
@@ -133,6 +138,42 @@ async def ensure_milvus(settings: Settings, say: Say) -> None:
         return await asyncio.to_thread(milvus_serves, uri)
 
     await ensure_server(settings, MILVUS, command, settings.milvus_port, say, 60.0, ready)
+
+
+def local_wanted(settings: Settings) -> bool:
+    """True when any model the settings choose is the local one (then `up` serves it)."""
+    models = settings.models
+    chosen = [
+        settings.model,
+        *(o.model for o in settings.ci.values()),
+        *models.stages.values(),
+        *(models.for_capability(c) for c in ("chat", "code", "planning", "reasoning")),
+        *(parse_seat(s).model for s in settings.seats),
+    ]
+    return any(spec and is_local(models.profile(spec)) for spec in chosen)
+
+
+async def check_local(settings: Settings) -> None:
+    """Fail before anything starts when the local model cannot be served: the model
+    unknown or missing, its sha256 not the pinned one, or its server not installed."""
+    if alive(read_record(settings, LOCAL)):
+        return
+    await asyncio.to_thread(verify, served(settings.local_model, settings.local_model_sha256))
+    if importlib.util.find_spec("xllamacpp") is None:
+        raise ConfigError(
+            "the local model needs its server: pip install 'tekton[local]' (xllamacpp)"
+        )
+
+
+async def ensure_local(settings: Settings, say: Say) -> None:
+    """Serve the local model with llama.cpp (`check_local` first)."""
+
+    async def ready() -> bool:
+        return await http_status("127.0.0.1", settings.local_port, "/health") == 200
+
+    await ensure_server(
+        settings, LOCAL, local_server.command(), settings.local_port, say, 180.0, ready
+    )
 
 
 async def wait_ready(
@@ -188,14 +229,23 @@ async def confirm_registered(settings: Settings, results: list[StartResult]) -> 
 
 
 async def up(
-    settings: Settings, names: list[str], say: Say, timeout: float = 30.0
+    settings: Settings,
+    names: list[str],
+    say: Say,
+    timeout: float = 30.0,
+    serve_local: bool = False,
 ) -> list[StartResult]:
     """Start nats-server (embedded) and the selected CIs, Numa last; wait for readiness.
 
     For the whole platform, the CIs start while PostgreSQL and Milvus do (they need
-    neither); the stages service and the API start as soon as those serve."""
+    neither); the stages service and the API start as soon as those serve. The local
+    model's server starts beside them when a chosen model is local (or `serve_local`)."""
+    serve_local = serve_local or local_wanted(settings)
+    if serve_local:
+        await check_local(settings)
     await ensure_nats(settings, say)
     ensure_supervisor(settings, say)
+    local = ensure_local(settings, say) if serve_local else None
     specs = select(names)
     components = [str(s.ci_id) for s in specs]
     results: list[StartResult] = []
@@ -230,7 +280,7 @@ async def up(
         )
 
     cis = started([ci_start(s) for s in specs if s.name != "numa"])
-    await (asyncio.gather(cis, services()) if not names else cis)
+    await asyncio.gather(cis, *([services()] if not names else []), *([local] if local else []))
     await started([ci_start(s) for s in specs if s.name == "numa"])  # it reports on the rest
     with contextlib.suppress(TektonError):
         await confirm_registered(settings, [r for r in results if r.ci not in (STAGES, API)])
@@ -286,7 +336,7 @@ async def down(
         outcome["postgres"] = how
     if not names:
         supervisor.state_file(settings).unlink(missing_ok=True)
-    servers = [MILVUS] if not settings.milvus_uri else []
+    servers = [LOCAL] + ([MILVUS] if not settings.milvus_uri else [])
     servers += [NATS] if settings.embedded_nats else []
     for server in servers if not names else []:
         record = read_record(settings, server)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import shutil
@@ -9,14 +10,34 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
 import psutil
 
 from tekton_common.catalog import STAGES_PORT_OFFSET, CISpec
-from tekton_common.errors import ConfigError
-from tekton_common.settings import Settings
+from tekton_common.errors import ConfigError, TektonError
+from tekton_common.logs import setup_logging
+from tekton_common.settings import Settings, load_settings
+
+
+def helper_settings(
+    argv: Sequence[str] | None, prog: str, description: str, name: str
+) -> Settings | None:
+    """The settings of a helper process `up` starts (the supervisor, the local model's
+    server): its one flag, ``--home``, then logging as `name`; None (said on stderr)
+    when the settings are invalid."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--home", help="state folder (TEKTON_HOME)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings({"home": args.home})
+    except TektonError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None
+    setup_logging(name, settings.log_level)
+    return settings
 
 
 class ProcessRecord(msgspec.Struct):

@@ -18,7 +18,7 @@ from tekton_cli.progress import RunProgress
 from tekton_cli.timeline import event_line
 from tekton_common import spans
 from tekton_common.artifact_files import run_folder, write_artifact
-from tekton_common.catalog import get_ci
+from tekton_common.catalog import CIId, get_ci
 from tekton_common.client import Tekton
 from tekton_common.contract.codec import make
 from tekton_common.contract.debates import ROLES
@@ -31,6 +31,7 @@ from tekton_common.contract.events import (
 )
 from tekton_common.contract.ids import check_run_id
 from tekton_common.contract.runs import RunRequest, new_run_id
+from tekton_common.contract.seats import check_seats, seats_for
 from tekton_common.contract.workspaces import CheckSpec
 from tekton_common.errors import ConfigError
 from tekton_common.history import RunState, history_dsn, summarize
@@ -60,15 +61,23 @@ def dry_run(
     end: str | None,
     consensus_free: list[str],
     model: str | None,
+    seats: list[str] | None = None,
 ) -> list[PlannedStage]:
-    """Stage order, roles and models, without calling anything."""
+    """Stage order, roles and models (the configuration's seats, then `seats`), without
+    calling anything."""
     plan = []
+    try:
+        check_seats(seats or [])
+    except ValueError as exc:
+        raise ConfigError(f"--role: {exc}") from None
     for stage in select(start, end):
         cast = dict(zip(ROLES, roles_of(stage), strict=True))
+        seated, on = seats_for([*settings.seats, *(seats or [])], stage)
+        cast.update({role: CIId.from_str(ci).name for role, ci in seated.items()})
         if stage in consensus_free:
             cast = {"proponent": cast["proponent"], "mediator": cast["mediator"]}
         roles = {
-            role: Cast(f"{ci}-ci", choose_model(get_ci(ci), settings, stage, model))
+            role: Cast(f"{ci}-ci", choose_model(get_ci(ci), settings, stage, on.get(role) or model))
             for role, ci in cast.items()
         }
         plan.append(PlannedStage(stage, stage in consensus_free, roles))
@@ -94,6 +103,7 @@ def run_request(
     repo: str | None,
     checks: list[CheckSpec] | None = None,
     repair_attempts: int | None = None,
+    seats: list[str] | None = None,
 ) -> RunRequest:
     """The `tekton.runs.start` request, checked like the service checks it (a bad value
     fails here, before anything starts). A folder given as `repo` is packed and sent by
@@ -114,6 +124,7 @@ def run_request(
         repo_url=url,
         checks=checks or [],
         repair_attempts=repair_attempts,
+        seats=seats or [],
     )
 
 

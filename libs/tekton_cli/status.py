@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
+import urllib.request
 
 import msgspec
 
 from tekton_cli import output
-from tekton_cli.fleet import MILVUS, NATS, STAGES
+from tekton_cli.fleet import LOCAL, MILVUS, NATS, STAGES
 from tekton_cli.procs import alive, read_record
 from tekton_cli.supervisor import SUPERVISOR, read_state
 from tekton_common import bus
@@ -17,6 +19,7 @@ from tekton_common.client import Tekton
 from tekton_common.contract.platform import MemoryInfo
 from tekton_common.errors import TektonError
 from tekton_common.history import embedded_dsn
+from tekton_common.providers.local import served
 from tekton_common.registry import is_active, read_registry
 from tekton_common.settings import Settings
 
@@ -53,6 +56,48 @@ class FleetStatus(msgspec.Struct):
     postgres: str = "not configured"
     memory: MemoryInfo = MemoryInfo(reachable=False, error="not asked")
     supervisor_pid: int | None = None
+    local: LocalStatus | None = None
+
+
+class LocalStatus(msgspec.Struct):
+    """The local model's llama.cpp server (when `up` started one)."""
+
+    pid: int
+    port: int
+    serving: bool
+    model: str | None = None
+    slots: int = 0
+    busy: int = 0
+    memory_mb: float | None = None
+
+
+def _slots(port: int) -> list[dict[str, object]] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/slots", timeout=2) as reply:
+            found = msgspec.json.decode(reply.read())
+    except (OSError, ValueError, msgspec.DecodeError):
+        return None
+    return found if isinstance(found, list) else None
+
+
+async def local_status(settings: Settings) -> LocalStatus | None:
+    """The local server's model, slots (and how many are busy) and memory."""
+    proc = alive(read_record(settings, LOCAL))
+    if proc is None:
+        return None
+    slots = await asyncio.to_thread(_slots, settings.local_port)
+    memory = None
+    with contextlib.suppress(Exception):
+        memory = round(proc.memory_info().rss / 2**20, 1)
+    return LocalStatus(
+        pid=proc.pid,
+        port=settings.local_port,
+        serving=slots is not None,
+        model=served(settings.local_model, settings.local_model_sha256).spec,
+        slots=len(slots or []),
+        busy=sum(1 for slot in slots or [] if slot.get("is_processing")),
+        memory_mb=memory,
+    )
 
 
 async def fleet_status(settings: Settings) -> FleetStatus:
@@ -120,6 +165,7 @@ async def fleet_status(settings: Settings) -> FleetStatus:
         ),
         memory=memory_report,
         supervisor_pid=sup.pid if (sup := alive(read_record(settings, SUPERVISOR))) else None,
+        local=await local_status(settings),
     )
 
 
@@ -140,6 +186,16 @@ def nats_line(settings: Settings, status: FleetStatus) -> str:
         f"NATS {status.nats_url} ({where}): {state}\n"
         f"PostgreSQL: {status.postgres} · stages service: {stages} · {supervised}\n"
         f"{memory_line(settings, status.memory)}"
+    ) + (f"\n{local_line(status.local)}" if status.local else "")
+
+
+def local_line(local: LocalStatus) -> str:
+    """The local model's server in one line."""
+    if not local.serving:
+        return f"Local model {local.model} (pid {local.pid}): loading or not answering"
+    return (
+        f"Local model {local.model} on 127.0.0.1:{local.port} (pid {local.pid}): "
+        f"{local.slots} slots, {local.busy} busy, {local.memory_mb} MB"
     )
 
 

@@ -12,7 +12,6 @@ process stopped on purpose is never brought back.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
@@ -24,12 +23,11 @@ from pathlib import Path
 import msgspec
 from nats.aio.client import Client
 
-from tekton_cli.procs import alive, read_record, run_dir, spawn
+from tekton_cli.procs import alive, helper_settings, read_record, run_dir, spawn
 from tekton_common import bus
 from tekton_common.errors import TektonError
 from tekton_common.history import history_dsn
-from tekton_common.logs import setup_logging
-from tekton_common.settings import Settings, load_settings
+from tekton_common.settings import Settings
 
 log = logging.getLogger(__name__)
 SUPERVISOR = "tekton-supervisor"
@@ -132,17 +130,11 @@ def command() -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m tekton_cli.supervisor`."""
-    parser = argparse.ArgumentParser(
-        prog="tekton_cli.supervisor", description="Keep the processes of `tekton up` alive."
+    settings = helper_settings(
+        argv, "tekton_cli.supervisor", "Keep the processes of `tekton up` alive.", SUPERVISOR
     )
-    parser.add_argument("--home", help="state folder (TEKTON_HOME)")
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings({"home": args.home})
-    except TektonError as exc:
-        print(f"tekton supervisor: {exc}", file=sys.stderr)
+    if settings is None:
         return 2
-    setup_logging(SUPERVISOR, settings.log_level)
     bus.run(Supervisor(settings).run())
     return 0
 

@@ -61,7 +61,14 @@ def event_line(event: AnyRunEvent, local: Path | None = None) -> str | None:
             return f"  {event.stage}: {event.step}{detail}"
         case DebateTurn():
             turn = event.turn
-            return f"    {turn.role:<10} {turn.ci:<14} {turn_vote(turn)}"
+            model = f"{turn.model or '-':<24}"
+            tokens = f"{turn.tokens} tok" + (
+                f" ({turn.cache_read_input_tokens} cached)" if turn.cache_read_input_tokens else ""
+            )
+            return (
+                f"    {turn.role:<10} {turn.ci:<14} {model} {turn_vote(turn):<9} "
+                f"{turn.latency_s:.1f}s {tokens}"
+            )
         case StageBlocked():
             return f"✗ {event.stage} blocked: {event.reason}"
         case ArtifactCreated():

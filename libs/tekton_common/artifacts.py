@@ -17,13 +17,15 @@ from tekton_common.stages import DIAMOND
 def _decision() -> Any:
     from pydantic import BaseModel, Field  # noqa: PLC0415 - see the module docstring
 
+    from tekton_common.stage_artifacts import Items, Line, Text  # noqa: PLC0415
+
     class Decision(BaseModel):
         """A reconciled decision: what to do, why, and how to check it."""
 
-        summary: str = Field(min_length=1)
-        decision: str = Field(min_length=1)
-        rationale: str = Field(min_length=1)
-        actions: list[str] = Field(min_length=1)
+        summary: Text
+        decision: Text
+        rationale: Text
+        actions: list[Line] = Items
         confidence: float = Field(ge=0, le=1)
 
     return Decision

@@ -10,6 +10,7 @@ Every event carries the run id and its sequence number; the message id
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -166,7 +167,9 @@ async def follow_events(
             if (event := read_run_event(msg.data)) is not None:
                 yield event, msg.data
     finally:
-        await sub.unsubscribe()
+        # a connection already closing (the command ends) has let the subscription go
+        with contextlib.suppress(nats.errors.Error):
+            await sub.unsubscribe()
 
 
 async def run_ids(js: JetStreamContext) -> list[str]:

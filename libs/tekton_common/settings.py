@@ -76,6 +76,19 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     restart_limit: int = 5
     restart_window: float = 60.0
     openai_base_url: str = "http://127.0.0.1:11434/v1"
+    #: the local model (providers.local): a catalog name or a .gguf file's path
+    local_model: str = "smollm2-135m"
+    local_model_sha256: str | None = None
+    local_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8092
+    local_slots: Annotated[int, msgspec.Meta(ge=1, le=16)] = 3
+    local_threads: Annotated[int, msgspec.Meta(ge=0, le=256)] = 0
+    #: what the local model is held to in a reply: items per list, characters of prose
+    local_max_items: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
+    local_max_chars: Annotated[int, msgspec.Meta(ge=20, le=100_000)] = 400
+    #: memory llama.cpp keeps earlier prompts in, to serve them again to any slot
+    local_cache_mb: Annotated[int, msgspec.Meta(ge=0, le=65536)] = 1024
+    #: seats of every run's debates, ``[STAGE:]ROLE=CI[@MODEL]`` (contract.seats)
+    seats: list[str] = []
     provider_max_retries: int = 4
     provider_timeout: float = 120.0
     budget_policy: str = "enforce"
@@ -105,6 +118,11 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def memory_uri(self) -> str:
         """The Milvus every process uses: TEKTON_MILVUS_URI, else the embedded server."""
         return self.milvus_uri or f"http://127.0.0.1:{self.milvus_port}"
+
+    @property
+    def local_url(self) -> str:
+        """The OpenAI-compatible base URL of the embedded local model server."""
+        return f"http://127.0.0.1:{self.local_port}/v1"
 
     def ci_override(self, spec: CISpec) -> CIOverride:
         """The tekton.toml overrides for one CI (empty when none)."""
@@ -174,7 +192,9 @@ def load_settings(
     merged.update(_prefixed(env))
     merged.update(given)
     merged["home"] = str(home)
-    for key in ("nats_url", "model", "postgres_dsn", "milvus_uri"):
+    if isinstance(merged.get("seats"), str):  # TEKTON_SEATS: comma-separated
+        merged["seats"] = [s.strip() for s in merged["seats"].split(",") if s.strip()]
+    for key in ("nats_url", "model", "postgres_dsn", "milvus_uri", "local_model_sha256"):
         if merged.get(key) == "":
             merged[key] = None
     try:

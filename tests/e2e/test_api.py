@@ -25,9 +25,11 @@ from tests.helpers import free_port, http_get, wait_for
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     fleet = Fleet(tmp_path_factory.mktemp("api") / "home")
     fleet.env["TEKTON_SIMULATED_LATENCY_MS"] = "100"  # stages slow enough to watch advance
-    fleet.up()
-    yield fleet
-    fleet.run("down", "--grace", "3")
+    try:
+        fleet.up()
+        yield fleet
+    finally:
+        fleet.run("down", "--grace", "3")
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +89,19 @@ def test_consensus_settings_reach_the_debates(api: httpx.Client, tmp_path: Path)
     assert rounds(0.9) == ["round 1", "round 2"]
     assert api.get("/config").json()["threshold"] == 0.9
     assert api.put("/config", json={"threshold": 0.3}).status_code == 422
+
+
+def test_seats_reach_the_debates(api: httpx.Client) -> None:
+    body = {"goal": "Seat Nous", "to_stage": "plan", "seats": ["plan:skeptic=nous@simulated"]}
+    run_id = api.post("/runs", json=body).json()["run_id"]
+    events = sse_events(api, run_id)
+    assert events[-1]["type"] == "RunFinished.v1"
+    skeptics = [e["turn"] for e in events if e.get("turn", {}).get("role") == "skeptic"]
+    assert skeptics and {t["ci"] for t in skeptics} == {"nous-ci"}
+    for bad in (["judge=apollo"], ["skeptic=nobody"], ["skeptic=nous;ls"]):
+        reply = api.post("/runs", json={"goal": "g", "seats": bad})
+        assert reply.status_code in (400, 422), reply.text
+    assert api.post("/runs", json={"goal": "g", "model": "local:../x"}).status_code == 422
 
 
 def test_errors_are_problem_details(api: httpx.Client) -> None:

@@ -27,9 +27,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory):
     fleet = Fleet(tmp_path_factory.mktemp("runs") / "home")
     fleet.env["TEKTON_SIMULATED_LATENCY_MS"] = "20"
     fleet.env["OTEL_BSP_SCHEDULE_DELAY"] = "100"  # spans reach the trace files quickly
-    fleet.up()
-    yield fleet
-    fleet.run("down", "--grace", "3")
+    try:  # an `up` that fails half way leaves nothing running either
+        fleet.up()
+        yield fleet
+    finally:
+        fleet.run("down", "--grace", "3")
 
 
 def events_of(fleet: Fleet, run_id: str) -> list[dict]:

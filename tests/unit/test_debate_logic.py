@@ -98,9 +98,16 @@ async def test_debate_runs_every_round_until_the_share_is_reached() -> None:
     result, _ = await debate(script, max_rounds=3)
     assert result.status == "approved"
     assert result.loops_run == 2
-    # the second round's brief carries the first round's positions
-    brief = script.asked["skeptic"][1].history[0].content
-    assert "Round 1 positions:" in brief and "I vote reject" in brief
+    # the second round's question carries the others' first-round positions
+    first, second = script.asked["skeptic"][:2]
+    assert "Round 1 positions:" in second.content and "I vote revise" in second.content
+    assert "I vote reject" not in second.content  # its own is in its thread
+    # and its prompt begins with everything the first one held, then what it answered
+    # (so a provider's prompt cache serves that part again), marked as the shared prefix
+    assert second.history[: len(first.history)] == first.history
+    assert second.history[len(first.history)].content == first.content
+    assert second.history[len(first.history) + 1].content == position("reject")
+    assert second.cache_prefix == len(second.history) == len(first.history) + 2
 
 
 async def test_two_abstentions_make_quorum_impossible() -> None:

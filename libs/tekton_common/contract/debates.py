@@ -53,6 +53,8 @@ class DebateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     stage: SchemaName = "general"
     context: Context = None
     roles: dict[Role, CIName] = {}
+    #: a seat's own model (mixed triads), over `model`, which holds for the other seats
+    models: dict[Role, ModelSpec] = {}
     max_rounds: Rounds = DEFAULT_ROUNDS
     threshold: Threshold = DEFAULT_THRESHOLD
     consensus_free: bool = False
@@ -78,6 +80,10 @@ class DebateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 MAX_POSITION = 2000
 MAX_ITEM = 300
 MAX_ITEMS = 8
+#: tokens a debater's position and a mediator's outcome may take: room for every bound
+#: above, and a stop for a model that never closes its JSON
+POSITION_TOKENS = 2048
+OUTCOME_TOKENS = 6144
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_POSITION)]
 Item = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ITEM)]
 Items = Annotated[list[Item], msgspec.Meta(max_length=MAX_ITEMS)]

@@ -215,6 +215,8 @@ class DebateStarted(DebateEvent, tag="debate.started.v1"):
     max_rounds: int
     consensus_free: bool
     prompt: str
+    #: the model a seat was asked for, where the request chose one (else the CI's own)
+    models: dict[str, str] = {}
 
 
 class TurnTaken(DebateEvent, tag="debate.turn.v1"):

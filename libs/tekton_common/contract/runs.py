@@ -8,7 +8,7 @@ from typing import Annotated
 
 import msgspec
 
-from tekton_common.contract.debates import DebateResult
+from tekton_common.contract.debates import CIName, DebateResult, Role
 from tekton_common.contract.ids import DebateId, RunId
 from tekton_common.contract.limits import (
     DEFAULT_ROUNDS,
@@ -19,6 +19,7 @@ from tekton_common.contract.limits import (
     Threshold,
 )
 from tekton_common.contract.schemas import JsonObject
+from tekton_common.contract.seats import Seats, check_seats
 from tekton_common.contract.workspaces import (
     CheckSpec,
     RepairAttempts,
@@ -54,10 +55,13 @@ class RunRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     checks: Annotated[list[CheckSpec], msgspec.Meta(max_length=20)] = []
     #: times a change that breaks a check goes back to the code stage (None: the setting)
     repair_attempts: RepairAttempts | None = None
+    #: who sits where, on which model: ``[STAGE:]ROLE=CI[@MODEL]`` (contract.seats)
+    seats: Seats = []
 
     def __post_init__(self) -> None:
         if self.workspace is not None and self.repo_url is not None:
             raise ValueError("a run takes a workspace or a repo_url, not both")
+        check_seats(self.seats)
 
 
 class ResumeRequest(msgspec.Struct, frozen=True):
@@ -113,6 +117,9 @@ class StageRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     earlier: dict[str, JsonObject] = {}
     consensus_free: bool = False
     model: ModelSpec | None = None
+    #: the debate's seats for this stage (contract.seats): role → CI, role → model
+    roles: dict[Role, CIName] = {}
+    models: dict[Role, ModelSpec] = {}
     max_rounds: Rounds = DEFAULT_ROUNDS
     threshold: Threshold = DEFAULT_THRESHOLD
     #: the key of the repository's chunks in memory (the workspace's digest)

@@ -11,8 +11,9 @@ Which model a CI uses, first match wins:
 
 A value may be a profile name (``primary``, ``premium``, ``legacy``, or one you add
 under ``[models.profiles]``) or a model spec: ``simulated``, an Anthropic id
-(``claude-…``, or ``anthropic:claude-…``), or ``openai:<model>`` for an
-OpenAI-compatible endpoint (Ollama, vLLM, LM Studio).
+(``claude-…``, or ``anthropic:claude-…``), ``openai:<model>`` for an
+OpenAI-compatible endpoint (Ollama, vLLM, LM Studio), or ``local`` / ``local:<name>``
+for the embedded llama.cpp server (`providers.local`).
 """
 
 from __future__ import annotations
@@ -94,15 +95,18 @@ class ModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def provider_kind(spec: str) -> str:
-    """``simulated``, ``anthropic`` or ``openai`` for a model spec."""
+    """``simulated``, ``anthropic``, ``openai`` or ``local`` for a model spec."""
     if spec == "simulated":
         return "simulated"
     if spec.startswith("openai:"):
         return "openai"
+    if spec == "local" or spec.startswith("local:"):
+        return "local"
     if spec.startswith(("anthropic:", "claude-")):
         return "anthropic"
     raise ValueError(
-        f"unknown model {spec!r}: use simulated, claude-…, anthropic:… or openai:<model>"
+        f"unknown model {spec!r}: use simulated, local[:<name>], claude-…, anthropic:… "
+        "or openai:<model>"
     )
 
 

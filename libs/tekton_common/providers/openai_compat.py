@@ -2,9 +2,9 @@
 the ``openai`` SDK.
 
 Sends the CI's temperature, streams the reply, and asks for JSON-schema output
-(``response_format``) when the caller expects JSON. The SDK retries 429 and 5xx
-(honouring ``retry-after``); other errors fail at once with the CI and the cause, the
-key never in the message.
+(``response_format``, never ``json_object`` alone) when the caller expects JSON. The
+SDK retries 429 and 5xx (honouring ``retry-after``); other errors fail at once with the
+CI and the cause, the key never in the message.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from tekton_common.errors import ProviderError
 from tekton_common.providers.base import ModelReply, ModelRequest, OnChunk
+from tekton_common.providers.grammar import narrowed
 from tekton_common.providers.models import ModelConfig
 from tekton_common.secrets import redact
 from tekton_common.wire import Usage
@@ -21,8 +22,15 @@ from tekton_common.wire import Usage
 NO_KEY = "not-needed"
 
 
-def request_body(model: str, request: ModelRequest, stream: bool) -> dict[str, Any]:
-    """The /chat/completions arguments for a request."""
+def request_body(
+    model: str,
+    request: ModelRequest,
+    stream: bool,
+    extra: dict[str, Any] | None = None,
+    bounds: tuple[int | None, int | None] = (None, None),
+) -> dict[str, Any]:
+    """The /chat/completions arguments for a request; the JSON schema as a grammar holds
+    the model to it (`grammar.narrowed`, lists and prose within `bounds`)."""
     messages = [{"role": "system", "content": request.system}]
     messages += [{"role": t.role, "content": t.content} for t in request.messages]
     body: dict[str, Any] = {
@@ -36,10 +44,16 @@ def request_body(model: str, request: ModelRequest, stream: bool) -> dict[str, A
     if request.json_schema is not None:
         body["response_format"] = {
             "type": "json_schema",
-            "json_schema": {"name": "reply", "schema": request.json_schema, "strict": True},
+            "json_schema": {
+                "name": "reply",
+                "schema": narrowed(request.json_schema, *bounds),
+                "strict": True,
+            },
         }
     if stream:
         body["stream_options"] = {"include_usage": True}
+    if extra:
+        body["extra_body"] = extra
     return body
 
 
@@ -56,9 +70,8 @@ def _usage(usage: Any) -> Usage:
 
 
 class OpenAICompatProvider:
-    """A model behind an OpenAI-compatible endpoint."""
-
-    name = "openai"
+    """A model behind an OpenAI-compatible endpoint; `name` is ``local`` for the embedded
+    llama.cpp server, whose requests also ask it to keep the prompt cache (`extra`)."""
 
     def __init__(
         self,
@@ -69,11 +82,19 @@ class OpenAICompatProvider:
         api_key: str | None = None,
         max_retries: int = 4,
         timeout: float = 120.0,
+        name: str = "openai",
+        extra: dict[str, Any] | None = None,
+        bounds: tuple[int | None, int | None] = (None, None),
     ) -> None:
         import openai  # noqa: PLC0415 - only CIs on such endpoints pay for the import
 
         self._sdk = openai
+        self.name = name
         self.model = model
+        self._extra = extra
+        self._bounds = bounds
+        #: the embedded server names its model "-" or by its path: replies name the spec
+        self._own_name = name == "local"
         self.config = config
         self._key = api_key
         self._client = openai.AsyncOpenAI(
@@ -99,6 +120,7 @@ class OpenAICompatProvider:
         return ProviderError(redact(where, self._key))
 
     def _reply(self, model: str, text: str, usage: Usage, finish: str) -> ModelReply:
+        model = self.model if self._own_name else model
         return ModelReply(
             content=text,
             model=model,
@@ -111,7 +133,7 @@ class OpenAICompatProvider:
         """One completion."""
         try:
             data = await self._client.chat.completions.create(
-                **request_body(self.model, request, False)
+                **request_body(self.model, request, False, self._extra, self._bounds)
             )
             choice = data.choices[0]
             return self._reply(
@@ -129,7 +151,7 @@ class OpenAICompatProvider:
         usage, finish, model = Usage(), "stop", self.model
         try:
             events = await self._client.chat.completions.create(
-                **request_body(self.model, request, True)
+                **request_body(self.model, request, True, self._extra, self._bounds)
             )
             async with events:
                 async for event in events:

@@ -50,6 +50,8 @@ def build_provider(model: str, settings: Settings) -> Provider:
             faults=settings.simulated_faults,
             seed=settings.simulated_seed,
         )
+    if kind == "local":
+        return _local(model, settings)
     if kind == "openai":
         from tekton_common.providers.openai_compat import OpenAICompatProvider  # noqa: PLC0415
 
@@ -69,6 +71,30 @@ def build_provider(model: str, settings: Settings) -> Provider:
         settings.models,
         max_retries=settings.provider_max_retries,
         timeout=settings.provider_timeout,
+    )
+
+
+def _local(spec: str, settings: Settings) -> Provider:
+    """The OpenAI-compatible provider on the embedded llama.cpp server (one model at a
+    time: the one the ``local_model`` setting serves)."""
+    from tekton_common.providers.local import PREFIX, local_name, served  # noqa: PLC0415
+    from tekton_common.providers.openai_compat import OpenAICompatProvider  # noqa: PLC0415
+
+    model = served(settings.local_model, settings.local_model_sha256)
+    if spec != PREFIX and local_name(spec) != model.name:
+        raise ConfigError(
+            f"{spec} is not what the local server serves ({model.spec}): set "
+            f"TEKTON_LOCAL_MODEL={local_name(spec)} (one local model at a time)"
+        )
+    return OpenAICompatProvider(
+        model.spec,
+        settings.local_url,
+        settings.models,
+        max_retries=settings.provider_max_retries,
+        timeout=settings.provider_timeout,
+        name="local",
+        extra={"cache_prompt": True},
+        bounds=(settings.local_max_items, settings.local_max_chars),
     )
 
 

@@ -11,7 +11,12 @@ from tekton_common.contract.limits import DEFAULT_ROUNDS, DEFAULT_THRESHOLD, ROU
 from tekton_common.errors import ConfigError
 from tekton_common.settings import Settings
 
-MODELS = r"^(simulated|primary|premium|legacy|claude-[\w.-]+|openai:[\w./:-]+)$"
+#: what a model may be here: a profile, simulated, the local model, Claude or OpenAI-compatible
+MODELS = (
+    r"^(simulated|primary|premium|legacy|local|local:[\w.+-]+|claude-[\w.-]+|"
+    r"anthropic:[\w.-]+|openai:[\w./:-]+)$"
+)
+MODELS_HELP = "simulated, primary, premium, legacy, local, local:NAME, claude-…, openai:…"
 
 
 class ApiConfig(BaseModel):
@@ -25,7 +30,7 @@ class ApiConfig(BaseModel):
         default=None,
         max_length=200,
         pattern=MODELS,
-        description="simulated, primary, premium, legacy, claude-…, openai:…",
+        description=MODELS_HELP,
     )
     max_rounds: int = Field(
         default=DEFAULT_ROUNDS,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tekton_api.config import MODELS, MODELS_HELP
 from tekton_common.contract.ids import ID_CHARS, MAX_RUN_ID
 from tekton_common.contract.limits import MAX_GOAL, MAX_MODEL
+from tekton_common.contract.seats import MAX_SEATS, SEAT_PATTERN
 from tekton_common.contract.workspaces import REPO_URL_PATTERN
 from tekton_common.stages import Stage
 
@@ -54,7 +56,15 @@ class RunCreate(BaseModel):
     to_stage: Stage | None = Field(default=None, description="last stage")
     consensus_free: list[Stage] = Field(default_factory=list, max_length=9)
     model: str | None = Field(
-        default=None, max_length=MAX_MODEL, description="one model for every turn"
+        default=None,
+        max_length=MAX_MODEL,
+        pattern=MODELS,
+        description=f"one model for every turn: {MODELS_HELP}",
+    )
+    seats: list[Annotated[str, Field(pattern=SEAT_PATTERN, max_length=300)]] = Field(
+        default_factory=list,
+        max_length=MAX_SEATS,
+        description="who sits in a seat and on which model: [STAGE:]ROLE=CI[@MODEL]",
     )
 
 

@@ -59,6 +59,7 @@ async def start_run(
         to_stage=ask.to_stage,
         consensus_free=ask.consensus_free,
         model=ask.model or config.model,
+        seats=ask.seats,
         max_rounds=config.max_rounds,
         threshold=config.threshold,
         repo_url=ask.repo_url,

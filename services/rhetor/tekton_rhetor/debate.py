@@ -22,6 +22,8 @@ from tekton_common.budget import BudgetGuard
 from tekton_common.catalog import CIId
 from tekton_common.contract.debates import (
     DEBATERS,
+    OUTCOME_TOKENS,
+    POSITION_TOKENS,
     ROLES,
     DebateRequest,
     DebateResult,
@@ -93,6 +95,10 @@ class Debate:
         self.roles = roles_for(request)
         self.schema = ArtifactSchema(request.artifact_schema)
         self.transcript: list[TurnRecord] = []
+        #: each debater's own conversation, only ever appended to: its next round's
+        #: prompt begins with everything its last one held (and what it answered), so a
+        #: provider's prompt cache serves that part again
+        self.threads: dict[str, list[Turn]] = {}
         self.repairs = 0
         self.started = time.perf_counter()
 
@@ -120,38 +126,60 @@ class Debate:
             )
         )
 
+    def _model(self, role: str) -> str | None:
+        """The model a seat is asked on: its own, else the debate's (else the CI's)."""
+        seats = {str(r): m for r, m in self.request.models.items()}
+        return seats.get(role) or self.request.model
+
     # -- prompts --------------------------------------------------------------------------
-    def _brief(self, rounds: list[list[TurnRecord]]) -> str:
+    def _opening(self) -> str:
         request = self.request
         context = (
             request.context
             if isinstance(request.context, str)
             else msgspec.json.encode(request.context or {}).decode()
         )
-        lines = [f"Stage: {request.stage}", f"Question: {request.prompt}", f"Context: {context}"]
-        for number, turns in enumerate(rounds, 1):
-            lines.append(f"Round {number} positions:")
-            for t in turns:
-                body = msgspec.to_builtins(t.position) if t.position else {"abstained": t.error}
-                lines.append(msgspec.json.encode({"role": t.role, "ci": t.ci, **body}).decode())
+        return f"Stage: {request.stage}\nQuestion: {request.prompt}\nContext: {context}"
+
+    @staticmethod
+    def _positions(number: int, turns: list[TurnRecord]) -> str:
+        lines = [f"Round {number} positions:"]
+        for t in turns:
+            body = msgspec.to_builtins(t.position) if t.position else {"abstained": t.error}
+            lines.append(msgspec.json.encode({"role": t.role, "ci": t.ci, **body}).decode())
         return "\n".join(lines)
 
+    def _brief(self, rounds: list[list[TurnRecord]]) -> str:
+        """The question and every round's positions (what the mediator reads)."""
+        parts = [self._opening()]
+        parts += [self._positions(number, turns) for number, turns in enumerate(rounds, 1)]
+        return "\n".join(parts)
+
+    def _thread(self, role: str) -> list[Turn]:
+        return self.threads.setdefault(
+            role, [Turn("user", self._opening()), Turn("assistant", "Understood.")]
+        )
+
     def _payload(
-        self, content: str, brief: str, schema: JsonSchema, hints: dict[str, str | int]
+        self, content: str, history: list[Turn], schema: JsonSchema, hints: dict[str, str | int]
     ) -> ChatRequest:
-        # the brief is identical for every debater of a round: one cache breakpoint after it
+        # a cache breakpoint after the history: the next request of this seat begins so
+        role = str(hints["debate_role"])
         return ChatRequest(
             content=content,
-            history=[Turn("user", brief), Turn("assistant", "Understood.")],
-            cache_prefix=2,
+            history=history,
+            cache_prefix=len(history),
             json_schema=schema,
             context=hints,
             run_id=self.request.run_id,
-            model=self.request.model,
+            model=self._model(role),
+            max_tokens=OUTCOME_TOKENS if role == "mediator" else POSITION_TOKENS,
         )
 
     # -- turns ----------------------------------------------------------------------------
-    async def _debater_turn(self, role: str, number: int, brief: str) -> TurnRecord:
+    async def _debater_turn(
+        self, role: str, number: int, last: list[TurnRecord] | None
+    ) -> TurnRecord:
         ci = self.roles[role]
         content = (
             f"You are the {role} in this debate (round {number}). {_ROLE_BRIEF[role]} "
@@ -159,9 +187,14 @@ class Debate:
             "stack_fit, ops_risk, reversibility, recency in [0,1]), risks, checks, "
             "self_confidence in [0,1], vote (accept | revise | reject), dissent."
         )
+        if last is not None:  # its own is in its thread already
+            others = [t for t in last if t.role != role]
+            content = f"{self._positions(number - 1, others)}\n{content}"
+        history = list(self._thread(role))
         payload = self._payload(
-            content, brief, POSITION_SCHEMA, {"debate_role": role, "round": number}
+            content, history, POSITION_SCHEMA, {"debate_role": role, "round": number}
         )
+        answered = '{"abstained": true}'
         started, error = time.time(), None
         record = TurnRecord(
             round=number, role=role, ci=ci, attempts=0, latency_s=0.0, started_at=started
@@ -182,6 +215,7 @@ class Debate:
                 position, repaired, error = parse_position(attempt.reply.content)
                 if position is not None:
                     record.position, record.repaired = position, repaired
+                    answered = attempt.reply.content
                     break
             record.latency_s = round(time.time() - started, 4)
             if record.position is None:
@@ -189,6 +223,7 @@ class Debate:
                 spans.fail(turn, f"abstained: {error}")
             else:
                 turn.set_attribute("tekton.vote", record.position.vote)
+        self.threads[role] = [*history, Turn("user", content), Turn("assistant", answered)]
         await self._event(TurnTaken(turn=record))
         return record
 
@@ -204,8 +239,8 @@ class Debate:
         self, number: int, rounds: list[list[TurnRecord]], roles: tuple[str, ...]
     ) -> list[TurnRecord]:
         self._check_budget()
-        brief = self._brief(rounds)
-        turns = list(await asyncio.gather(*(self._debater_turn(r, number, brief) for r in roles)))
+        last = rounds[-1] if rounds else None
+        turns = list(await asyncio.gather(*(self._debater_turn(r, number, last) for r in roles)))
         self.transcript.extend(turns)
         share = quorum.accept_share(turns)
         votes = {t.ci: (t.position.vote if t.position else "abstain") for t in turns}
@@ -225,8 +260,9 @@ class Debate:
         )
         content = (
             f"You are the mediator. {mode} Return the outcome as JSON: artifact (per "
-            "its schema), status (approved | blocked), rationale, dissent, risks, "
-            "checklist, confidence in [0,1]."
+            "its schema), status (approved when the artifact answers the question well "
+            "enough to build on; blocked only when it cannot be answered as asked), "
+            "rationale, dissent, risks, checklist, confidence in [0,1]."
         )
         brief = self._brief(rounds)
         errors: list[str] = []
@@ -241,7 +277,10 @@ class Debate:
                 )
             )
             payload = self._payload(
-                wording, brief, schema, {"debate_role": "mediator", "repair": number}
+                wording,
+                [Turn("user", brief), Turn("assistant", "Understood.")],
+                schema,
+                {"debate_role": "mediator", "repair": number},
             )
             record = TurnRecord(
                 round=len(rounds) + 1,
@@ -314,6 +353,7 @@ class Debate:
         await self._event(
             DebateStarted(
                 roles=self.roles,
+                models={r: m for r in self.roles if (m := self._model(r))},
                 max_rounds=request.max_rounds,
                 consensus_free=request.consensus_free,
                 prompt=request.prompt,

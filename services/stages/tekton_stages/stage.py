@@ -112,6 +112,8 @@ async def _run_stage(
         debate_id=request.debate_id,
         consensus_free=request.consensus_free,
         model=request.model,
+        roles=request.roles,
+        models=request.models,
         max_rounds=request.max_rounds,
         threshold=request.threshold,
     )
