@@ -25,7 +25,7 @@ from tekton_common.settings import Settings, load_settings
 
 CI_NAMES = ", ".join(spec.name for spec in CATALOG)
 #: options that take several values after one flag (`--consensus-free review threat`)
-LIST_OPTIONS = ("--consensus-free",)
+LIST_OPTIONS = ("--consensus-free", "--approve")
 
 app = typer.Typer(
     name="tekton",

@@ -21,7 +21,16 @@ from tekton_common.settings import Settings
 
 commands = typer.Typer()
 Json = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
-RUNS_VERBS = ("list", "show", "events", "artifacts", "watch", "fetch", "patch")
+RUNS_VERBS = (
+    "list",
+    "show",
+    "events",
+    "artifacts",
+    "watch",
+    "fetch",
+    "patch",
+    *runs.DECISION_VERBS,
+)
 Roles = Annotated[
     list[str] | None,
     typer.Option(
@@ -80,6 +89,15 @@ def run_goal(
         str | None, typer.Option("--model", help="model for every debate turn")
     ] = None,
     role: Roles = None,
+    approve: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--approve",
+            metavar="STAGE…",
+            help="stages whose artifact waits for your decision (tekton runs approve, "
+            "reject or edit) before the run goes on; several may follow",
+        ),
+    ] = None,
     out: Annotated[
         str,
         typer.Option(
@@ -121,7 +139,7 @@ def run_goal(
             return 0
         if not resume and not goal:
             raise ConfigError("give --goal TEXT (or --resume RUN_ID)")
-        runs.check_stages(from_stage, to_stage, free)
+        runs.check_stages(from_stage, to_stage, [*free, *(approve or [])])
         if resume:
             return await runs.resume(settings, resume, as_json, keep)
         request = runs.run_request(
@@ -136,6 +154,7 @@ def run_goal(
             checks=checks,
             repair_attempts=repair_attempts,
             seats=role,
+            approve=approve,
         )
         folder = None if request.repo_url else here
         return await runs.start(settings, request, as_json, keep, folder)
@@ -155,10 +174,25 @@ def run_history(
         typer.Option("--output", help="artifacts: also write them to OUTPUT/<run id> here"),
     ] = None,
     repo: Annotated[str, typer.Option(help="fetch: the git repository the branch goes into")] = ".",
+    stage: Annotated[
+        str | None, typer.Option(help="approve, reject, edit: the gated stage (edit needs it)")
+    ] = None,
+    comment: Annotated[str | None, typer.Option(help="approve, edit: a note kept with it")] = None,
+    reason: Annotated[str | None, typer.Option(help="reject: why (required)")] = None,
+    artifact: Annotated[
+        str | None,
+        typer.Option(metavar="FILE", help="edit: the artifact (JSON) that flows on ('-': stdin)"),
+    ] = None,
+    by: Annotated[str | None, typer.Option(help="who decides (default: this OS user)")] = None,
+    decision_id: Annotated[
+        str | None,
+        typer.Option(help="the decision's id (default: a new one); the same id twice is one"),
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Run history: list, show, events, artifacts, watch; fetch brings a finished run's
-    branch tekton/RUN_ID into a repository, patch prints its change as a patch."""
+    branch tekton/RUN_ID into a repository, patch prints its change as a patch; approve,
+    reject and edit decide the gate a paused run waits at (`tekton run --approve`)."""
     keep = Path(os.path.abspath(out)) if out else None
     target = Path(os.path.abspath(repo))
 
@@ -173,6 +207,17 @@ def run_history(
             return await runs.watch(settings, run_id or "", as_json)
         if verb in ("fetch", "patch"):
             return await runs.result(settings, verb, run_id or "", target)
+        if verb in runs.DECISION_VERBS:
+            ask = runs.decision(
+                verb,
+                run_id or "",
+                stage=stage,
+                comment=reason if verb == "reject" else comment,
+                artifact=artifact,
+                by=by,
+                decision_id=decision_id,
+            )
+            return await runs.decide(settings, ask, as_json)
         return await runs.history(settings, verb, run_id, as_json, keep)
 
     run(ctx, go)

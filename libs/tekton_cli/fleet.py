@@ -34,7 +34,7 @@ from tekton_common import bus
 from tekton_common.catalog import CISpec, fleet_order, get_ci
 from tekton_common.contract.seats import parse_seat
 from tekton_common.errors import ConfigError, TektonError, TransportError
-from tekton_common.providers.local import is_local, served, verify
+from tekton_common.providers.local import PREFIX, is_local, local_name, served, verify
 from tekton_common.registry import read_registry, remove_ci
 from tekton_common.settings import Settings
 
@@ -140,8 +140,7 @@ async def ensure_milvus(settings: Settings, say: Say) -> None:
     await ensure_server(settings, MILVUS, command, settings.milvus_port, say, 60.0, ready)
 
 
-def local_wanted(settings: Settings) -> bool:
-    """True when any model the settings choose is the local one (then `up` serves it)."""
+def _chosen_models(settings: Settings) -> list[str]:
     models = settings.models
     chosen = [
         settings.model,
@@ -150,15 +149,27 @@ def local_wanted(settings: Settings) -> bool:
         *(models.for_capability(c) for c in ("chat", "code", "planning", "reasoning")),
         *(parse_seat(s).model for s in settings.seats),
     ]
-    return any(spec and is_local(models.profile(spec)) for spec in chosen)
+    return [models.profile(spec) for spec in chosen if spec]
+
+
+def local_wanted(settings: Settings) -> bool:
+    """True when any model the settings choose is the local one (then `up` serves it)."""
+    return any(is_local(spec) for spec in _chosen_models(settings))
 
 
 async def check_local(settings: Settings) -> None:
     """Fail before anything starts when the local model cannot be served: the model
     unknown or missing, its sha256 not the pinned one, or its server not installed."""
+    model = served(settings.local_model, settings.local_model_sha256)
+    for spec in _chosen_models(settings):
+        if is_local(spec) and spec not in (PREFIX, model.spec):
+            raise ConfigError(
+                f"{spec} is not what the local server serves ({model.spec}): set "
+                f"TEKTON_LOCAL_MODEL={local_name(spec)} (one local model at a time)"
+            )
     if alive(read_record(settings, LOCAL)):
         return
-    await asyncio.to_thread(verify, served(settings.local_model, settings.local_model_sha256))
+    await asyncio.to_thread(verify, model)
     if importlib.util.find_spec("xllamacpp") is None:
         raise ConfigError(
             "the local model needs its server: pip install 'tekton[local]' (xllamacpp)"

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from tekton_cli.procs import helper_settings
+from tekton_cli.procs import helper_settings, pid_file
 from tekton_common.errors import TektonError
 from tekton_common.providers.local import Served, served, verify
 from tekton_common.settings import Settings
@@ -56,11 +56,11 @@ def serve(settings: Settings) -> int:
         verify(model)
         import xllamacpp  # noqa: PLC0415
     except TektonError as exc:
-        log.error("%s", exc)
-        return 2
+        return _cannot(settings, str(exc))
     except ImportError:
-        log.error("the local model needs the server: pip install 'tekton[local]' (xllamacpp)")
-        return 2
+        return _cannot(
+            settings, "the local model needs the server: pip install 'tekton[local]' (xllamacpp)"
+        )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -78,6 +78,14 @@ def serve(settings: Settings) -> int:
     log.info("stopping")
     del server
     return 0
+
+
+def _cannot(settings: Settings, why: str) -> int:
+    """Say why the model cannot be served, and leave the supervisor nothing to restart
+    (starting again would fail the same way)."""
+    log.error("%s", why)
+    pid_file(settings, NAME).unlink(missing_ok=True)
+    return 2
 
 
 def command() -> list[str]:

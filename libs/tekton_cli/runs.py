@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import os
 import sys
 from pathlib import Path
@@ -27,10 +28,11 @@ from tekton_common.contract.events import (
     AnyRunEvent,
     ArtifactCreated,
     RunFinished,
+    StageAwaitingApproval,
     event_type,
 )
 from tekton_common.contract.ids import check_run_id
-from tekton_common.contract.runs import RunRequest, new_run_id
+from tekton_common.contract.runs import DecisionRequest, RunRequest, new_run_id
 from tekton_common.contract.seats import check_seats, seats_for
 from tekton_common.contract.workspaces import CheckSpec
 from tekton_common.errors import ConfigError
@@ -104,6 +106,7 @@ def run_request(
     checks: list[CheckSpec] | None = None,
     repair_attempts: int | None = None,
     seats: list[str] | None = None,
+    approve: list[str] | None = None,
 ) -> RunRequest:
     """The `tekton.runs.start` request, checked like the service checks it (a bad value
     fails here, before anything starts). A folder given as `repo` is packed and sent by
@@ -125,6 +128,7 @@ def run_request(
         checks=checks or [],
         repair_attempts=repair_attempts,
         seats=seats or [],
+        approve=approve or [],
     )
 
 
@@ -158,9 +162,11 @@ async def follow(
     after: int = 0,
 ) -> AnyRunEvent | None:
     """Print a run's events (stored ones first, but for the first `after`), until it
-    finishes or fails; with `output`, each artifact is also written to
+    finishes, fails or waits at a gate; with `output`, each artifact is also written to
     ``output/<run id>/`` on this machine. Returns the last event (None on idleness)."""
     local = run_folder(output, run_id) if output else None
+    stored = await tekton.events(run_id)
+    now = stored[-1].seq if stored else 0  # a gate before this was decided already
     console = Console()
     live = RunProgress(console) if console.is_terminal and not as_json else None
     with live or contextlib.nullcontext():
@@ -177,16 +183,83 @@ async def follow(
             elif line is not None:
                 print(line)
             sys.stdout.flush()
-            if isinstance(event, TERMINAL):
+            if isinstance(event, TERMINAL) or (
+                isinstance(event, StageAwaitingApproval) and event.seq >= now
+            ):
                 return event
     return None
+
+
+DECISION_VERBS = ("approve", "reject", "edit")
+
+
+def decision(
+    verb: str,
+    run_id: str,
+    *,
+    stage: str | None,
+    comment: str | None,
+    artifact: str | None,
+    by: str | None,
+    decision_id: str | None,
+) -> DecisionRequest:
+    """The decision `tekton runs approve|reject|edit` sends, checked here first."""
+    body = None
+    if artifact is not None:
+        try:
+            text = sys.stdin.read() if artifact == "-" else Path(artifact).read_text()
+            body = msgspec.json.decode(text)
+        except OSError as exc:
+            raise ConfigError(f"--artifact {artifact}: {exc.strerror or exc}") from None
+        except msgspec.DecodeError as exc:
+            raise ConfigError(f"--artifact {artifact}: not JSON ({exc})") from None
+    fields = {"decision_id": decision_id} if decision_id else {}
+    return make(
+        DecisionRequest,
+        run_id=check_run_id(run_id),
+        decision=verb,
+        by=by or getpass.getuser(),
+        stage=stage,
+        comment=comment,
+        artifact=body,
+        **fields,
+    )
+
+
+async def decide(settings: Settings, ask: DecisionRequest, as_json: bool) -> int:
+    """Send a decision; then the run goes on (or ends, rejected)."""
+    async with Tekton.connect(settings) as tekton:
+        made = await tekton.decide(ask)
+    if as_json:
+        print_json(made)
+    else:
+        again = " (already recorded)" if made.repeated else ""
+        print(
+            f"{made.decision} on {made.stage} of run {made.run_id} by {made.by}{again}; "
+            f"decision {made.decision_id}"
+        )
+    return 0
+
+
+def waiting(last: AnyRunEvent | None) -> int | None:
+    """Exit 4, saying what to do, when a run waits at a gate."""
+    if not isinstance(last, StageAwaitingApproval):
+        return None
+    run_id, stage = last.run_id, last.stage
+    print(
+        f"run {run_id} awaits a decision on {stage}: tekton runs approve {run_id}, "
+        f"tekton runs reject {run_id} --reason TEXT, or tekton runs edit {run_id} "
+        f"--stage {stage} --artifact FILE",
+        file=sys.stderr,
+    )
+    return 4
 
 
 async def watch(settings: Settings, run_id: str, as_json: bool) -> int:
     """`tekton runs watch`: 0 when the run finishes."""
     async with Tekton.connect(settings) as tekton:
         last = await follow(tekton, check_run_id(run_id), as_json)
-    return 0 if isinstance(last, RunFinished) else 1
+    return waiting(last) or (0 if isinstance(last, RunFinished) else 1)
 
 
 async def _to_the_end(
@@ -197,7 +270,7 @@ async def _to_the_end(
     except (KeyboardInterrupt, asyncio.CancelledError):
         print(f"\nthe run goes on; follow it with: tekton runs watch {run_id}", file=sys.stderr)
         return 130
-    return 0 if isinstance(last, RunFinished) else 1
+    return waiting(last) or (0 if isinstance(last, RunFinished) else 1)
 
 
 async def start(

@@ -86,14 +86,16 @@ async def local_status(settings: Settings) -> LocalStatus | None:
     if proc is None:
         return None
     slots = await asyncio.to_thread(_slots, settings.local_port)
-    memory = None
+    memory = model = None
     with contextlib.suppress(Exception):
         memory = round(proc.memory_info().rss / 2**20, 1)
+    with contextlib.suppress(TektonError):  # the settings name a model no longer there
+        model = served(settings.local_model, settings.local_model_sha256).spec
     return LocalStatus(
         pid=proc.pid,
         port=settings.local_port,
         serving=slots is not None,
-        model=served(settings.local_model, settings.local_model_sha256).spec,
+        model=model,
         slots=len(slots or []),
         busy=sum(1 for slot in slots or [] if slot.get("is_processing")),
         memory_mb=memory,

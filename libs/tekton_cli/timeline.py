@@ -11,11 +11,13 @@ from tekton_common.contract.events import (
     ArtifactCreated,
     ChecksFinished,
     DebateTurn,
+    DecisionRecorded,
     RepairRequested,
     RunFailed,
     RunFinished,
     RunResumed,
     RunStarted,
+    StageAwaitingApproval,
     StageBlocked,
     StageFinished,
     StageProgress,
@@ -82,6 +84,14 @@ def event_line(event: AnyRunEvent, local: Path | None = None) -> str | None:
             )
         case ChecksFinished():
             return checks_lines(event)
+        case StageAwaitingApproval():
+            return (
+                f"⏸ {event.stage} awaits a decision (confidence {event.confidence:.2f}): "
+                f"tekton runs approve {event.run_id}"
+            )
+        case DecisionRecorded():
+            said = f": {event.comment}" if event.comment else ""
+            return f"  {event.stage} {event.decision} by {event.by}{said}"
         case RepairRequested():
             first = event.reason.strip().splitlines()[0] if event.reason.strip() else ""
             return f"  ↻ {event.stage} again (attempt {event.attempt}): {first}"

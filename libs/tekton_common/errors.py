@@ -55,6 +55,13 @@ class ProtocolError(TektonError, ValueError):
     code = 400
 
 
+class ConflictError(TektonError):
+    """The request contradicts what is already recorded (a gate decided otherwise, or
+    another decision came first)."""
+
+    code = 409
+
+
 class LineTooLongError(ProtocolError):
     """A socket line longer than the protocol's limit."""
 

@@ -18,6 +18,7 @@ from tekton_common.contract.events import (
     RunFailed,
     RunFinished,
     RunStarted,
+    StageAwaitingApproval,
     StageFinished,
 )
 from tekton_common.contract.workspaces import CheckResult
@@ -108,6 +109,8 @@ def summarize(events: list[AnyRunEvent]) -> RunState:
         status = "finished"
     elif isinstance(last, RunFailed):
         status = "failed"
+    elif isinstance(last, StageAwaitingApproval):
+        status = "awaiting approval"
     else:
         status = "running"
     first = started if isinstance(started, RunStarted) else None
@@ -123,7 +126,11 @@ def summarize(events: list[AnyRunEvent]) -> RunState:
         status=status,
         stages=first.stages if first else [],
         done=[e.stage for e in events if isinstance(e, StageFinished)],
-        reason=last.reason if isinstance(last, RunFailed) else None,
+        reason=last.reason
+        if isinstance(last, RunFailed)
+        else (
+            f"{last.stage} awaits a decision" if isinstance(last, StageAwaitingApproval) else None
+        ),
         output=first.output if first else None,
         events=len(events),
         files=split_diff(str(code.artifact.get("diff") or "")) if code else [],

@@ -27,10 +27,12 @@ from tekton_common import bus, spans
 from tekton_common.bus import replicas
 from tekton_common.contract.events import AnyRunEvent, RunEvent, read_run_event
 from tekton_common.contract.ids import check_run_id
-from tekton_common.errors import TransportError
+from tekton_common.errors import ConflictError, TransportError
 from tekton_common.subjects import RUN_EVENTS
 
 logger = logging.getLogger(__name__)
+#: JetStream's error code for a publish whose expected last sequence no longer holds
+WRONG_LAST_SEQUENCE = 10071
 E = TypeVar("E", bound=RunEvent)
 RUNS_STREAM = "TEKTON_RUNS"
 RUNS_SUBJECTS = RUN_EVENTS.format(run_id="*")
@@ -82,14 +84,25 @@ class EventLog:
         self.lock = asyncio.Lock()
         self.publishing: set[asyncio.Future[Any]] = set()
 
-    async def emit(self, event: E) -> E:
+    async def emit_after(self, event: E, last: int, key: str) -> E:
+        """Publish `event` only if the run's last stored message is still stream
+        sequence `last`; ConflictError when another came first (two decisions racing:
+        one wins). `key` names the event for JetStream's deduplication in place of its
+        seq, so the same event sent again is one, and another is not taken for it."""
+        expect = {
+            "Nats-Expected-Last-Subject-Sequence": str(last),
+            "Nats-Msg-Id": f"{self.run_id}-{key}",
+        }
+        return await self.emit(event, expect)
+
+    async def emit(self, event: E, expect: dict[str, str] | None = None) -> E:
         """Publish one event (its run id, seq and time filled in); returns it.
 
         The publish goes on when the caller is cancelled (a debate's event callback ends
         with its subscription): an event that may have reached the stream is always
         counted, so the next event never reuses its seq and message id (which JetStream
         would drop as a duplicate)."""
-        task = asyncio.ensure_future(self._emit(event))
+        task = asyncio.ensure_future(self._emit(event, expect))
         self.publishing.add(task)
         task.add_done_callback(self._published)
         return await asyncio.shield(task)
@@ -99,22 +112,31 @@ class EventLog:
         if not task.cancelled() and (exc := task.exception()) is not None:
             logger.debug("run %s: event not published: %r", self.run_id, exc)
 
-    async def _emit(self, event: E) -> E:
+    async def _emit(self, event: E, expect: dict[str, str] | None) -> E:
         async with self.lock:
             stamped = msgspec.structs.replace(
                 event, run_id=self.run_id, seq=self.seq + 1, ts=time.time()
             )
-            await self._publish(msgspec.json.encode(stamped), f"{self.run_id}-{self.seq + 1}")
+            await self._publish(
+                msgspec.json.encode(stamped), f"{self.run_id}-{self.seq + 1}", expect or {}
+            )
             self.seq += 1
             return stamped
 
-    async def _publish(self, payload: bytes, msg_id: str) -> None:
+    async def _publish(self, payload: bytes, msg_id: str, expect: dict[str, str]) -> None:
         async def publish() -> None:
             try:
                 with spans.quiet_hops():
                     await self.js.publish(
-                        self.subject, payload, timeout=5, headers={"Nats-Msg-Id": msg_id}
+                        self.subject,
+                        payload,
+                        timeout=5,
+                        headers={"Nats-Msg-Id": msg_id, **expect},
                     )
+            except nats.js.errors.APIError as exc:
+                if exc.err_code == WRONG_LAST_SEQUENCE:
+                    raise ConflictError(f"run {self.run_id}: another event came first") from None
+                raise
             except nats.js.errors.NoStreamResponseError:
                 await self._stream_exists()
                 raise  # a stream without a leader, for now: asked again

@@ -79,7 +79,8 @@ class CIRuntime:
             capability=self.spec.capability,
             system=self.prompt,
             messages=[*request.history, Turn(role="user", content=request.text)],
-            max_tokens=request.max_tokens or self.max_tokens,
+            # what a request asks for, within the CI's own limit
+            max_tokens=min(request.max_tokens or self.max_tokens, self.max_tokens),
             temperature=request.temperature
             if request.temperature is not None
             else (self.temperature),

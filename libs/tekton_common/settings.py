@@ -89,6 +89,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     local_cache_mb: Annotated[int, msgspec.Meta(ge=0, le=65536)] = 1024
     #: seats of every run's debates, ``[STAGE:]ROLE=CI[@MODEL]`` (contract.seats)
     seats: list[str] = []
+    #: stages whose artifact waits for a person's decision in every run (docs/runs.md)
+    approve: list[str] = []
     provider_max_retries: int = 4
     provider_timeout: float = 120.0
     budget_policy: str = "enforce"
@@ -192,12 +194,30 @@ def load_settings(
     merged.update(_prefixed(env))
     merged.update(given)
     merged["home"] = str(home)
-    if isinstance(merged.get("seats"), str):  # TEKTON_SEATS: comma-separated
-        merged["seats"] = [s.strip() for s in merged["seats"].split(",") if s.strip()]
+    for listed in ("seats", "approve"):  # TEKTON_SEATS, TEKTON_APPROVE: comma-separated
+        if isinstance(merged.get(listed), str):
+            merged[listed] = [s.strip() for s in merged[listed].split(",") if s.strip()]
     for key in ("nats_url", "model", "postgres_dsn", "milvus_uri", "local_model_sha256"):
         if merged.get(key) == "":
             merged[key] = None
     try:
-        return msgspec.convert(merged, Settings, strict=False)
+        settings = msgspec.convert(merged, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"invalid setting: {exc}") from exc
+    _check_lists(settings)
+    return settings
+
+
+def _check_lists(settings: Settings) -> None:
+    """Seats and gated stages, named right (a typo is an error at start, not a run that
+    fails at its first stage)."""
+    from tekton_common.contract.seats import check_seats  # noqa: PLC0415 - no cycle
+    from tekton_common.stages import STAGES  # noqa: PLC0415
+
+    try:
+        check_seats(settings.seats)
+    except ValueError as exc:
+        raise ConfigError(f"invalid setting seats: {exc}") from None
+    unknown = [s for s in settings.approve if s not in STAGES]
+    if unknown:
+        raise ConfigError(f"invalid setting approve: unknown stage {unknown[0]!r}")

@@ -21,6 +21,7 @@ RHETOR_TEAM = "tekton.rhetor.team"
 RHETOR_ROSTER = "tekton.rhetor.roster"
 RUNS_START = "tekton.runs.start"
 RUNS_RESUME = "tekton.runs.resume"
+RUNS_DECIDE = "tekton.runs.decide"
 REGISTRY_BUCKET = "tekton-registry"
 #: the platform's own (not in the contract): the stages' memory report, the Budget CI's
 #: ledger, usage records
@@ -40,6 +41,7 @@ CONTRACT_SUBJECTS = (
     STAGE_RUN,
     RUNS_START,
     RUNS_RESUME,
+    RUNS_DECIDE,
     RUN_EVENTS,
     DEBATE_EVENTS,
     NUMA_STATUS,

@@ -390,7 +390,7 @@ CLI_CASES = [
     (["usage", "--run", ">"], "not a valid id"),
     (["ask", "apollo.>", "hi"], "not a valid id"),
     (["debate", "q", "--rounds", "1000"], "max_rounds"),
-    (["debate", "q", "--role", "skeptic=*"], "roles"),
+    (["debate", "q", "--role", "skeptic=*"], "--role"),
     (["team", "m", "--to", "apollo", "--deadline", "1e9"], "deadline"),
 ]
 

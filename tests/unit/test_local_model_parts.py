@@ -130,3 +130,25 @@ def test_the_dry_run_shows_each_seat_with_its_model(tmp_path: Path) -> None:
     assert "skeptic=nous-ci:local" in render_plan(plan)
     with pytest.raises(ConfigError, match="unknown role"):
         dry_run(settings, None, None, [], None, ["judge=apollo"])
+
+
+def test_steps_stay_within_bounds_and_other_constraints_are_left_alone() -> None:
+    steps = narrowed({"type": "number", "minimum": 0.33333, "maximum": 0.33337})["enum"]
+    assert steps[0] == 0.33333 and steps[-1] == 0.33337
+    assert all(0.33333 <= x <= 0.33337 for x in steps)
+    kept = {"type": "number", "minimum": 0, "maximum": 1, "multipleOf": 0.25}
+    assert narrowed(kept) == kept
+    # a range within one unit but holding no integer stays a choice of steps
+    assert set(narrowed({"type": "number", "minimum": 2.2, "maximum": 2.8})["enum"]) >= {2.2, 2.8}
+
+
+def test_a_bad_seat_or_gate_in_the_settings_is_a_clear_error(tmp_path: Path) -> None:
+    none = tmp_path / "none.toml"
+    with pytest.raises(ConfigError, match=r"invalid setting seats: .*unknown CI 'nobody'"):
+        load_settings(environ={"TEKTON_SEATS": "skeptic=nobody"}, config_file=none)
+    with pytest.raises(ConfigError, match="invalid setting approve: unknown stage 'deploy'"):
+        load_settings(environ={"TEKTON_APPROVE": "code,deploy"}, config_file=none)
+    assert load_settings(environ={"TEKTON_APPROVE": "code, release"}, config_file=none).approve == [
+        "code",
+        "release",
+    ]

@@ -47,7 +47,13 @@ from tekton_common.contract.platform import (
     UsageQuery,
     UsageReport,
 )
-from tekton_common.contract.runs import ResumeRequest, RunAccepted, RunRequest
+from tekton_common.contract.runs import (
+    DecisionMade,
+    DecisionRequest,
+    ResumeRequest,
+    RunAccepted,
+    RunRequest,
+)
 from tekton_common.contract.workspaces import WorkspaceRef
 from tekton_common.errors import NotFoundError
 from tekton_common.gather import gather, gather_all
@@ -60,6 +66,7 @@ from tekton_common.subjects import (
     RHETOR_DEBATE,
     RHETOR_ROSTER,
     RHETOR_TEAM,
+    RUNS_DECIDE,
     RUNS_RESUME,
     RUNS_START,
     debate_events,
@@ -170,6 +177,11 @@ class Tekton:
         ask = encode(ResumeRequest(run_id=check_run_id(run_id)))
         reply = await self._ask(RUNS_RESUME, ask, STAGES_SERVICE, 30)
         return msgspec.json.decode(reply.data, type=RunAccepted)
+
+    async def decide(self, decision: DecisionRequest) -> DecisionMade:
+        """A person's decision on a paused run's gate (approve, reject, edit)."""
+        reply = await self._ask(RUNS_DECIDE, encode(decision), STAGES_SERVICE, 30)
+        return msgspec.json.decode(reply.data, type=DecisionMade)
 
     # -- workspaces -----------------------------------------------------------------------
     async def upload_workspace(self, folder: Path, run_id: str, limit: int) -> WorkspaceRef:

@@ -134,6 +134,31 @@ class RepairRequested(RunEvent, tag="RepairRequested.v1"):
     reason: str
 
 
+class StageAwaitingApproval(RunEvent, tag="StageAwaitingApproval.v1"):
+    """A gated stage made its artifact (its debate and checks done): the run pauses,
+    holding nothing in memory, until a person approves, rejects or edits it."""
+
+    stage: str
+    artifact: JsonObject
+    summary: str
+    tokens: int
+    cost_usd: float
+    duration_s: float
+    confidence: float
+
+
+class DecisionRecorded(RunEvent, tag="DecisionRecorded.v1"):
+    """A person's decision on a gated stage: who, what, and (an edit) the artifact that
+    flows on in place of the stage's."""
+
+    stage: str
+    decision: str  # approve | reject | edit
+    decision_id: str
+    by: str
+    comment: str | None = None
+    artifact: JsonObject | None = None
+
+
 class RunFinished(RunEvent, tag="RunFinished.v1"):
     """Every stage made its artifact; with a repository, `branch` is the result branch
     kept in the workspaces bucket as `result`."""
@@ -167,6 +192,8 @@ AnyRunEvent = (
     | StageFinished
     | ChecksFinished
     | RepairRequested
+    | StageAwaitingApproval
+    | DecisionRecorded
     | RunFinished
     | RunFailed
 )

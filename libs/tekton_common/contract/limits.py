@@ -68,7 +68,6 @@ CachePrefix = Annotated[int, between(*CACHE_PREFIX)]
 Goal = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_GOAL)]
 Prompt = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PROMPT)]
 #: a model spec or profile: simulated, primary, claude-…, openai:…, local:…
-ModelSpec = Annotated[
-    str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:/@+-]+$", min_length=1, max_length=MAX_MODEL)
-]
+MODEL_SPEC = r"^[A-Za-z0-9_.:/@+-]+$"
+ModelSpec = Annotated[str, msgspec.Meta(pattern=MODEL_SPEC, min_length=1, max_length=MAX_MODEL)]
 RequestId = Annotated[str, msgspec.Meta(max_length=MAX_REQUEST_ID)]

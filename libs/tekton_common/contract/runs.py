@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
 from tekton_common.contract.debates import CIName, DebateResult, Role
-from tekton_common.contract.ids import DebateId, RunId
+from tekton_common.contract.ids import DebateId, Id, RunId
 from tekton_common.contract.limits import (
     DEFAULT_ROUNDS,
     DEFAULT_THRESHOLD,
@@ -57,11 +57,57 @@ class RunRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     repair_attempts: RepairAttempts | None = None
     #: who sits where, on which model: ``[STAGE:]ROLE=CI[@MODEL]`` (contract.seats)
     seats: Seats = []
+    #: stages whose artifact waits for a person's decision before the run goes on
+    approve: Stages = []
 
     def __post_init__(self) -> None:
         if self.workspace is not None and self.repo_url is not None:
             raise ValueError("a run takes a workspace or a repo_url, not both")
         check_seats(self.seats)
+
+
+def new_decision_id() -> str:
+    """A fresh decision id (the same id sent twice is one decision)."""
+    return uuid.uuid4().hex[:16]
+
+
+DECISIONS = ("approve", "reject", "edit")
+#: who decided: a name, as given (letters, digits and ``_ . @ -``)
+Person = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.@ -]+$", min_length=1, max_length=100)]
+
+
+class DecisionRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``tekton.runs.decide``: a decision on a paused run's gated stage (the one it
+    awaits when `stage` is not given). `comment` is the reason of a rejection; an edit
+    carries the artifact that flows on, held to the stage's schema."""
+
+    run_id: RunId
+    decision: Literal["approve", "reject", "edit"]
+    by: Person
+    stage: Stage | None = None
+    comment: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+    artifact: JsonObject | None = None
+    decision_id: Id = msgspec.field(default_factory=new_decision_id)
+
+    def __post_init__(self) -> None:
+        if self.decision == "edit" and (self.artifact is None or self.stage is None):
+            raise ValueError("an edit names its stage and carries the artifact")
+        if self.decision != "edit" and self.artifact is not None:
+            raise ValueError(f"a decision to {self.decision} carries no artifact")
+        if self.decision == "reject" and not (self.comment or "").strip():
+            raise ValueError("a rejection gives its reason")
+
+
+class DecisionMade(msgspec.Struct, frozen=True):
+    """The reply to a decision: what was recorded (`repeated` when this very decision
+    had been recorded before)."""
+
+    run_id: str
+    stage: str
+    decision: str
+    decision_id: str
+    by: str
+    repeated: bool = False
 
 
 class ResumeRequest(msgspec.Struct, frozen=True):

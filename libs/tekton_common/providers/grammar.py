@@ -26,10 +26,15 @@ def _number(node: dict[str, Any]) -> dict[str, Any]:
     low, high = node.get("minimum"), node.get("maximum")
     if not isinstance(low, int | float) or not isinstance(high, int | float) or low > high:
         return node
+    if "multipleOf" in node or "exclusiveMinimum" in node or "exclusiveMaximum" in node:
+        return node
     rest = {k: v for k, v in node.items() if k not in ("type", "minimum", "maximum")}
     if high - low <= 1:
-        steps = sorted({round(low + (high - low) * i / STEPS, 4) for i in range(STEPS + 1)})
+        inner = {round(low + (high - low) * i / STEPS, 4) for i in range(1, STEPS)}
+        steps = sorted({low, high, *(x for x in inner if low <= x <= high)})
         return {**rest, "enum": steps}
+    if math.ceil(low) > math.floor(high):
+        return node
     return {**rest, "type": "integer", "minimum": math.ceil(low), "maximum": math.floor(high)}
 
 

@@ -100,7 +100,7 @@ def served(setting: str, sha256: str | None = None) -> Served:
             f"unknown local model {setting!r}: use one of {', '.join(CATALOG)} or the path "
             "of a .gguf file"
         )
-    return Served(path.stem, str(path.resolve()), sha256 or None, 4096)
+    return Served(path.stem, str(path.resolve()), sha256.lower() if sha256 else None, 4096)
 
 
 def verify(model: Served) -> None:

@@ -27,10 +27,11 @@ def request_body(
     request: ModelRequest,
     stream: bool,
     extra: dict[str, Any] | None = None,
-    bounds: tuple[int | None, int | None] = (None, None),
+    grammar: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """The /chat/completions arguments for a request; the JSON schema as a grammar holds
-    the model to it (`grammar.narrowed`, lists and prose within `bounds`)."""
+    """The /chat/completions arguments for a request; for a server that holds the model
+    to the schema as a grammar, the schema narrowed (`grammar.narrowed`, lists and prose
+    within `grammar`'s items and characters)."""
     messages = [{"role": "system", "content": request.system}]
     messages += [{"role": t.role, "content": t.content} for t in request.messages]
     body: dict[str, Any] = {
@@ -46,7 +47,9 @@ def request_body(
             "type": "json_schema",
             "json_schema": {
                 "name": "reply",
-                "schema": narrowed(request.json_schema, *bounds),
+                "schema": narrowed(request.json_schema, *grammar)
+                if grammar
+                else request.json_schema,
                 "strict": True,
             },
         }
@@ -84,7 +87,7 @@ class OpenAICompatProvider:
         timeout: float = 120.0,
         name: str = "openai",
         extra: dict[str, Any] | None = None,
-        bounds: tuple[int | None, int | None] = (None, None),
+        grammar: tuple[int, int] | None = None,
     ) -> None:
         import openai  # noqa: PLC0415 - only CIs on such endpoints pay for the import
 
@@ -92,7 +95,7 @@ class OpenAICompatProvider:
         self.name = name
         self.model = model
         self._extra = extra
-        self._bounds = bounds
+        self._grammar = grammar
         #: the embedded server names its model "-" or by its path: replies name the spec
         self._own_name = name == "local"
         self.config = config
@@ -133,7 +136,7 @@ class OpenAICompatProvider:
         """One completion."""
         try:
             data = await self._client.chat.completions.create(
-                **request_body(self.model, request, False, self._extra, self._bounds)
+                **request_body(self.model, request, False, self._extra, self._grammar)
             )
             choice = data.choices[0]
             return self._reply(
@@ -151,7 +154,7 @@ class OpenAICompatProvider:
         usage, finish, model = Usage(), "stop", self.model
         try:
             events = await self._client.chat.completions.create(
-                **request_body(self.model, request, True, self._extra, self._bounds)
+                **request_body(self.model, request, True, self._extra, self._grammar)
             )
             async with events:
                 async for event in events:

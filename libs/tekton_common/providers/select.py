@@ -94,7 +94,7 @@ def _local(spec: str, settings: Settings) -> Provider:
         timeout=settings.provider_timeout,
         name="local",
         extra={"cache_prompt": True},
-        bounds=(settings.local_max_items, settings.local_max_chars),
+        grammar=(settings.local_max_items, settings.local_max_chars),
     )
 
 

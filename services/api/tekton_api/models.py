@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tekton_api.config import MODELS, MODELS_HELP
+from tekton_api.config import MODELS_HELP
 from tekton_common.contract.ids import ID_CHARS, MAX_RUN_ID
 from tekton_common.contract.limits import MAX_GOAL, MAX_MODEL
 from tekton_common.contract.seats import MAX_SEATS, SEAT_PATTERN
@@ -58,13 +58,39 @@ class RunCreate(BaseModel):
     model: str | None = Field(
         default=None,
         max_length=MAX_MODEL,
-        pattern=MODELS,
-        description=f"one model for every turn: {MODELS_HELP}",
+        description=f"one model for every turn: {MODELS_HELP}, or a profile of the configuration",
+    )
+    approve: list[Stage] = Field(
+        default_factory=list,
+        max_length=9,
+        description="stages whose artifact waits for a decision (POST /runs/{id}/decisions)",
     )
     seats: list[Annotated[str, Field(pattern=SEAT_PATTERN, max_length=300)]] = Field(
         default_factory=list,
         max_length=MAX_SEATS,
         description="who sits in a seat and on which model: [STAGE:]ROLE=CI[@MODEL]",
+    )
+
+
+class DecisionIn(BaseModel):
+    """A decision on the gate a paused run waits at (the run named in the path)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject", "edit"]
+    by: str = Field(
+        min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@ -]+$", description="who decides"
+    )
+    stage: Stage | None = Field(default=None, description="the gated stage (an edit needs it)")
+    comment: str | None = Field(
+        default=None, max_length=4000, description="a note; a rejection's reason"
+    )
+    artifact: dict[str, Any] | None = Field(default=None, description="an edit's artifact")
+    decision_id: str | None = Field(
+        default=None,
+        pattern=f"^[{ID_CHARS}]+$",
+        max_length=64,
+        description="the same id twice is one decision",
     )
 
 

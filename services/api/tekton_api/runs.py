@@ -15,12 +15,12 @@ from sse_starlette.sse import EventSourceResponse
 
 from tekton_api import deps
 from tekton_api.config import load_config
-from tekton_api.models import RunCreate, RunStarted, WorkspaceUploaded
+from tekton_api.models import DecisionIn, RunCreate, RunStarted, WorkspaceUploaded
 from tekton_common.client import Tekton
 from tekton_common.contract.codec import make
 from tekton_common.contract.events import AnyRunEvent, ArtifactCreated, event_type
 from tekton_common.contract.ids import ID_CHARS, MAX_RUN_ID
-from tekton_common.contract.runs import RunRequest, new_run_id
+from tekton_common.contract.runs import DecisionRequest, RunRequest, new_run_id
 from tekton_common.errors import NotFoundError, ProtocolError
 from tekton_common.settings import Settings
 from tekton_common.workspace import kind_of
@@ -60,6 +60,7 @@ async def start_run(
         consensus_free=ask.consensus_free,
         model=ask.model or config.model,
         seats=ask.seats,
+        approve=ask.approve,
         max_rounds=config.max_rounds,
         threshold=config.threshold,
         repo_url=ask.repo_url,
@@ -117,6 +118,18 @@ async def runs(
     from the event log)."""
     rows: list[dict[str, Any]] = msgspec.to_builtins(await tekton.runs(dsn))
     return rows
+
+
+@router.post("/{run_id}/decisions", status_code=201)
+async def decide(run_id: RunIdPath, ask: DecisionIn, tekton: Platform) -> dict[str, Any]:
+    """Approve, reject or edit the gate a paused run waits at; the run goes on (or ends,
+    rejected). The same decision id twice is one decision (`repeated`); a different
+    decision on a gate already decided is a 409."""
+    fields = ask.model_dump(exclude_none=True)
+    made: dict[str, Any] = msgspec.to_builtins(
+        await tekton.decide(make(DecisionRequest, run_id=run_id, **fields))
+    )
+    return made
 
 
 @router.get("/{run_id}")

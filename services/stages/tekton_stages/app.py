@@ -15,13 +15,13 @@ from tekton_common import bus
 from tekton_common.bus_service import BusService, Setup, Spawn
 from tekton_common.catalog import STAGES_PORT_OFFSET
 from tekton_common.contract.codec import decode, encode
-from tekton_common.contract.runs import ResumeRequest, RunRequest, StageRequest
+from tekton_common.contract.runs import DecisionRequest, ResumeRequest, RunRequest, StageRequest
 from tekton_common.errors import ProtocolError, TektonError
 from tekton_common.micro import EndpointDef
 from tekton_common.runlog import ensure_runs_stream
 from tekton_common.settings import Settings, load_settings
 from tekton_common.stages import DIAMOND
-from tekton_common.subjects import MEMORY_INFO, RUNS_RESUME, RUNS_START, stage_run
+from tekton_common.subjects import MEMORY_INFO, RUNS_DECIDE, RUNS_RESUME, RUNS_START, stage_run
 from tekton_common.telemetry import observe
 from tekton_stages.coordinator import Coordinator
 from tekton_stages.memory import Memory
@@ -66,6 +66,9 @@ def make_setup(settings: Settings) -> Setup:
             ask = decode(request.data, ResumeRequest)
             return encode(await coordinator.resume(ask.run_id))
 
+        async def decide(request: Request) -> bytes:
+            return encode(await coordinator.decide(decode(request.data, DecisionRequest)))
+
         async def memory_info(request: Request) -> bytes:
             return encode(await memory.info())
 
@@ -74,6 +77,7 @@ def make_setup(settings: Settings) -> Setup:
             EndpointDef("memory_info", memory_info, subject=MEMORY_INFO),
             EndpointDef("runs_start", start, subject=RUNS_START),
             EndpointDef("runs_resume", resume, subject=RUNS_RESUME),
+            EndpointDef("runs_decide", decide, subject=RUNS_DECIDE),
         ]
 
     return setup

@@ -30,12 +30,15 @@ from tekton_common.contract.codec import convert
 from tekton_common.contract.debates import DebateResult
 from tekton_common.contract.events import (
     TERMINAL,
+    AnyRunEvent,
     ArtifactCreated,
+    DecisionRecorded,
     RepairRequested,
     RunFailed,
     RunFinished,
     RunResumed,
     RunStarted,
+    StageAwaitingApproval,
     StageBlocked,
     StageFinished,
     StageProgress,
@@ -44,6 +47,8 @@ from tekton_common.contract.events import (
 )
 from tekton_common.contract.ids import check_run_id
 from tekton_common.contract.runs import (
+    DecisionMade,
+    DecisionRequest,
     Lesson,
     Recall,
     RunAccepted,
@@ -59,6 +64,7 @@ from tekton_common.runlog import RUNS_STREAM, EventLog, read_events, run_ids, ru
 from tekton_common.settings import Settings
 from tekton_common.stages import select
 from tekton_common.workspace import require_object
+from tekton_stages import gates
 from tekton_stages.asking import StageCaller
 from tekton_stages.evidence import RunEvidence, measured
 from tekton_stages.memory import Memory, MemoryUnavailableError
@@ -83,6 +89,23 @@ def _current_request(stored: JsonObject) -> RunRequest:
     """A run request as RunStarted stored it, without the fields older versions had
     (``output``; ``repo``, a path, which no request may name any more)."""
     return convert({k: v for k, v in stored.items() if k not in ("output", "repo")}, RunRequest)
+
+
+def _finished(stage: str, done: DebateResult | StageAwaitingApproval) -> StageFinished:
+    """A stage's StageFinished, with its debate's figures (or the gate's, which holds them)."""
+    if isinstance(done, DebateResult):
+        figures = (done.total_tokens, done.cost_usd, done.duration_s, done.confidence)
+    else:
+        figures = (done.tokens, done.cost_usd, done.duration_s, done.confidence)
+    tokens, cost, duration, confidence = figures
+    return StageFinished(
+        stage=stage,
+        status="approved",
+        tokens=tokens,
+        cost_usd=cost,
+        duration_s=duration,
+        confidence=confidence,
+    )
 
 
 @dataclass
@@ -154,13 +177,79 @@ class Coordinator:
         started = events[0]
         if not isinstance(started, RunStarted):
             raise ProtocolError(f"run {run_id}: its log does not begin with RunStarted")
+        if (gate := gates.awaiting(events)) is not None:
+            raise ProtocolError(
+                f"run {run_id} awaits a decision on {gate.stage}: tekton runs approve, "
+                "reject or edit"
+            )
         request = _current_request(started.request)
         finished = {e.stage: e.artifact for e in events if isinstance(e, ArtifactCreated)}
-        remaining = [s for s in started.stages if s not in finished]
         log = EventLog(self.js, run_id, seq=events[-1].seq, nc=self.nc)
+        await self._decided(events, finished, log, started.output)
+        remaining = [s for s in started.stages if s not in finished]
         await log.emit(RunResumed(done=list(finished), remaining=remaining))
         self.spawn(self._drive(request, remaining, log, started.output, finished))
         return RunAccepted(run_id=run_id, stages=remaining, skipped=list(finished))
+
+    async def _decided(
+        self, events: list[AnyRunEvent], finished: dict[str, JsonObject], log: EventLog, output: str
+    ) -> None:
+        """Gates approved or edited whose artifact was not yet kept (the decision was
+        recorded, then the process stopped): kept now, so no gated stage runs again; a
+        rejection not yet ended ends the run."""
+        asked = {e.stage: e for e in events if isinstance(e, StageAwaitingApproval)}
+        for stage, decision in gates.decisions(events).items():
+            if stage in finished or stage not in asked:
+                continue
+            if decision.decision == "reject":
+                if not isinstance(events[-1], TERMINAL):
+                    await self._reject(log, decision)
+                    raise ProtocolError(f"run {log.run_id}: {stage} was rejected")
+                continue
+            gate = asked[stage]
+            artifact = gates.kept_artifact(gate, decision)
+            await self._keep(stage, artifact, _finished(stage, gate), log, output)
+            finished[stage] = artifact
+
+    async def _reject(self, log: EventLog, decision: DecisionRecorded) -> None:
+        reason = f"rejected by {decision.by}: {decision.comment}"
+        await log.emit(StageBlocked(stage=decision.stage, reason=reason))
+        await log.emit(
+            RunFailed(reason=f"{decision.stage} {reason}", duration_s=0.0, tokens=0, cost_usd=0.0)
+        )
+
+    async def decide(self, ask: DecisionRequest) -> DecisionMade:
+        """Record a person's decision on the gate a paused run waits at, and carry the run
+        on (approve, edit) or end it (reject). The same decision sent twice is one; a
+        second, different one is refused, even when both arrive at once."""
+        events = await read_events(self.js, ask.run_id)
+        if not events:
+            raise NotFoundError(f"no run {ask.run_id}")
+        if (done := gates.recorded(events, ask)) is not None:
+            return gates.made(done, repeated=True)
+        gate = gates.check(events, ask)
+        artifact = None
+        if ask.decision == "edit":
+            artifact = gates.edited(gate.stage, ask.artifact or {})
+        last = await self.js.get_last_msg(RUNS_STREAM, run_subject(ask.run_id))
+        log = EventLog(self.js, ask.run_id, seq=events[-1].seq, nc=self.nc)
+        decision = await log.emit_after(
+            DecisionRecorded(
+                stage=gate.stage,
+                decision=ask.decision,
+                decision_id=ask.decision_id,
+                by=ask.by,
+                comment=ask.comment,
+                artifact=artifact,
+            ),
+            last.seq or 0,
+            ask.decision_id,
+        )
+        if ask.decision == "reject":
+            await self._reject(log, decision)
+        else:
+            await self.resume(ask.run_id)
+        return gates.made(decision)
 
     async def resume_interrupted(self) -> list[str]:
         """Resume every run whose log ends without RunFinished or RunFailed: the process
@@ -168,7 +257,10 @@ class Coordinator:
 
         async def ended(run_id: str) -> bool:
             last = await self.js.get_last_msg(RUNS_STREAM, run_subject(run_id))
-            return isinstance(read_run_event(last.data or b"{}"), TERMINAL)
+            # a run paused at a gate waits for its decision, not for a resume
+            return isinstance(
+                read_run_event(last.data or b"{}"), (*TERMINAL, StageAwaitingApproval)
+            )
 
         resumed: list[str] = []
         for run_id in await bus.patiently(lambda: run_ids(self.js), "listing runs"):
@@ -203,8 +295,9 @@ class Coordinator:
             current.set_attributes(
                 {"tekton.tokens": totals.tokens, "tekton.cost_usd": totals.cost_usd}
             )
-            current.set_attribute("tekton.status", "finished" if finished else "failed")
-            if not finished:
+            status = {True: "finished", False: "failed", None: "awaiting approval"}[finished]
+            current.set_attribute("tekton.status", status)
+            if finished is False:
                 spans.fail(current, "run failed")
 
     async def _run(
@@ -214,8 +307,9 @@ class Coordinator:
         log: EventLog,
         output: str,
         earlier: dict[str, JsonObject],
-    ) -> tuple[Totals, bool]:
-        """The stages in order; (what they cost, whether the run finished)."""
+    ) -> tuple[Totals, bool | None]:
+        """The stages in order; (what they cost, whether the run finished: None when it
+        paused at a gate)."""
         self.active.add(request.run_id)
         started = time.perf_counter()
         totals = Totals()
@@ -273,7 +367,22 @@ class Coordinator:
                     measured(stage, outcome.artifact, evidence)
                 )
                 made = artifact.model_dump(mode="json")
-                await self._keep(stage, made, outcome.debate, log, output)
+                debate = outcome.debate
+                if stage in gates.gated(request, self.settings):
+                    await asyncio.gather(*lessons)
+                    await log.emit(
+                        StageAwaitingApproval(
+                            stage=stage,
+                            artifact=made,
+                            summary=gates.summary(stage, made, debate.rationale),
+                            tokens=debate.total_tokens,
+                            cost_usd=debate.cost_usd,
+                            duration_s=debate.duration_s,
+                            confidence=debate.confidence,
+                        )
+                    )
+                    return totals, None
+                await self._keep(stage, made, _finished(stage, debate), log, output)
                 earlier[stage] = made
             await asyncio.gather(*lessons)  # a run's lessons are kept before it ends
             branch, result = await self._result(request, evidence, earlier)
@@ -377,27 +486,13 @@ class Coordinator:
         return result_branch(request.run_id), ref
 
     async def _keep(
-        self,
-        stage: str,
-        artifact: JsonObject,
-        debate: DebateResult,
-        log: EventLog,
-        output: str,
+        self, stage: str, artifact: JsonObject, finished: StageFinished, log: EventLog, output: str
     ) -> None:
         """Write an approved stage's artifact and say so."""
         files = await asyncio.to_thread(write_artifact, Path(output), stage, artifact)
         name = artifact_name(stage)
         await log.emit(ArtifactCreated(stage=stage, name=name, files=files, artifact=artifact))
-        await log.emit(
-            StageFinished(
-                stage=stage,
-                status="approved",
-                tokens=debate.total_tokens,
-                cost_usd=debate.cost_usd,
-                duration_s=debate.duration_s,
-                confidence=debate.confidence,
-            )
-        )
+        await log.emit(finished)
 
     async def _stage(
         self,

@@ -29,10 +29,12 @@ from tekton_common.bus import backoff_delay
 from tekton_common.contract.events import (
     ArtifactCreated,
     DebateTurn,
+    DecisionRecorded,
     RunFailed,
     RunFinished,
     RunResumed,
     RunStarted,
+    StageAwaitingApproval,
     StageBlocked,
     StageFinished,
     StageStarted,
@@ -123,6 +125,29 @@ async def _stage_blocked(conn: Any, e: StageBlocked, at: datetime) -> None:
     )
 
 
+async def _awaiting(conn: Any, e: StageAwaitingApproval, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE stages SET status = 'awaiting_approval' WHERE run_id = $1 AND stage = $2",
+        e.run_id,
+        e.stage,
+    )
+
+
+async def _decision(conn: Any, e: DecisionRecorded, at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO decisions (decision_id, run_id, stage, decision, decided_by, comment, "
+        "artifact, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        e.decision_id,
+        e.run_id,
+        e.stage,
+        e.decision,
+        e.by,
+        e.comment,
+        json.dumps(e.artifact) if e.artifact is not None else None,
+        at,
+    )
+
+
 async def _artifact(conn: Any, e: ArtifactCreated, at: datetime) -> None:
     await conn.execute(
         "INSERT INTO artifacts (run_id, stage, name, files, content, created_at) VALUES "
@@ -209,6 +234,8 @@ PROJECTIONS: dict[type[Any], Callable[[Any, Any, datetime], Awaitable[None]]] = 
     StageStarted: _stage_started,
     DebateTurn: _turn,
     StageBlocked: _stage_blocked,
+    StageAwaitingApproval: _awaiting,
+    DecisionRecorded: _decision,
     ArtifactCreated: _artifact,
     StageFinished: _stage_finished,
     RunFinished: _run_ended,
