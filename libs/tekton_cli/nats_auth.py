@@ -90,6 +90,7 @@ def stages_rules() -> tuple[list[str], list[str]]:
         "tekton.stage.>",
         "tekton.runs.start",
         "tekton.runs.resume",
+        "tekton.runs.decide",
         "tekton.memory.info",
         "tekton.debates.>",
     ]

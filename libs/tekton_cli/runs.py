@@ -165,8 +165,6 @@ async def follow(
     finishes, fails or waits at a gate; with `output`, each artifact is also written to
     ``output/<run id>/`` on this machine. Returns the last event (None on idleness)."""
     local = run_folder(output, run_id) if output else None
-    stored = await tekton.events(run_id)
-    now = stored[-1].seq if stored else 0  # a gate before this was decided already
     console = Console()
     live = RunProgress(console) if console.is_terminal and not as_json else None
     with live or contextlib.nullcontext():
@@ -184,10 +182,17 @@ async def follow(
                 print(line)
             sys.stdout.flush()
             if isinstance(event, TERMINAL) or (
-                isinstance(event, StageAwaitingApproval) and event.seq >= now
+                isinstance(event, StageAwaitingApproval) and await _waits(tekton, event)
             ):
                 return event
     return None
+
+
+async def _waits(tekton: Tekton, gate: StageAwaitingApproval) -> bool:
+    """True when the run still waits at `gate` (no event came after it: a gate a
+    decision answered is history)."""
+    stored = await tekton.events(gate.run_id)
+    return not stored or stored[-1].seq <= gate.seq
 
 
 DECISION_VERBS = ("approve", "reject", "edit")
@@ -218,12 +223,20 @@ def decision(
         DecisionRequest,
         run_id=check_run_id(run_id),
         decision=verb,
-        by=by or getpass.getuser(),
+        by=by or _user(),
         stage=stage,
         comment=comment,
         artifact=body,
         **fields,
     )
+
+
+def _user() -> str:
+    """Who runs this command (the OS user), for a decision given without --by."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container's user)
+        raise ConfigError("who decides? give --by NAME") from None
 
 
 async def decide(settings: Settings, ask: DecisionRequest, as_json: bool) -> int:

@@ -91,7 +91,7 @@ class EventLog:
         seq, so the same event sent again is one, and another is not taken for it."""
         expect = {
             "Nats-Expected-Last-Subject-Sequence": str(last),
-            "Nats-Msg-Id": f"{self.run_id}-{key}",
+            "Nats-Msg-Id": f"{self.run_id}:event:{key}",  # ':' is in no id
         }
         return await self.emit(event, expect)
 

@@ -17,19 +17,17 @@ import pytest
 
 from tekton_common.catalog import CATALOG
 from tekton_common.workspace import pack
-from tests.e2e.test_fleet_lifecycle import Fleet
+from tests.e2e.test_fleet_lifecycle import Fleet, running
 from tests.helpers import free_port, http_get, wait_for
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    fleet = Fleet(tmp_path_factory.mktemp("api") / "home")
-    fleet.env["TEKTON_SIMULATED_LATENCY_MS"] = "100"  # stages slow enough to watch advance
-    try:
-        fleet.up()
+    # stages slow enough to watch advance
+    with running(
+        tmp_path_factory.mktemp("api") / "home", TEKTON_SIMULATED_LATENCY_MS="100"
+    ) as fleet:
         yield fleet
-    finally:
-        fleet.run("down", "--grace", "3")
 
 
 @pytest.fixture(scope="module")

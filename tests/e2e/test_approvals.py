@@ -17,20 +17,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_fleet_lifecycle import Fleet
-from tests.e2e.test_runs import _query
+from tests.e2e.test_fleet_lifecycle import Fleet, running
+from tests.e2e.test_runs import _query, git, git_repo
 from tests.helpers import wait_for
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory):
-    fleet = Fleet(tmp_path_factory.mktemp("approvals") / "home")
-    fleet.env["TEKTON_SIMULATED_LATENCY_MS"] = "5"
-    try:
-        fleet.up()
+    with running(
+        tmp_path_factory.mktemp("approvals") / "home", TEKTON_SIMULATED_LATENCY_MS="5"
+    ) as fleet:
         yield fleet
-    finally:
-        fleet.run("down", "--grace", "3")
 
 
 def events_of(fleet: Fleet, run_id: str) -> list[dict]:
@@ -180,3 +177,21 @@ def test_a_paused_run_survives_the_stages_service_and_is_decided_over_the_api(
         assert late.status_code == 409, late.text
     code, events = watch(platform, run_id)
     assert code == 0 and kinds(events)[-1] == "RunFinished.v1"
+
+
+def test_a_gate_on_the_last_stage_of_a_repository_run_still_makes_its_branch(
+    platform: Fleet, tmp_path: Path
+) -> None:
+    repo = git_repo(tmp_path / "shop")
+    args = ["--goal", "Rate limit", "--repo", str(repo), "--from", "code", "--to", "code"]
+    done = platform.run("run", *args, "--approve", "code", "--json")
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr
+    run_id = json.loads(done.stdout.splitlines()[0])["run_id"]
+    assert platform.run("runs", "approve", run_id, "--by", "alice").returncode == 0
+    code, events = watch(platform, run_id)
+    assert code == 0, events[-1:]
+    assert events[-1]["type"] == "RunFinished.v1" and events[-1]["branch"] == f"tekton/{run_id}"
+    fetched = platform.run("runs", "fetch", run_id, "--repo", str(repo))
+    assert fetched.returncode == 0, fetched.stderr
+    assert git(repo, "rev-list", "--count", f"main..tekton/{run_id}") == "1"  # the change
+    assert "simulated" in git(repo, "show", f"tekton/{run_id}:TEKTON_SIMULATED_CHANGE.md").lower()

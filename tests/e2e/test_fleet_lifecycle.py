@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -86,6 +88,19 @@ class Fleet:
             for p in (s.ci_port(self.ci_port_base), s.component_port(self.port_base))
         ]
         return [*ci_ports, self.port_base + 91, self.api_port]  # the stages process, the API
+
+
+@contextlib.contextmanager
+def running(home: Path, **env: str) -> Iterator[Fleet]:
+    """The whole platform started under `home` with `env`, and stopped afterwards, also
+    when `up` fails half way."""
+    fleet = Fleet(home)
+    fleet.env.update(env)
+    try:
+        fleet.up()
+        yield fleet
+    finally:
+        fleet.run("down", "--grace", "3")
 
 
 @pytest.fixture

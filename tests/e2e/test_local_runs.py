@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tekton_common.artifacts import artifact_model
-from tests.e2e.test_fleet_lifecycle import Fleet
+from tests.e2e.test_fleet_lifecycle import Fleet, running
 from tests.helpers import free_port, http_get
 
 LOCAL = "local:smollm2-135m"
@@ -21,15 +21,11 @@ pytestmark = pytest.mark.timeout(600)
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory):
-    fleet = Fleet(tmp_path_factory.mktemp("local-runs") / "home")
-    fleet.env["TEKTON_MODEL"] = "local"
-    fleet.env["TEKTON_LOCAL_PORT"] = str(free_port())
-    try:
-        fleet.up()
+    port = free_port()
+    home = tmp_path_factory.mktemp("local-runs") / "home"
+    with running(home, TEKTON_MODEL="local", TEKTON_LOCAL_PORT=str(port)) as fleet:
         yield fleet
-    finally:
-        fleet.run("down", "--grace", "3")
-    assert http_get(int(fleet.env["TEKTON_LOCAL_PORT"]), "/health")[0] == 0  # down stopped it
+    assert http_get(port, "/health")[0] == 0  # down stopped it
 
 
 def test_status_shows_the_local_server(platform: Fleet) -> None:

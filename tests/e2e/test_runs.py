@@ -18,20 +18,16 @@ from tekton_common.artifacts import artifact_model
 from tekton_common.catalog import get_ci
 from tekton_common.stages import DIAMOND
 from tekton_common.workspace import IDENTITY
-from tests.e2e.test_fleet_lifecycle import Fleet
+from tests.e2e.test_fleet_lifecycle import Fleet, running
 from tests.helpers import http_get, wait_for
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory):
-    fleet = Fleet(tmp_path_factory.mktemp("runs") / "home")
-    fleet.env["TEKTON_SIMULATED_LATENCY_MS"] = "20"
-    fleet.env["OTEL_BSP_SCHEDULE_DELAY"] = "100"  # spans reach the trace files quickly
-    try:  # an `up` that fails half way leaves nothing running either
-        fleet.up()
+    home = tmp_path_factory.mktemp("runs") / "home"
+    # spans reach the trace files quickly
+    with running(home, TEKTON_SIMULATED_LATENCY_MS="20", OTEL_BSP_SCHEDULE_DELAY="100") as fleet:
         yield fleet
-    finally:
-        fleet.run("down", "--grace", "3")
 
 
 def events_of(fleet: Fleet, run_id: str) -> list[dict]:

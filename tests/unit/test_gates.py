@@ -8,6 +8,7 @@ import pytest
 
 from tekton_common.contract.events import (
     DecisionRecorded,
+    RunFailed,
     RunResumed,
     RunStarted,
     StageAwaitingApproval,
@@ -90,3 +91,17 @@ def test_an_edit_is_held_to_the_stage_schema() -> None:
     edit = msgspec.structs.replace(decided("edit"), artifact=plan)
     assert gates.kept_artifact(gate(), edit) == plan
     assert gates.kept_artifact(gate(), decided()) == {"a": 1}
+
+
+def test_only_decisions_since_the_run_last_went_on_count_and_spending_is_summed() -> None:
+    failed = RunFailed(run_id="r1", seq=5, ts=30.0, reason="x", duration_s=0, tokens=0, cost_usd=0)
+    events = [
+        msgspec.structs.replace(START, ts=10.0),
+        gate(),
+        decided("reject", seq=3),
+        failed,
+        RunResumed(run_id="r1", seq=6, done=[], remaining=["plan"]),
+    ]
+    assert gates.decisions(gates.since_last_went_on(events)) == {}  # the old rejection
+    assert gates.decisions(gates.since_last_went_on(events[:3])) == {"plan": decided("reject")}
+    assert gates.spent(events[:4]) == (1, 0.0, 20.0)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
+import nats.js.errors
 from nats.aio.client import Client
 
 from tekton_common import bus, metrics, spans
@@ -105,6 +106,20 @@ def _finished(stage: str, done: DebateResult | StageAwaitingApproval) -> StageFi
         cost_usd=cost,
         duration_s=duration,
         confidence=confidence,
+    )
+
+
+async def _blocked(
+    log: EventLog, stage: str, reason: str | None, totals: Totals, took: float
+) -> None:
+    await log.emit(StageBlocked(stage=stage, reason=reason))
+    await log.emit(
+        RunFailed(
+            reason=f"{stage} blocked: {reason}",
+            duration_s=took,
+            tokens=totals.tokens,
+            cost_usd=totals.cost_usd,
+        )
     )
 
 
@@ -198,12 +213,12 @@ class Coordinator:
         recorded, then the process stopped): kept now, so no gated stage runs again; a
         rejection not yet ended ends the run."""
         asked = {e.stage: e for e in events if isinstance(e, StageAwaitingApproval)}
-        for stage, decision in gates.decisions(events).items():
+        for stage, decision in gates.decisions(gates.since_last_went_on(events)).items():
             if stage in finished or stage not in asked:
                 continue
             if decision.decision == "reject":
                 if not isinstance(events[-1], TERMINAL):
-                    await self._reject(log, decision)
+                    await self._reject(log, decision, events)
                     raise ProtocolError(f"run {log.run_id}: {stage} was rejected")
                 continue
             gate = asked[stage]
@@ -211,27 +226,42 @@ class Coordinator:
             await self._keep(stage, artifact, _finished(stage, gate), log, output)
             finished[stage] = artifact
 
-    async def _reject(self, log: EventLog, decision: DecisionRecorded) -> None:
+    async def _reject(
+        self, log: EventLog, decision: DecisionRecorded, events: list[AnyRunEvent]
+    ) -> None:
         reason = f"rejected by {decision.by}: {decision.comment}"
+        tokens, cost, took = gates.spent(events)
         await log.emit(StageBlocked(stage=decision.stage, reason=reason))
         await log.emit(
-            RunFailed(reason=f"{decision.stage} {reason}", duration_s=0.0, tokens=0, cost_usd=0.0)
+            RunFailed(
+                reason=f"{decision.stage} {reason}", duration_s=took, tokens=tokens, cost_usd=cost
+            )
         )
 
     async def decide(self, ask: DecisionRequest) -> DecisionMade:
         """Record a person's decision on the gate a paused run waits at, and carry the run
         on (approve, edit) or end it (reject). The same decision sent twice is one; a
         second, different one is refused, even when both arrive at once."""
+        # the log's last message first: a decision stored while the log is read makes
+        # this one's publish fail (or this reading see it)
+        try:
+            last = await bus.patiently(
+                lambda: self.js.get_last_msg(RUNS_STREAM, run_subject(ask.run_id)),
+                f"run {ask.run_id}",
+            )
+        except nats.js.errors.NotFoundError:
+            raise NotFoundError(f"no run {ask.run_id}") from None
         events = await read_events(self.js, ask.run_id)
         if not events:
             raise NotFoundError(f"no run {ask.run_id}")
         if (done := gates.recorded(events, ask)) is not None:
+            if events[-1].seq == done.seq and ask.run_id not in self.active:
+                await self._carry_on(events, done)  # recorded, then the service stopped
             return gates.made(done, repeated=True)
         gate = gates.check(events, ask)
         artifact = None
         if ask.decision == "edit":
             artifact = gates.edited(gate.stage, ask.artifact or {})
-        last = await self.js.get_last_msg(RUNS_STREAM, run_subject(ask.run_id))
         log = EventLog(self.js, ask.run_id, seq=events[-1].seq, nc=self.nc)
         decision = await log.emit_after(
             DecisionRecorded(
@@ -245,11 +275,16 @@ class Coordinator:
             last.seq or 0,
             ask.decision_id,
         )
-        if ask.decision == "reject":
-            await self._reject(log, decision)
-        else:
-            await self.resume(ask.run_id)
+        await self._carry_on([*events, decision], decision)
         return gates.made(decision)
+
+    async def _carry_on(self, events: list[AnyRunEvent], decision: DecisionRecorded) -> None:
+        """After a decision: the run goes on, or ends rejected."""
+        if decision.decision == "reject":
+            log = EventLog(self.js, decision.run_id, seq=events[-1].seq, nc=self.nc)
+            await self._reject(log, decision, events)
+        else:
+            await self.resume(decision.run_id)
 
     async def resume_interrupted(self) -> list[str]:
         """Resume every run whose log ends without RunFinished or RunFailed: the process
@@ -321,6 +356,7 @@ class Coordinator:
 
         repo_key: str | None = None
         evidence: RunEvidence | None = None
+        pause: StageAwaitingApproval | None = None
 
         def fetch(stage: str) -> None:
             if stage not in recalls:
@@ -329,9 +365,8 @@ class Coordinator:
                 )
 
         try:
-            if (request.workspace or request.repo_url) and stages:
-                evidence = await self._workspace(request, stages[0], log, earlier)
-                repo_key = evidence.ref.digest or evidence.ref.name
+            evidence = await self._repository(request, stages, log, earlier)
+            repo_key = (evidence.ref.digest or evidence.ref.name) if evidence else None
             for number, stage in enumerate(stages):
                 # the next stage's memory is fetched while this one debates (recall does not
                 # depend on this run's earlier stages); one ahead, so bursts of runs stay light
@@ -352,37 +387,20 @@ class Coordinator:
                     or outcome.artifact is None
                     or outcome.debate is None
                 ):
-                    await log.emit(StageBlocked(stage=stage, reason=outcome.reason))
                     await asyncio.gather(*lessons)
-                    await log.emit(
-                        RunFailed(
-                            reason=f"{stage} blocked: {outcome.reason}",
-                            duration_s=took(),
-                            tokens=totals.tokens,
-                            cost_usd=totals.cost_usd,
-                        )
-                    )
+                    await _blocked(log, stage, outcome.reason, totals, took())
                     return totals, False
                 artifact = artifact_model(stage).model_validate(
                     measured(stage, outcome.artifact, evidence)
                 )
                 made = artifact.model_dump(mode="json")
-                debate = outcome.debate
                 if stage in gates.gated(request, self.settings):
                     await asyncio.gather(*lessons)
-                    await log.emit(
-                        StageAwaitingApproval(
-                            stage=stage,
-                            artifact=made,
-                            summary=gates.summary(stage, made, debate.rationale),
-                            tokens=debate.total_tokens,
-                            cost_usd=debate.cost_usd,
-                            duration_s=debate.duration_s,
-                            confidence=debate.confidence,
-                        )
-                    )
+                    # said once the run has let go of everything (below), so a decision
+                    # that comes at once finds it free to go on
+                    pause = gates.pause(stage, made, outcome.debate)
                     return totals, None
-                await self._keep(stage, made, _finished(stage, debate), log, output)
+                await self._keep(stage, made, _finished(stage, outcome.debate), log, output)
                 earlier[stage] = made
             await asyncio.gather(*lessons)  # a run's lessons are kept before it ends
             branch, result = await self._result(request, evidence, earlier)
@@ -414,7 +432,19 @@ class Coordinator:
             if evidence is not None:
                 await self.trees.discard(evidence.ref, request.run_id)
             self.active.discard(request.run_id)
+            if pause is not None:
+                await log.emit(pause)
         return totals, True
+
+    async def _repository(
+        self, request: RunRequest, stages: list[str], log: EventLog, earlier: dict[str, JsonObject]
+    ) -> RunEvidence | None:
+        """The run's repository, when it has one and something is left to do with it
+        (also only the result, after a gate on the last stage was approved)."""
+        if not (request.workspace or request.repo_url) or not (stages or "code" in earlier):
+            return None
+        first = stages[0] if stages else list(earlier)[-1]
+        return await self._workspace(request, first, log, earlier)
 
     async def _workspace(
         self, request: RunRequest, stage: str, log: EventLog, earlier: dict[str, JsonObject]

@@ -131,6 +131,7 @@ async def _awaiting(conn: Any, e: StageAwaitingApproval, at: datetime) -> None:
         e.run_id,
         e.stage,
     )
+    await conn.execute("UPDATE runs SET status = 'awaiting approval' WHERE run_id = $1", e.run_id)
 
 
 async def _decision(conn: Any, e: DecisionRecorded, at: datetime) -> None:
