@@ -24,7 +24,8 @@ class ApiConfig(BaseModel):
     Nothing here names a folder of the server: artifacts stay under the stages
     service's own root."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: `true` is not a threshold, nor `"2"` a number of rounds
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     model: str | None = Field(
         default=None,
