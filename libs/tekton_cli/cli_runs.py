@@ -9,12 +9,13 @@ from typing import Annotated
 
 import typer
 
-from tekton_cli import debate, output, repos, runs
+from tekton_cli import compare, debate, output, repos, runs
 from tekton_cli.app import run
 from tekton_common.contract.codec import make
 from tekton_common.contract.debates import DebateRequest
 from tekton_common.contract.ids import check_run_id
 from tekton_common.contract.limits import DEFAULT_ROUNDS, DEFAULT_THRESHOLD
+from tekton_common.contract.runs import ForkRequest, RetryRequest, new_run_id
 from tekton_common.contract.seats import parse_seat, seats_for
 from tekton_common.errors import ConfigError
 from tekton_common.settings import Settings
@@ -30,6 +31,8 @@ RUNS_VERBS = (
     "fetch",
     "patch",
     *runs.DECISION_VERBS,
+    "retry",
+    "diff",
 )
 Roles = Annotated[
     list[str] | None,
@@ -106,20 +109,32 @@ def run_goal(
             "stages service keeps its own under $TEKTON_HOME",
         ),
     ] = "artifacts",
-    max_rounds: Annotated[int, typer.Option(help="debate rounds per stage (1-5)")] = DEFAULT_ROUNDS,
+    max_rounds: Annotated[
+        int | None,
+        typer.Option(help="debate rounds per stage (1-5)", show_default=str(DEFAULT_ROUNDS)),
+    ] = None,
     threshold: Annotated[
-        float,
+        float | None,
         typer.Option(
             help="confidence-weighted accept share that ends a debate early (0.5-1)",
-            show_default="2/3",
+            show_default=f"2/3 ({DEFAULT_THRESHOLD:.3f})",
         ),
-    ] = DEFAULT_THRESHOLD,
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="print the stage order, roles and models; call nothing"),
     ] = False,
     resume: Annotated[
         str | None, typer.Option(metavar="RUN_ID", help="continue a run after its last stage")
+    ] = None,
+    fork: Annotated[
+        str | None,
+        typer.Option(
+            metavar="RUN_ID",
+            help="a new run of RUN_ID's goal, repository and settings that reuses its "
+            "artifacts of the stages before --from and runs the rest (--model, --threshold, "
+            "--max-rounds and --approve may change; compare with tekton runs diff)",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="events as JSON lines")] = False,
 ) -> None:
@@ -137,8 +152,27 @@ def run_goal(
             output.print_json(plan) if as_json else print(runs.render_plan(plan))
             print(repos.planned_checks(repo, checks), file=sys.stderr if as_json else sys.stdout)
             return 0
+        if fork:
+            if goal or repo or to_stage or free or role or check:
+                raise ConfigError(
+                    "--fork takes its run's goal, repository, stages, checks and seats: "
+                    "give only --from, --model, --threshold, --max-rounds and --approve"
+                )
+            if not from_stage:
+                raise ConfigError("--fork RUN_ID needs --from STAGE (the first stage run again)")
+            ask = make(
+                ForkRequest,
+                fork_of=check_run_id(fork),
+                from_stage=from_stage,
+                run_id=new_run_id(),
+                model=model,
+                threshold=threshold,
+                max_rounds=max_rounds,
+                approve=approve,
+            )
+            return await runs.fork(settings, ask, as_json, keep)
         if not resume and not goal:
-            raise ConfigError("give --goal TEXT (or --resume RUN_ID)")
+            raise ConfigError("give --goal TEXT (or --resume RUN_ID, or --fork RUN_ID)")
         runs.check_stages(from_stage, to_stage, [*free, *(approve or [])])
         if resume:
             return await runs.resume(settings, resume, as_json, keep)
@@ -165,17 +199,21 @@ def run_goal(
 @commands.command("runs")
 def run_history(
     ctx: typer.Context,
-    verb: Annotated[
-        str, typer.Argument(help="list, show, events, artifacts, watch, fetch or patch")
-    ],
+    verb: Annotated[str, typer.Argument(help=", ".join(RUNS_VERBS))],
     run_id: Annotated[str | None, typer.Argument(help="the run (all verbs but list)")] = None,
+    other: Annotated[
+        str | None, typer.Argument(metavar="[RUN_B]", help="diff: the run compared with")
+    ] = None,
     out: Annotated[
         str | None,
         typer.Option("--output", help="artifacts: also write them to OUTPUT/<run id> here"),
     ] = None,
     repo: Annotated[str, typer.Option(help="fetch: the git repository the branch goes into")] = ".",
     stage: Annotated[
-        str | None, typer.Option(help="approve, reject, edit: the gated stage (edit needs it)")
+        str | None,
+        typer.Option(
+            help="approve, reject, edit: the gated stage (edit needs it); retry: the blocked stage"
+        ),
     ] = None,
     comment: Annotated[str | None, typer.Option(help="approve, edit: a note kept with it")] = None,
     reason: Annotated[str | None, typer.Option(help="reject: why (required)")] = None,
@@ -188,11 +226,19 @@ def run_history(
         str | None,
         typer.Option(help="the decision's id (default: a new one); the same id twice is one"),
     ] = None,
+    model: Annotated[str | None, typer.Option(help="retry: the stage's model from now")] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="retry: the accept share from now (0.5-1)")
+    ] = None,
+    max_rounds: Annotated[int | None, typer.Option(help="retry: debate rounds from now")] = None,
     as_json: Json = False,
 ) -> None:
     """Run history: list, show, events, artifacts, watch; fetch brings a finished run's
     branch tekton/RUN_ID into a repository, patch prints its change as a patch; approve,
-    reject and edit decide the gate a paused run waits at (`tekton run --approve`)."""
+    reject and edit decide the gate a paused run waits at (`tekton run --approve`);
+    retry runs a failed run's blocked stage again (told why it was blocked; --model,
+    --threshold, --max-rounds change it) and goes on; diff RUN_A RUN_B compares two runs
+    stage by stage (a fork with its source: `tekton run --fork`)."""
     keep = Path(os.path.abspath(out)) if out else None
     target = Path(os.path.abspath(repo))
 
@@ -203,6 +249,22 @@ def run_history(
             raise ConfigError(f"tekton runs {verb} needs a RUN_ID")
         if run_id:
             check_run_id(run_id)
+        if other and verb != "diff":
+            raise ConfigError(f"tekton runs {verb} takes one run, not {other!r} too")
+        if verb == "diff":
+            if not other:
+                raise ConfigError("tekton runs diff needs two runs: RUN_A RUN_B")
+            return await compare.diff(settings, run_id or "", check_run_id(other), as_json)
+        if verb == "retry":
+            again = make(
+                RetryRequest,
+                run_id=run_id,
+                stage=stage,
+                model=model,
+                threshold=threshold,
+                max_rounds=max_rounds,
+            )
+            return await runs.resume(settings, run_id or "", as_json, keep, again)
         if verb == "watch":
             return await runs.watch(settings, run_id or "", as_json)
         if verb in ("fetch", "patch"):

@@ -91,6 +91,8 @@ def stages_rules() -> tuple[list[str], list[str]]:
         "tekton.runs.start",
         "tekton.runs.resume",
         "tekton.runs.decide",
+        "tekton.runs.retry",
+        "tekton.runs.fork",
         "tekton.memory.info",
         "tekton.debates.>",
     ]

@@ -32,7 +32,14 @@ from tekton_common.contract.events import (
     event_type,
 )
 from tekton_common.contract.ids import check_run_id
-from tekton_common.contract.runs import DecisionRequest, RunRequest, new_run_id
+from tekton_common.contract.limits import DEFAULT_ROUNDS, DEFAULT_THRESHOLD
+from tekton_common.contract.runs import (
+    DecisionRequest,
+    ForkRequest,
+    RetryRequest,
+    RunRequest,
+    new_run_id,
+)
 from tekton_common.contract.seats import check_seats, seats_for
 from tekton_common.contract.workspaces import CheckSpec
 from tekton_common.errors import ConfigError
@@ -100,8 +107,8 @@ def run_request(
     to_stage: str | None,
     consensus_free: list[str],
     model: str | None,
-    max_rounds: int,
-    threshold: float,
+    max_rounds: int | None,
+    threshold: float | None,
     repo: str | None,
     checks: list[CheckSpec] | None = None,
     repair_attempts: int | None = None,
@@ -122,8 +129,8 @@ def run_request(
         to_stage=to_stage,
         consensus_free=consensus_free,
         model=model,
-        max_rounds=max_rounds,
-        threshold=threshold,
+        max_rounds=DEFAULT_ROUNDS if max_rounds is None else max_rounds,
+        threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
         repo_url=url,
         checks=checks or [],
         repair_attempts=repair_attempts,
@@ -167,8 +174,11 @@ async def follow(
     local = run_folder(output, run_id) if output else None
     console = Console()
     live = RunProgress(console) if console.is_terminal and not as_json else None
+    last: AnyRunEvent | None = None
     with live or contextlib.nullcontext():
+        # the client's follow ends at the run's end (not at an end it went on from)
         async for event, data in tekton.follow(run_id, idle_timeout or 3600):
+            last = event
             if event.seq <= after:
                 continue
             if local is not None and isinstance(event, ArtifactCreated):
@@ -181,11 +191,9 @@ async def follow(
             elif line is not None:
                 print(line)
             sys.stdout.flush()
-            if isinstance(event, TERMINAL) or (
-                isinstance(event, StageAwaitingApproval) and await _waits(tekton, event)
-            ):
+            if isinstance(event, StageAwaitingApproval) and await _waits(tekton, event):
                 return event
-    return None
+    return last if isinstance(last, TERMINAL) else None
 
 
 async def _waits(tekton: Tekton, gate: StageAwaitingApproval) -> bool:
@@ -326,9 +334,16 @@ async def result(settings: Settings, verb: str, run_id: str, repo: Path) -> int:
     return 0
 
 
-async def resume(settings: Settings, run_id: str, as_json: bool, output: Path | None = None) -> int:
-    """Resume a run after its last finished stage and follow it from there; the local
-    copy gets the artifacts it made before too."""
+async def resume(
+    settings: Settings,
+    run_id: str,
+    as_json: bool,
+    output: Path | None = None,
+    retry: RetryRequest | None = None,
+) -> int:
+    """Resume a run after its last finished stage (with `retry`, a failed run's blocked
+    stage is run again) and follow it from there; the local copy gets the artifacts it
+    made before too."""
     async with Tekton.connect(settings) as tekton:
         trace.get_current_span().set_attribute(spans.RUN_ID, run_id)
         stored = await tekton.events(run_id)
@@ -336,9 +351,23 @@ async def resume(settings: Settings, run_id: str, as_json: bool, output: Path | 
             for event in stored:
                 if isinstance(event, ArtifactCreated):
                     keep_artifact(event, run_folder(output, run_id))
-        await tekton.resume_run(run_id)
+        if retry is None:
+            await tekton.resume_run(run_id)
+        else:
+            await tekton.retry_run(retry)
         # the timeline shows what happens from here on
         return await _to_the_end(tekton, run_id, as_json, output, stored[-1].seq)
+
+
+async def fork(settings: Settings, ask: ForkRequest, as_json: bool, output: Path | None) -> int:
+    """Start a fork of a run (`ForkRequest`) and follow it, like `start`."""
+    async with Tekton.connect(settings) as tekton:
+        trace.get_current_span().set_attribute(spans.RUN_ID, ask.run_id)
+        accepted = await tekton.fork_run(ask)
+        if not as_json:
+            reused = ", ".join(accepted.skipped) or "nothing"
+            print(f"run {ask.run_id} forks {ask.fork_of}; reused: {reused}", file=sys.stderr)
+        return await _to_the_end(tekton, ask.run_id, as_json, output, 0)
 
 
 async def history(

@@ -51,9 +51,15 @@ def event_line(event: AnyRunEvent, local: Path | None = None) -> str | None:
     command line keeps its copy of the run's artifacts, if it does."""
     match event:
         case RunStarted():
-            return f"run {event.run_id}: {event.goal}\n  stages: {' → '.join(event.stages)}"
+            fork = (
+                f"\n  a fork of {event.fork_of}, reusing {', '.join(event.reused) or 'nothing'}"
+                if event.fork_of
+                else ""
+            )
+            return f"run {event.run_id}: {event.goal}\n  stages: {' → '.join(event.stages)}{fork}"
         case RunResumed():
-            return f"run {event.run_id} resumed; done: {', '.join(event.done) or '-'}"
+            again = f"; {event.retry} again" if event.retry else ""
+            return f"run {event.run_id} resumed{again}; done: {', '.join(event.done) or '-'}"
         case StageStarted():
             return f"▶ {event.stage}"
         case StageProgress():
@@ -75,7 +81,8 @@ def event_line(event: AnyRunEvent, local: Path | None = None) -> str | None:
             return f"✗ {event.stage} blocked: {event.reason}"
         case ArtifactCreated():
             where = local / event.name if local else event.files[0]
-            return f"  artifact {event.name} → {where}"
+            reused = f" (reused from run {event.reused_from})" if event.reused_from else ""
+            return f"  artifact {event.name} → {where}{reused}"
         case StageFinished():
             return (
                 f"✓ {event.stage} {event.status} in {event.duration_s:.2f}s "

@@ -171,9 +171,10 @@ async def read_events(js: JetStreamContext, run_id: str, idle: float = 0.5) -> l
 
 async def follow_events(
     js: JetStreamContext, run_id: str, idle: float = 3600.0
-) -> AsyncIterator[tuple[AnyRunEvent, bytes]]:
+) -> AsyncIterator[tuple[AnyRunEvent, bytes, int]]:
     """A run's events as they are stored: every stored one first, then live ones (with
-    each event's JSON as it was stored), until none comes for `idle` seconds."""
+    each event's JSON as it was stored, and how many were stored after it when it was
+    delivered), until none comes for `idle` seconds."""
     sub = await bus.patiently(
         lambda: js.subscribe(
             run_subject(run_id), ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
@@ -187,7 +188,7 @@ async def follow_events(
             except nats.errors.TimeoutError:
                 return
             if (event := read_run_event(msg.data)) is not None:
-                yield event, msg.data
+                yield event, msg.data, msg.metadata.num_pending or 0
     finally:
         # a connection already closing (the command ends) has let the subscription go
         with contextlib.suppress(nats.errors.Error):

@@ -23,8 +23,11 @@ RUNS_START = "tekton.runs.start"
 RUNS_RESUME = "tekton.runs.resume"
 RUNS_DECIDE = "tekton.runs.decide"
 REGISTRY_BUCKET = "tekton-registry"
-#: the platform's own (not in the contract): the stages' memory report, the Budget CI's
-#: ledger, usage records
+#: the platform's own (not in the contract): a failed run's blocked stage run again, a
+#: run forked from another's stage, the stages' memory report, the Budget CI's ledger,
+#: usage records
+RUNS_RETRY = "tekton.runs.retry"
+RUNS_FORK = "tekton.runs.fork"
 MEMORY_INFO = "tekton.memory.info"
 BUDGET_USAGE = "tekton.budget.usage"
 USAGE = "tekton.usage.{name}"
@@ -47,7 +50,7 @@ CONTRACT_SUBJECTS = (
     NUMA_STATUS,
 )
 #: the platform's own subjects beside them
-OWN_SUBJECTS = (MEMORY_INFO, BUDGET_USAGE, USAGE)
+OWN_SUBJECTS = (RUNS_RETRY, RUNS_FORK, MEMORY_INFO, BUDGET_USAGE, USAGE)
 
 
 def stage_run(stage: str) -> str:

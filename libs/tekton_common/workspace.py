@@ -5,7 +5,8 @@ object store, so no process reads another's disk.
 ``refs/tekton/workspace`` is the working tree as it is (HEAD, plus the uncommitted and
 untracked-but-not-ignored files as one commit on top); any other folder becomes a
 gzipped tar (vendored and hidden folders left out). `upload` and `download` move such a
-file (and a run's result bundle) through the bucket, checked by its digest.
+file (and a run's result bundle) through the bucket, checked by its digest;
+`copy_object` gives a fork its own copy of its source run's repository.
 """
 
 from __future__ import annotations
@@ -187,3 +188,14 @@ async def download(js: JetStreamContext, name: str, dest: Path) -> None:
     store = await bucket(js)
     with dest.open("wb") as out:
         await store.get(name, writeinto=out)
+
+
+async def copy_object(js: JetStreamContext, name: str, to: str) -> ObjectInfo:
+    """The object `name` kept again as `to` (a fork's own copy of its source run's
+    repository); NotFoundError naming it when the bucket no longer holds it."""
+    await require_object(js, name)
+    store = await bucket(js)
+    with tempfile.TemporaryFile() as scratch:
+        await store.get(name, writeinto=scratch)
+        scratch.seek(0)
+        return await store.put(to, scratch)

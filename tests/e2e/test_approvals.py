@@ -2,7 +2,9 @@
 and a person approves (the run goes on, the stage's debate held once), rejects (the
 run ends with the reason) or edits (the person's artifact flows on); the same decision
 twice is one, two different ones racing are one and a clear error; a paused run
-survives the stages service being killed; decisions are rows in PostgreSQL."""
+survives the stages service being killed; decisions are rows in PostgreSQL. A rejected
+stage retried is told why; a fork reuses its source's artifacts as they are, and the
+two runs compare."""
 
 from __future__ import annotations
 
@@ -12,9 +14,12 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
+import nats
 import pytest
 
 from tests.e2e.test_fleet_lifecycle import Fleet, running
@@ -195,3 +200,111 @@ def test_a_gate_on_the_last_stage_of_a_repository_run_still_makes_its_branch(
     assert fetched.returncode == 0, fetched.stderr
     assert git(repo, "rev-list", "--count", f"main..tekton/{run_id}") == "1"  # the change
     assert "simulated" in git(repo, "show", f"tekton/{run_id}:TEKTON_SIMULATED_CHANGE.md").lower()
+
+
+def debate_prompts(
+    fleet: Fleet, during: Callable[[], subprocess.CompletedProcess[str]]
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """What `during` (a command) did, and the prompts of the debates started meanwhile
+    (read off the bus as Rhetor announced them)."""
+
+    async def listen() -> tuple[subprocess.CompletedProcess[str], list[str]]:
+        nc = await nats.connect(f"nats://127.0.0.1:{fleet.nats_port}")
+        prompts: list[str] = []
+
+        async def heard(msg: Any) -> None:
+            event = json.loads(msg.data)
+            if event.get("type") == "debate.started.v1":
+                prompts.append(event["prompt"])
+
+        await nc.subscribe("tekton.debates.*.events", cb=heard)
+        try:
+            done = await asyncio.to_thread(during)
+            await asyncio.sleep(0.5)
+        finally:
+            await nc.close()
+        return done, prompts
+
+    return asyncio.run(listen())
+
+
+def test_a_rejected_stage_is_retried_told_why_and_the_run_finishes(platform: Fleet) -> None:
+    run_id = paused_run(platform, "plan")
+    said = platform.run("runs", "reject", run_id, "--by", "bob", "--reason", "no milestones given")
+    assert said.returncode == 0, said.stderr
+    wrong = platform.run("runs", "retry", run_id, "--stage", "research")
+    assert wrong.returncode == 1 and f"run {run_id} stopped at plan, not research" in wrong.stderr
+    retried, prompts = debate_prompts(
+        platform,
+        lambda: platform.run("runs", "retry", run_id, "--threshold", "0.9", "--json"),
+    )
+    assert retried.returncode == 4, retried.stdout[-2000:] + retried.stderr  # plan's gate again
+    assert len(prompts) == 1 and "rejected by bob: no milestones given" in prompts[0]
+    events = events_of(platform, run_id)
+    resumed = next(e for e in events if e["type"] == "RunResumed.v1")
+    assert resumed["retry"] == "plan" and resumed["request"]["threshold"] == 0.9
+    assert platform.run("runs", "approve", run_id, "--by", "alice").returncode == 0
+    code, events = watch(platform, run_id)
+    assert code == 0 and kinds(events)[-1] == "RunFinished.v1"
+    started = [e["stage"] for e in events if e["type"] == "StageStarted.v1"]
+    assert started == ["plan", "plan", "research"]
+    # the run's totals count every debate it held, before the retry too
+    turns = [e["turn"] for e in events if e["type"] == "DebateTurn.v1"]
+    spent = sum(t.get("input_tokens", 0) + t.get("output_tokens", 0) for t in turns)
+    assert events[-1]["tokens"] == spent > 0
+    again = platform.run("runs", "retry", run_id)
+    assert again.returncode == 1 and "has finished; nothing to resume" in again.stderr
+
+
+def test_a_fork_reuses_artifacts_byte_for_byte_and_the_runs_compare(
+    platform: Fleet, tmp_path: Path
+) -> None:
+    repo = git_repo(tmp_path / "shop")
+    args = ["--goal", "Rate limit", "--repo", str(repo), "--from", "code", "--to", "review"]
+    first = platform.run("run", *args, "--json")
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr
+    source = json.loads(first.stdout.splitlines()[0])["run_id"]
+    refused = platform.run("run", "--fork", source, "--from", "review", "--goal", "other")
+    assert refused.returncode == 2 and "--fork takes its run's goal" in refused.stderr
+    forked = platform.run(
+        "run", "--fork", source, "--from", "review", "--threshold", "0.9", "--json"
+    )
+    assert forked.returncode == 0, forked.stdout[-2000:] + forked.stderr
+    events = [json.loads(line) for line in forked.stdout.splitlines()]
+    fork = events[0]["run_id"]
+    assert events[0]["fork_of"] == source and events[0]["reused"] == ["code"]
+    assert events[0]["request"]["threshold"] == 0.9 and events[0]["request"]["goal"] == "Rate limit"
+    assert [e["stage"] for e in events if e["type"] == "StageStarted.v1"] == ["review"]
+    theirs = next(
+        e
+        for e in events_of(platform, source)
+        if e["type"] == "ArtifactCreated.v1" and e["stage"] == "code"
+    )
+    mine = next(e for e in events if e["type"] == "ArtifactCreated.v1" and e["stage"] == "code")
+    assert mine["reused_from"] == source and mine["artifact"] == theirs["artifact"]
+    kept = [platform.home / "artifacts" / run / "diff.patch" for run in (source, fork)]
+    assert kept[0].read_bytes() == kept[1].read_bytes()
+    assert events[-1]["type"] == "RunFinished.v1" and events[-1]["branch"] == f"tekton/{fork}"
+
+    compared = platform.json("runs", "diff", source, fork)
+    stages = {s["stage"]: s for s in compared["stages"]}
+    assert list(stages) == ["code", "review"] and compared["b"]["fork_of"] == source
+    assert stages["code"]["same_artifact"] and stages["code"]["b"]["status"] == "reused"
+    assert stages["code"]["a"]["tokens"] > 0 and stages["code"]["b"]["tokens"] == 0
+    assert stages["review"]["a"]["status"] == stages["review"]["b"]["status"] == "approved"
+    assert stages["review"]["b"]["tokens"] > 0 and stages["review"]["b"]["votes"]
+    text = platform.run("runs", "diff", source, fork)
+    assert text.returncode == 0 and f"reused from {source}" in text.stdout
+    with httpx.Client(base_url=f"http://127.0.0.1:{platform.api_port}", timeout=60) as api:
+        assert api.get(f"/runs/{source}/diff/{fork}").json() == compared
+        bad = api.post("/runs", json={"fork_of": source, "from_stage": "review", "goal": "x"})
+        assert bad.status_code == 422 and "a fork takes its run's goal" in bad.text
+        missing = api.post("/runs", json={"fork_of": "nosuchrun", "from_stage": "review"})
+        assert missing.status_code == 404, missing.text
+        again = api.post(
+            "/runs", json={"fork_of": source, "from_stage": "review", "model": "simulated"}
+        )
+        assert again.status_code == 201, again.text
+        assert again.json()["stages"] == ["review"] and again.json()["skipped"] == ["code"]
+        finished = api.post(f"/runs/{source}/retry", json={})
+        assert finished.status_code == 400 and "has finished" in finished.text

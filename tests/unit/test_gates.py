@@ -93,7 +93,7 @@ def test_an_edit_is_held_to_the_stage_schema() -> None:
     assert gates.kept_artifact(gate(), decided()) == {"a": 1}
 
 
-def test_only_decisions_since_the_run_last_went_on_count_and_spending_is_summed() -> None:
+def test_only_decisions_since_the_run_last_went_on_count() -> None:
     failed = RunFailed(run_id="r1", seq=5, ts=30.0, reason="x", duration_s=0, tokens=0, cost_usd=0)
     events = [
         msgspec.structs.replace(START, ts=10.0),
@@ -104,4 +104,3 @@ def test_only_decisions_since_the_run_last_went_on_count_and_spending_is_summed(
     ]
     assert gates.decisions(gates.since_last_went_on(events)) == {}  # the old rejection
     assert gates.decisions(gates.since_last_went_on(events[:3])) == {"plan": decided("reject")}
-    assert gates.spent(events[:4]) == (1, 0.0, 20.0)

@@ -50,7 +50,9 @@ from tekton_common.contract.platform import (
 from tekton_common.contract.runs import (
     DecisionMade,
     DecisionRequest,
+    ForkRequest,
     ResumeRequest,
+    RetryRequest,
     RunAccepted,
     RunRequest,
 )
@@ -67,7 +69,9 @@ from tekton_common.subjects import (
     RHETOR_ROSTER,
     RHETOR_TEAM,
     RUNS_DECIDE,
+    RUNS_FORK,
     RUNS_RESUME,
+    RUNS_RETRY,
     RUNS_START,
     debate_events,
     srv,
@@ -178,6 +182,16 @@ class Tekton:
         reply = await self._ask(RUNS_RESUME, ask, STAGES_SERVICE, 30)
         return msgspec.json.decode(reply.data, type=RunAccepted)
 
+    async def retry_run(self, ask: RetryRequest) -> RunAccepted:
+        """Run a failed run's blocked stage again and go on."""
+        reply = await self._ask(RUNS_RETRY, encode(ask), STAGES_SERVICE, 30)
+        return msgspec.json.decode(reply.data, type=RunAccepted)
+
+    async def fork_run(self, ask: ForkRequest) -> RunAccepted:
+        """A new run reusing another's artifacts before a stage; it goes on by itself."""
+        reply = await self._ask(RUNS_FORK, encode(ask), STAGES_SERVICE, 60)
+        return msgspec.json.decode(reply.data, type=RunAccepted)
+
     async def decide(self, decision: DecisionRequest) -> DecisionMade:
         """A person's decision on a paused run's gate (approve, reject, edit)."""
         reply = await self._ask(RUNS_DECIDE, encode(decision), STAGES_SERVICE, 30)
@@ -223,11 +237,12 @@ class Tekton:
         self, run_id: str, idle: float = 3600.0
     ) -> AsyncIterator[tuple[AnyRunEvent, bytes]]:
         """A run's events (every stored one, then live ones) with their JSON, until it
-        finishes or fails, or none comes for `idle` seconds."""
+        finishes or fails (an end a retry or a resume went on from is not the end), or
+        none comes for `idle` seconds."""
         js = self.nc.jetstream(timeout=10)
-        async for event, data in follow_events(js, check_run_id(run_id), idle):
+        async for event, data, later in follow_events(js, check_run_id(run_id), idle):
             yield event, data
-            if isinstance(event, TERMINAL):
+            if isinstance(event, TERMINAL) and not later:
                 return
 
     async def state(self, run_id: str) -> RunState:

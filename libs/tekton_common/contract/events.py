@@ -38,13 +38,19 @@ class RunStarted(RunEvent, tag="RunStarted.v1"):
     stages: list[str]
     output: str
     request: JsonObject
+    #: a fork: the run whose artifacts of the stages before `stages` it reuses
+    fork_of: str | None = None
+    reused: list[str] = []
 
 
 class RunResumed(RunEvent, tag="RunResumed.v1"):
-    """A run goes on after its last finished stage."""
+    """A run goes on after its last finished stage; a retry names the stage run again
+    and the request as it goes on from here (another model, threshold or rounds)."""
 
     done: list[str]
     remaining: list[str]
+    retry: str | None = None
+    request: JsonObject | None = None
 
 
 class StageStarted(RunEvent, tag="StageStarted.v1"):
@@ -97,6 +103,8 @@ class ArtifactCreated(RunEvent, tag="ArtifactCreated.v1"):
     name: str
     files: list[str]
     artifact: JsonObject
+    #: a fork's artifact taken as it was from this run, not debated again
+    reused_from: str | None = None
 
 
 class StageFinished(RunEvent, tag="StageFinished.v1"):

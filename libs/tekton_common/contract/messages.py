@@ -45,7 +45,11 @@ MESSAGES: dict[str, tuple[Any, str]] = {
     "OutcomeReply": (debates.OutcomeReply, "what the mediator's model answers (structured output)"),
     "RunRequest": (runs.RunRequest, "tekton.runs.start"),
     "ResumeRequest": (runs.ResumeRequest, "tekton.runs.resume"),
-    "RunAccepted": (runs.RunAccepted, "the reply to a start or a resume"),
+    "DecisionRequest": (runs.DecisionRequest, "tekton.runs.decide"),
+    "DecisionMade": (runs.DecisionMade, "the reply to a decision"),
+    "RetryRequest": (runs.RetryRequest, "tekton.runs.retry"),
+    "ForkRequest": (runs.ForkRequest, "tekton.runs.fork"),
+    "RunAccepted": (runs.RunAccepted, "the reply to a start, a resume, a retry or a fork"),
     "StageRequest": (runs.StageRequest, "tekton.stage.<stage>.run"),
     "StageOutcome": (runs.StageOutcome, "the reply of a stage"),
     "WorkspaceRef": (

@@ -1,4 +1,5 @@
-"""Runs and stages on the bus: ``tekton.runs.start``, ``tekton.runs.resume`` and
+"""Runs and stages on the bus: ``tekton.runs.start``, ``tekton.runs.resume``,
+``tekton.runs.decide``, ``tekton.runs.retry``, ``tekton.runs.fork`` and
 ``tekton.stage.<stage>.run``."""
 
 from __future__ import annotations
@@ -116,6 +117,33 @@ class ResumeRequest(msgspec.Struct, frozen=True):
     run_id: RunId
 
 
+class Tuning(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a retry or a fork may change of the run's request (None: as it was)."""
+
+    model: ModelSpec | None = None
+    threshold: Threshold | None = None
+    max_rounds: Rounds | None = None
+
+
+class RetryRequest(Tuning, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``tekton.runs.retry``: run a failed run's blocked stage again (`stage`, when
+    given, must be it), told why it was blocked, and go on from there."""
+
+    run_id: RunId
+    stage: Stage | None = None
+
+
+class ForkRequest(Tuning, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``tekton.runs.fork``: a new run of `fork_of`'s goal, repository and settings
+    that reuses its artifacts of the stages before `from_stage` and runs the rest
+    (`approve`: its gates, when not the source's)."""
+
+    fork_of: RunId
+    from_stage: Stage
+    run_id: RunId = msgspec.field(default_factory=new_run_id)
+    approve: Stages | None = None
+
+
 class RunAccepted(msgspec.Struct, frozen=True):
     """The reply to a start or a resume: the run and the stages it will go through."""
 
@@ -176,6 +204,8 @@ class StageRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: what memory holds for the stage, when the coordinator fetched it ahead (it asks
     #: for every stage of a run at once); else the stage asks itself
     recall: Recall | None = None
+    #: why this stage was blocked before (a retry): a person's rejection, or a debate's
+    feedback: Annotated[str, msgspec.Meta(max_length=8000)] | None = None
 
 
 class StageOutcome(msgspec.Struct):

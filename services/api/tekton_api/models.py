@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tekton_api.config import MODELS_HELP
 from tekton_common.contract.ids import ID_CHARS, MAX_RUN_ID
-from tekton_common.contract.limits import MAX_GOAL, MAX_MODEL
+from tekton_common.contract.limits import MAX_GOAL, MAX_MODEL, ROUNDS, THRESHOLD
 from tekton_common.contract.seats import MAX_SEATS, SEAT_PATTERN
 from tekton_common.contract.workspaces import REPO_URL_PATTERN
 from tekton_common.stages import Stage
@@ -31,12 +31,40 @@ class WorkspaceUploaded(BaseModel):
     workspace: WorkspaceIn
 
 
+RunIdField = Annotated[str, Field(pattern=f"^[{ID_CHARS}]+$", max_length=MAX_RUN_ID)]
+ModelField = Annotated[
+    str,
+    Field(
+        max_length=MAX_MODEL,
+        description=f"one model for every turn: {MODELS_HELP}, or a profile of the configuration",
+    ),
+]
+ThresholdField = Annotated[float, Field(ge=THRESHOLD[0], le=THRESHOLD[1])]
+RoundsField = Annotated[int, Field(ge=ROUNDS[0], le=ROUNDS[1])]
+#: what a fork takes from its source run and may not be given with it
+FORK_TAKES = ("goal", "repo_url", "workspace", "to_stage", "consensus_free", "seats")
+
+
 class RunCreate(BaseModel):
-    """A run to start (a field it does not know is an error, not ignored)."""
+    """A run to start (a field it does not know is an error, not ignored); with
+    `fork_of` and `from_stage`, a fork of that run: its goal, repository, stages and
+    seats, reusing its artifacts of the stages before `from_stage`."""
 
     model_config = ConfigDict(extra="forbid")
 
-    goal: str = Field(min_length=1, max_length=MAX_GOAL, description="what the run should achieve")
+    goal: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_GOAL,
+        description="what the run should achieve (required, but for a fork)",
+    )
+    fork_of: RunIdField | None = Field(default=None, description="the run this one forks")
+    threshold: ThresholdField | None = Field(
+        default=None, description="the accept share (else /config's; a fork's: its source's)"
+    )
+    max_rounds: RoundsField | None = Field(
+        default=None, description="debate rounds (else /config's; a fork's: its source's)"
+    )
     repo_url: str | None = Field(
         default=None,
         max_length=2048,
@@ -55,21 +83,43 @@ class RunCreate(BaseModel):
     from_stage: Stage | None = Field(default=None, description="first stage")
     to_stage: Stage | None = Field(default=None, description="last stage")
     consensus_free: list[Stage] = Field(default_factory=list, max_length=9)
-    model: str | None = Field(
-        default=None,
-        max_length=MAX_MODEL,
-        description=f"one model for every turn: {MODELS_HELP}, or a profile of the configuration",
-    )
+    model: ModelField | None = None
     approve: list[Stage] = Field(
         default_factory=list,
         max_length=9,
-        description="stages whose artifact waits for a decision (POST /runs/{id}/decisions)",
+        description="stages whose artifact waits for a decision (POST /runs/{id}/decisions); "
+        "a fork given none keeps its source's",
     )
     seats: list[Annotated[str, Field(pattern=SEAT_PATTERN, max_length=300)]] = Field(
         default_factory=list,
         max_length=MAX_SEATS,
         description="who sits in a seat and on which model: [STAGE:]ROLE=CI[@MODEL]",
     )
+
+    @model_validator(mode="after")
+    def _fork_or_goal(self) -> RunCreate:
+        if self.fork_of is None:
+            if self.goal is None:
+                raise ValueError("a run needs its goal (or fork_of and from_stage)")
+            return self
+        if self.from_stage is None:
+            raise ValueError("a fork names from_stage, the first stage it runs again")
+        given = [name for name in FORK_TAKES if getattr(self, name)]
+        if given or self.run_id is not None:
+            taken = ", ".join(given or ["run_id"])
+            raise ValueError(f"a fork takes its run's goal, repository, stages and seats: {taken}")
+        return self
+
+
+class RetryIn(BaseModel):
+    """A failed run's blocked stage run again (the run named in the path)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: Stage | None = Field(default=None, description="the blocked stage (checked)")
+    model: ModelField | None = None
+    threshold: ThresholdField | None = None
+    max_rounds: RoundsField | None = None
 
 
 class DecisionIn(BaseModel):
@@ -95,10 +145,11 @@ class DecisionIn(BaseModel):
 
 
 class RunStarted(BaseModel):
-    """A started run."""
+    """A started (forked, retried) run: the stages it goes through, those it skips."""
 
     run_id: str
     stages: list[str]
+    skipped: list[str] = []
 
 
 class Problem(BaseModel):

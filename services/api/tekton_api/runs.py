@@ -1,4 +1,5 @@
-"""Runs: start, list, state, live events (Server-Sent Events), artifacts."""
+"""Runs: start (or fork), list, state, live events (Server-Sent Events), artifacts,
+decisions, retry, and two runs compared."""
 
 from __future__ import annotations
 
@@ -15,13 +16,20 @@ from sse_starlette.sse import EventSourceResponse
 
 from tekton_api import deps
 from tekton_api.config import load_config
-from tekton_api.models import DecisionIn, RunCreate, RunStarted, WorkspaceUploaded
+from tekton_api.models import DecisionIn, RetryIn, RunCreate, RunStarted, WorkspaceUploaded
 from tekton_common.client import Tekton
 from tekton_common.contract.codec import make
 from tekton_common.contract.events import AnyRunEvent, ArtifactCreated, event_type
 from tekton_common.contract.ids import ID_CHARS, MAX_RUN_ID
-from tekton_common.contract.runs import DecisionRequest, RunRequest, new_run_id
+from tekton_common.contract.runs import (
+    DecisionRequest,
+    ForkRequest,
+    RetryRequest,
+    RunRequest,
+    new_run_id,
+)
 from tekton_common.errors import NotFoundError, ProtocolError
+from tekton_common.rundiff import compare
 from tekton_common.settings import Settings
 from tekton_common.workspace import kind_of
 
@@ -50,25 +58,38 @@ def artifact_events(events: list[AnyRunEvent]) -> list[ArtifactCreated]:
 async def start_run(
     ask: RunCreate, tekton: Platform, settings: Annotated[Settings, Depends(deps.settings)]
 ) -> dict[str, Any]:
-    """Start a run in the stages service; it goes on whoever watches."""
-    config = load_config(settings)
-    request = make(
-        RunRequest,
-        goal=ask.goal,
-        from_stage=ask.from_stage,
-        to_stage=ask.to_stage,
-        consensus_free=ask.consensus_free,
-        model=ask.model or config.model,
-        seats=ask.seats,
-        approve=ask.approve,
-        max_rounds=config.max_rounds,
-        threshold=config.threshold,
-        repo_url=ask.repo_url,
-        run_id=ask.run_id or new_run_id(),
-        workspace=ask.workspace.model_dump() if ask.workspace else None,
-    )
-    accepted = await tekton.start_run(request)
-    return {"run_id": accepted.run_id, "stages": accepted.stages}
+    """Start a run in the stages service; it goes on whoever watches. With `fork_of`
+    and `from_stage`, a fork of that run (reused stages in `skipped`)."""
+    if ask.fork_of is not None:
+        fork = make(
+            ForkRequest,
+            fork_of=ask.fork_of,
+            from_stage=ask.from_stage,
+            model=ask.model,
+            threshold=ask.threshold,
+            max_rounds=ask.max_rounds,
+            approve=ask.approve or None,
+        )
+        accepted = await tekton.fork_run(fork)
+    else:
+        config = load_config(settings)
+        request = make(
+            RunRequest,
+            goal=ask.goal,
+            from_stage=ask.from_stage,
+            to_stage=ask.to_stage,
+            consensus_free=ask.consensus_free,
+            model=ask.model or config.model,
+            seats=ask.seats,
+            approve=ask.approve,
+            max_rounds=config.max_rounds if ask.max_rounds is None else ask.max_rounds,
+            threshold=config.threshold if ask.threshold is None else ask.threshold,
+            repo_url=ask.repo_url,
+            run_id=ask.run_id or new_run_id(),
+            workspace=ask.workspace.model_dump() if ask.workspace else None,
+        )
+        accepted = await tekton.start_run(request)
+    return msgspec.to_builtins(accepted)  # type: ignore[no-any-return]
 
 
 @router.post(
@@ -130,6 +151,24 @@ async def decide(run_id: RunIdPath, ask: DecisionIn, tekton: Platform) -> dict[s
         await tekton.decide(make(DecisionRequest, run_id=run_id, **fields))
     )
     return made
+
+
+@router.post("/{run_id}/retry", status_code=201, response_model=RunStarted)
+async def retry(run_id: RunIdPath, ask: RetryIn, tekton: Platform) -> dict[str, Any]:
+    """Run a failed run's blocked stage again (told why it was blocked; another model,
+    threshold or rounds when given) and go on; 400 when the run has not failed."""
+    fields = ask.model_dump(exclude_none=True)
+    accepted = await tekton.retry_run(make(RetryRequest, run_id=run_id, **fields))
+    return msgspec.to_builtins(accepted)  # type: ignore[no-any-return]
+
+
+@router.get("/{run_id}/diff/{other}")
+async def diff(run_id: RunIdPath, other: RunIdPath, tekton: Platform) -> dict[str, Any]:
+    """Run `run_id` against run `other`, stage by stage: status, reuse, tokens, cost,
+    duration, the last round's votes, models, checks, the artifacts' JSON differences
+    and, for a change, the diff of the two diffs."""
+    found = compare(await tekton.events(run_id), await tekton.events(other))
+    return msgspec.to_builtins(found)  # type: ignore[no-any-return]
 
 
 @router.get("/{run_id}")

@@ -15,13 +15,28 @@ from tekton_common import bus
 from tekton_common.bus_service import BusService, Setup, Spawn
 from tekton_common.catalog import STAGES_PORT_OFFSET
 from tekton_common.contract.codec import decode, encode
-from tekton_common.contract.runs import DecisionRequest, ResumeRequest, RunRequest, StageRequest
+from tekton_common.contract.runs import (
+    DecisionRequest,
+    ForkRequest,
+    ResumeRequest,
+    RetryRequest,
+    RunRequest,
+    StageRequest,
+)
 from tekton_common.errors import ProtocolError, TektonError
 from tekton_common.micro import EndpointDef
 from tekton_common.runlog import ensure_runs_stream
 from tekton_common.settings import Settings, load_settings
 from tekton_common.stages import DIAMOND
-from tekton_common.subjects import MEMORY_INFO, RUNS_DECIDE, RUNS_RESUME, RUNS_START, stage_run
+from tekton_common.subjects import (
+    MEMORY_INFO,
+    RUNS_DECIDE,
+    RUNS_FORK,
+    RUNS_RESUME,
+    RUNS_RETRY,
+    RUNS_START,
+    stage_run,
+)
 from tekton_common.telemetry import observe
 from tekton_stages.coordinator import Coordinator
 from tekton_stages.memory import Memory
@@ -69,6 +84,13 @@ def make_setup(settings: Settings) -> Setup:
         async def decide(request: Request) -> bytes:
             return encode(await coordinator.decide(decode(request.data, DecisionRequest)))
 
+        async def retry(request: Request) -> bytes:
+            ask = decode(request.data, RetryRequest)
+            return encode(await coordinator.resume(ask.run_id, ask))
+
+        async def fork(request: Request) -> bytes:
+            return encode(await coordinator.fork(decode(request.data, ForkRequest)))
+
         async def memory_info(request: Request) -> bytes:
             return encode(await memory.info())
 
@@ -78,6 +100,8 @@ def make_setup(settings: Settings) -> Setup:
             EndpointDef("runs_start", start, subject=RUNS_START),
             EndpointDef("runs_resume", resume, subject=RUNS_RESUME),
             EndpointDef("runs_decide", decide, subject=RUNS_DECIDE),
+            EndpointDef("runs_retry", retry, subject=RUNS_RETRY),
+            EndpointDef("runs_fork", fork, subject=RUNS_FORK),
         ]
 
     return setup

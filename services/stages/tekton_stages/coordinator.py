@@ -3,11 +3,14 @@
 ``tekton.runs.start`` answers at once with the run id and the stage plan; the run goes
 on in this service, so it survives the command line that started it. Its state is its
 event log: ``tekton.runs.resume`` reads the log and continues after the last finished
-stage, reusing the artifacts already made. Every stage's outcome (what was made, or what
-blocked it) is stored as a lesson in Milvus for later runs. With a repository (a
-workspace, or a remote URL) the run is proved by execution (`evidence`): the workspace
-is indexed, the code stage's change applied and checked in the sandbox and repaired
-while it breaks a check, and a finished run leaves its branch in the workspaces bucket.
+stage, reusing the artifacts already made; ``tekton.runs.retry`` does so for a failed
+run, its blocked stage told why and perhaps on another model; ``tekton.runs.fork``
+starts a new run that reuses another's artifacts up to a stage (`reruns`). Every
+stage's outcome (what was made, or what blocked it) is stored as a lesson in Milvus for
+later runs. With a repository (a workspace, or a remote URL) the run is proved by
+execution (`evidence`): the workspace is indexed, the code stage's change applied and
+checked in the sandbox and repaired while it breaks a check, and a finished run leaves
+its branch in the workspaces bucket.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from tekton_common import bus, metrics, spans
 from tekton_common.artifact_files import artifact_name, run_folder, write_artifact
 from tekton_common.artifacts import artifact_model
 from tekton_common.bus_service import Spawn
-from tekton_common.contract.codec import convert
 from tekton_common.contract.debates import DebateResult
 from tekton_common.contract.events import (
     TERMINAL,
@@ -50,8 +52,10 @@ from tekton_common.contract.ids import check_run_id
 from tekton_common.contract.runs import (
     DecisionMade,
     DecisionRequest,
+    ForkRequest,
     Lesson,
     Recall,
+    RetryRequest,
     RunAccepted,
     RunRequest,
     StageOutcome,
@@ -64,8 +68,8 @@ from tekton_common.errors import NotFoundError, ProtocolError, TektonError
 from tekton_common.runlog import RUNS_STREAM, EventLog, read_events, run_ids, run_subject
 from tekton_common.settings import Settings
 from tekton_common.stages import select
-from tekton_common.workspace import require_object
-from tekton_stages import gates
+from tekton_common.workspace import copy_object, require_object
+from tekton_stages import gates, reruns
 from tekton_stages.asking import StageCaller
 from tekton_stages.evidence import RunEvidence, measured
 from tekton_stages.memory import Memory, MemoryUnavailableError
@@ -84,12 +88,6 @@ ACTIVE_RUNS = metrics.up_down_counter(
 def artifacts_root(settings: Settings) -> Path:
     """Where this service keeps every run's artifacts: ``$TEKTON_HOME/artifacts``."""
     return settings.home_path / "artifacts"
-
-
-def _current_request(stored: JsonObject) -> RunRequest:
-    """A run request as RunStarted stored it, without the fields older versions had
-    (``output``; ``repo``, a path, which no request may name any more)."""
-    return convert({k: v for k, v in stored.items() if k not in ("output", "repo")}, RunRequest)
 
 
 def _finished(stage: str, done: DebateResult | StageAwaitingApproval) -> StageFinished:
@@ -157,20 +155,55 @@ class Coordinator:
             request = msgspec.structs.replace(
                 request, workspace=await self._own_workspace(request.run_id, request.workspace)
             )
+        return await self._begin(request, stages)
+
+    async def fork(self, ask: ForkRequest) -> RunAccepted:
+        """A new run of another's goal, repository and settings that takes its artifacts
+        of the stages before `ask.from_stage` as they are and runs the rest. Its
+        repository is the source run's own copy (not cloned again), so both changed
+        the same tree."""
+        source = await read_events(self.js, ask.fork_of)
+        if not source:
+            raise NotFoundError(f"no run {ask.fork_of}")
+        request, stages, reused = reruns.forked(source, ask)
+        if request.workspace is not None or request.repo_url is not None:
+            ref = request.workspace or WorkspaceRef(
+                name=f"{ask.fork_of}/source", kind="git", size=0
+            )
+            info = await copy_object(self.js, f"{ask.fork_of}/source", f"{ask.run_id}/source")
+            ref = msgspec.structs.replace(
+                ref, name=info.name, size=info.size or 0, digest=info.digest or ""
+            )
+            request = msgspec.structs.replace(request, workspace=ref, repo_url=None)
+        return await self._begin(request, stages, ask.fork_of, reused)
+
+    async def _begin(
+        self,
+        request: RunRequest,
+        stages: list[str],
+        fork_of: str | None = None,
+        reused: dict[str, JsonObject] | None = None,
+    ) -> RunAccepted:
+        """RunStarted (and a fork's reused artifacts), then the run in the background."""
         if await read_events(self.js, request.run_id):
             raise ProtocolError(f"run {request.run_id} already exists; use resume")
         log = EventLog(self.js, request.run_id, nc=self.nc)
         output = str(run_folder(artifacts_root(self.settings), request.run_id))
+        earlier = dict(reused or {})
         await log.emit(
             RunStarted(
                 goal=request.goal,
                 stages=stages,
                 output=output,
                 request=msgspec.to_builtins(request),
+                fork_of=fork_of,
+                reused=list(earlier),
             )
         )
-        self.spawn(self._drive(request, stages, log, output, {}))
-        return RunAccepted(run_id=request.run_id, stages=stages)
+        for stage, artifact in earlier.items():
+            await self._keep(stage, artifact, None, log, output, reused_from=fork_of)
+        self.spawn(self._drive(request, stages, log, output, earlier))
+        return RunAccepted(run_id=request.run_id, stages=stages, skipped=list(earlier))
 
     async def _own_workspace(self, run_id: str, ref: WorkspaceRef) -> WorkspaceRef:
         """The run's own source object, with the store's digest (never the sender's,
@@ -180,8 +213,9 @@ class Coordinator:
         info = await require_object(self.js, ref.name)
         return msgspec.structs.replace(ref, digest=info.digest or "", size=info.size or 0)
 
-    async def resume(self, run_id: str) -> RunAccepted:
-        """Continue a run after its last finished stage."""
+    async def resume(self, run_id: str, retry: RetryRequest | None = None) -> RunAccepted:
+        """Continue a run after its last finished stage; with `retry`, a failed run's
+        blocked stage is run again (told why it was blocked), as the retry tunes it."""
         events = await read_events(self.js, check_run_id(run_id))
         if not events:
             raise NotFoundError(f"no run {run_id}")
@@ -189,21 +223,30 @@ class Coordinator:
             raise ProtocolError(f"run {run_id} is running")
         if isinstance(events[-1], RunFinished):
             raise ProtocolError(f"run {run_id} has finished; nothing to resume")
-        started = events[0]
-        if not isinstance(started, RunStarted):
-            raise ProtocolError(f"run {run_id}: its log does not begin with RunStarted")
+        started = reruns.started_of(events)
         if (gate := gates.awaiting(events)) is not None:
             raise ProtocolError(
                 f"run {run_id} awaits a decision on {gate.stage}: tekton runs approve, "
                 "reject or edit"
             )
-        request = _current_request(started.request)
+        request = reruns.request_of(events)
         finished = {e.stage: e.artifact for e in events if isinstance(e, ArtifactCreated)}
+        remaining = [s for s in started.stages if s not in finished]
+        again: str | None = None
+        feedback: dict[str, str] = {}
+        if retry is not None:
+            again, request, why = reruns.retried(events, retry, remaining)
+            feedback = {again: why} if why else {}
         log = EventLog(self.js, run_id, seq=events[-1].seq, nc=self.nc)
         await self._decided(events, finished, log, started.output)
         remaining = [s for s in started.stages if s not in finished]
-        await log.emit(RunResumed(done=list(finished), remaining=remaining))
-        self.spawn(self._drive(request, remaining, log, started.output, finished))
+        changed = msgspec.to_builtins(request) if retry is not None else None
+        await log.emit(
+            RunResumed(done=list(finished), remaining=remaining, retry=again, request=changed)
+        )
+        tokens, cost, _ = reruns.spent(events)
+        totals = Totals(tokens, cost)
+        self.spawn(self._drive(request, remaining, log, started.output, finished, totals, feedback))
         return RunAccepted(run_id=run_id, stages=remaining, skipped=list(finished))
 
     async def _decided(
@@ -230,7 +273,7 @@ class Coordinator:
         self, log: EventLog, decision: DecisionRecorded, events: list[AnyRunEvent]
     ) -> None:
         reason = f"rejected by {decision.by}: {decision.comment}"
-        tokens, cost, took = gates.spent(events)
+        tokens, cost, took = reruns.spent(events)
         await log.emit(StageBlocked(stage=decision.stage, reason=reason))
         await log.emit(
             RunFailed(
@@ -320,11 +363,14 @@ class Coordinator:
         log: EventLog,
         output: str,
         earlier: dict[str, JsonObject],
+        totals: Totals | None = None,
+        feedback: dict[str, str] | None = None,
     ) -> None:
+        totals = totals or Totals()
         with spans.workflow("run", request.run_id, **{"tekton.stages": len(stages)}) as current:
             ACTIVE_RUNS.add(1)
             try:
-                totals, finished = await self._run(request, stages, log, output, earlier)
+                finished = await self._run(request, stages, log, output, earlier, totals, feedback)
             finally:
                 ACTIVE_RUNS.add(-1)
             current.set_attributes(
@@ -342,12 +388,14 @@ class Coordinator:
         log: EventLog,
         output: str,
         earlier: dict[str, JsonObject],
-    ) -> tuple[Totals, bool | None]:
-        """The stages in order; (what they cost, whether the run finished: None when it
-        paused at a gate)."""
+        totals: Totals,
+        feedback: dict[str, str] | None = None,
+    ) -> bool | None:
+        """The stages in order, their cost added to `totals` (what the run spent before,
+        when it goes on); whether the run finished (None: it paused at a gate).
+        `feedback`: why a retried stage was blocked before, for its debate."""
         self.active.add(request.run_id)
         started = time.perf_counter()
-        totals = Totals()
         lessons: list[asyncio.Task[None]] = []  # kept while the next stage runs
         recalls: dict[str, asyncio.Task[Recall]] = {}
 
@@ -375,7 +423,10 @@ class Coordinator:
                     fetch(stages[number + 1])
                 found = await recalls[stage]
                 said = evidence.report()[-EVIDENCE_CHARS:] if evidence else None
-                outcome = await self._stage(request, stage, log, earlier, found, repo_key, said)
+                told = (feedback or {}).get(stage)
+                outcome = await self._stage(
+                    request, stage, log, earlier, found, repo_key, said, told
+                )
                 if evidence and stage == "code" and outcome.status == "approved":
                     outcome = await self._prove(
                         request, outcome, log, earlier, found, evidence, totals
@@ -389,7 +440,7 @@ class Coordinator:
                 ):
                     await asyncio.gather(*lessons)
                     await _blocked(log, stage, outcome.reason, totals, took())
-                    return totals, False
+                    return False
                 artifact = artifact_model(stage).model_validate(
                     measured(stage, outcome.artifact, evidence)
                 )
@@ -399,7 +450,7 @@ class Coordinator:
                     # said once the run has let go of everything (below), so a decision
                     # that comes at once finds it free to go on
                     pause = gates.pause(stage, made, outcome.debate)
-                    return totals, None
+                    return None
                 await self._keep(stage, made, _finished(stage, outcome.debate), log, output)
                 earlier[stage] = made
             await asyncio.gather(*lessons)  # a run's lessons are kept before it ends
@@ -425,7 +476,7 @@ class Coordinator:
                     cost_usd=totals.cost_usd,
                 )
             )
-            return totals, False
+            return False
         finally:
             for fetching in recalls.values():  # a run that stopped early needs no more
                 fetching.cancel()
@@ -434,7 +485,7 @@ class Coordinator:
             self.active.discard(request.run_id)
             if pause is not None:
                 await log.emit(pause)
-        return totals, True
+        return True
 
     async def _repository(
         self, request: RunRequest, stages: list[str], log: EventLog, earlier: dict[str, JsonObject]
@@ -516,13 +567,24 @@ class Coordinator:
         return result_branch(request.run_id), ref
 
     async def _keep(
-        self, stage: str, artifact: JsonObject, finished: StageFinished, log: EventLog, output: str
+        self,
+        stage: str,
+        artifact: JsonObject,
+        finished: StageFinished | None,
+        log: EventLog,
+        output: str,
+        reused_from: str | None = None,
     ) -> None:
-        """Write an approved stage's artifact and say so."""
+        """Write an approved (or a fork's reused) stage's artifact and say so."""
         files = await asyncio.to_thread(write_artifact, Path(output), stage, artifact)
         name = artifact_name(stage)
-        await log.emit(ArtifactCreated(stage=stage, name=name, files=files, artifact=artifact))
-        await log.emit(finished)
+        await log.emit(
+            ArtifactCreated(
+                stage=stage, name=name, files=files, artifact=artifact, reused_from=reused_from
+            )
+        )
+        if finished is not None:
+            await log.emit(finished)
 
     async def _stage(
         self,
@@ -533,6 +595,7 @@ class Coordinator:
         found: Recall | None,
         repo_key: str | None = None,
         evidence: str | None = None,
+        feedback: str | None = None,
     ) -> StageOutcome:
         debate_id = f"{request.run_id}-{stage}-{log.seq}"
         await log.emit(StageStarted(stage=stage, debate_id=debate_id))
@@ -552,6 +615,7 @@ class Coordinator:
             repo_key=repo_key,
             evidence=evidence,
             recall=found,
+            feedback=feedback[-8000:] if feedback else None,
         )
         return await self.stages.ask(ask, log)
 

@@ -15,9 +15,7 @@ from tekton_common.contract.events import (
     AnyRunEvent,
     DecisionRecorded,
     RunResumed,
-    RunStarted,
     StageAwaitingApproval,
-    StageFinished,
 )
 from tekton_common.contract.runs import DecisionMade, DecisionRequest, RunRequest
 from tekton_common.contract.schemas import JsonObject
@@ -44,17 +42,6 @@ def since_last_went_on(events: Sequence[AnyRunEvent]) -> Sequence[AnyRunEvent]:
     """The events after the run last resumed or ended (older decisions are answered)."""
     marks = [i for i, e in enumerate(events) if isinstance(e, (RunResumed, *TERMINAL))]
     return events[marks[-1] + 1 :] if marks else events
-
-
-def spent(events: Sequence[AnyRunEvent]) -> tuple[int, float, float]:
-    """Tokens, cost and seconds a run has spent so far, from its log (the stages
-    finished, and the gates asked, whose debates were held)."""
-    done = [e for e in events if isinstance(e, StageFinished | StageAwaitingApproval)]
-    kept = {e.stage for e in done if isinstance(e, StageFinished)}
-    counted = [e for e in done if isinstance(e, StageFinished) or e.stage not in kept]
-    started = events[0].ts if events and isinstance(events[0], RunStarted) else 0.0
-    took = round(max(0.0, events[-1].ts - started), 3) if started else 0.0
-    return sum(e.tokens for e in counted), sum(e.cost_usd for e in counted), took
 
 
 def decisions(events: Sequence[AnyRunEvent]) -> dict[str, DecisionRecorded]:

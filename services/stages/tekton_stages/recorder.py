@@ -77,13 +77,14 @@ async def record(conn: Any, data: bytes) -> bool:
 
 async def _run_started(conn: Any, e: RunStarted, at: datetime) -> None:
     await conn.execute(
-        "INSERT INTO runs (run_id, goal, status, stages, output, started_at) VALUES "
-        "($1, $2, 'running', $3, $4, $5) ON CONFLICT DO NOTHING",
+        "INSERT INTO runs (run_id, goal, status, stages, output, started_at, fork_of) VALUES "
+        "($1, $2, 'running', $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         e.run_id,
         e.goal,
         json.dumps(e.stages),
         e.output,
         at,
+        e.fork_of,
     )
 
 
@@ -151,15 +152,16 @@ async def _decision(conn: Any, e: DecisionRecorded, at: datetime) -> None:
 
 async def _artifact(conn: Any, e: ArtifactCreated, at: datetime) -> None:
     await conn.execute(
-        "INSERT INTO artifacts (run_id, stage, name, files, content, created_at) VALUES "
-        "($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id, stage) DO UPDATE SET files = $4, "
-        "content = $5, created_at = $6",
+        "INSERT INTO artifacts (run_id, stage, name, files, content, created_at, reused_from) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (run_id, stage) DO UPDATE SET "
+        "files = $4, content = $5, created_at = $6, reused_from = $7",
         e.run_id,
         e.stage,
         e.name,
         json.dumps(e.files),
         json.dumps(e.artifact),
         at,
+        e.reused_from,
     )
 
 

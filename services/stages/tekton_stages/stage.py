@@ -43,6 +43,12 @@ def stage_prompt(request: StageRequest, recall: Recall) -> tuple[str, str]:
             "outweigh any argument):"
         )
         parts.append(request.evidence)
+    if request.feedback:
+        parts.append(
+            "This stage was tried before and blocked; answer what stopped it (a person's "
+            "reason outweighs the debate's):"
+        )
+        parts.append(request.feedback)
     context = {"stage": request.stage, "earlier_artifacts": request.earlier}
     return "\n".join(parts), json.dumps(context, ensure_ascii=False)
 
