@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from tekton_cli import compare, debate, output, repos, runs
+from tekton_cli import compare, debate, durations, output, repos, runs
 from tekton_cli.app import run
 from tekton_common.contract.codec import make
 from tekton_common.contract.debates import DebateRequest
@@ -101,6 +101,14 @@ def run_goal(
             "reject or edit) before the run goes on; several may follow",
         ),
     ] = None,
+    approval_timeout: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DURATION",
+            help="how long a gate waits for its decision (90s, 30m, 2h, 7d); past it the "
+            "run is blocked (tekton runs retry runs the stage again). Default: for ever",
+        ),
+    ] = None,
     out: Annotated[
         str,
         typer.Option(
@@ -153,9 +161,10 @@ def run_goal(
             print(repos.planned_checks(repo, checks), file=sys.stderr if as_json else sys.stdout)
             return 0
         if fork:
-            if goal or repo or to_stage or free or role or check:
+            if goal or repo or to_stage or free or role or check or approval_timeout:
                 raise ConfigError(
-                    "--fork takes its run's goal, repository, stages, checks and seats: "
+                    "--fork takes its run's goal, repository, stages, checks, seats and "
+                    "approval timeout: "
                     "give only --from, --model, --threshold, --max-rounds and --approve"
                 )
             if not from_stage:
@@ -189,6 +198,11 @@ def run_goal(
             repair_attempts=repair_attempts,
             seats=role,
             approve=approve,
+            approval_timeout=(
+                durations.seconds("--approval-timeout", approval_timeout)
+                if approval_timeout
+                else None
+            ),
         )
         folder = None if request.repo_url else here
         return await runs.start(settings, request, as_json, keep, folder)

@@ -114,6 +114,7 @@ def run_request(
     repair_attempts: int | None = None,
     seats: list[str] | None = None,
     approve: list[str] | None = None,
+    approval_timeout: float | None = None,
 ) -> RunRequest:
     """The `tekton.runs.start` request, checked like the service checks it (a bad value
     fails here, before anything starts). A folder given as `repo` is packed and sent by
@@ -136,6 +137,7 @@ def run_request(
         repair_attempts=repair_attempts,
         seats=seats or [],
         approve=approve or [],
+        approval_timeout=approval_timeout,
     )
 
 

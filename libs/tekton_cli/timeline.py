@@ -3,6 +3,7 @@ the terminal UI)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from tekton_common.contract.debates import TurnRecord
@@ -92,9 +93,14 @@ def event_line(event: AnyRunEvent, local: Path | None = None) -> str | None:
         case ChecksFinished():
             return checks_lines(event)
         case StageAwaitingApproval():
+            until = (
+                time.strftime(" until %Y-%m-%d %H:%M:%S UTC", time.gmtime(event.deadline))
+                if event.deadline
+                else ""
+            )
             return (
-                f"⏸ {event.stage} awaits a decision (confidence {event.confidence:.2f}): "
-                f"tekton runs approve {event.run_id}"
+                f"⏸ {event.stage} awaits a decision{until} (confidence "
+                f"{event.confidence:.2f}): tekton runs approve {event.run_id}"
             )
         case DecisionRecorded():
             said = f": {event.comment}" if event.comment else ""

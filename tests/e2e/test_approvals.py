@@ -184,6 +184,31 @@ def test_a_paused_run_survives_the_stages_service_and_is_decided_over_the_api(
     assert code == 0 and kinds(events)[-1] == "RunFinished.v1"
 
 
+def test_a_gate_nobody_decides_in_time_blocks_the_run_also_across_a_restart(
+    platform: Fleet,
+) -> None:
+    args = ["--goal", "Gate me", "--to", "research", "--approve", "plan"]
+    wrong = platform.run("run", *args, "--approval-timeout", "soon")
+    assert wrong.returncode == 2 and "a duration such as 90s" in wrong.stderr
+    done = platform.run("run", *args, "--approval-timeout", "4s", "--json")
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr
+    gate = json.loads(done.stdout.splitlines()[-1])
+    run_id = gate["run_id"]
+    assert gate["type"] == "StageAwaitingApproval.v1" and gate["deadline"] > gate["ts"]
+    # the stages service dies while the run waits: the one started again blocks it
+    stages_pid = json.loads((platform.home / "run" / "tekton-stages.json").read_text())["pid"]
+    os.kill(stages_pid, signal.SIGKILL)
+    platform.up()
+    assert wait_for(lambda: kinds(events_of(platform, run_id))[-1] == "RunFailed.v1", 60)
+    events = events_of(platform, run_id)
+    assert kinds(events)[-3:] == ["StageAwaitingApproval.v1", "StageBlocked.v1", "RunFailed.v1"]
+    assert events[-1]["reason"] == "plan blocked: no decision before the approval timeout"
+    assert events[-1]["ts"] >= gate["deadline"]
+    assert platform.json("runs", "show", run_id)["status"] == "failed"
+    late = platform.run("runs", "approve", run_id, "--by", "alice")
+    assert late.returncode == 1 and f"run {run_id} is not awaiting a decision" in late.stderr
+
+
 def test_a_gate_on_the_last_stage_of_a_repository_run_still_makes_its_branch(
     platform: Fleet, tmp_path: Path
 ) -> None:
@@ -299,6 +324,12 @@ def test_a_fork_reuses_artifacts_byte_for_byte_and_the_runs_compare(
         assert api.get(f"/runs/{source}/diff/{fork}").json() == compared
         bad = api.post("/runs", json={"fork_of": source, "from_stage": "review", "goal": "x"})
         assert bad.status_code == 422 and "a fork takes its run's goal" in bad.text
+        timed = api.post(
+            "/runs", json={"fork_of": source, "from_stage": "review", "approval_timeout": 60}
+        )
+        assert timed.status_code == 422 and "timeout: approval_timeout" in timed.text
+        short = api.post("/runs", json={"goal": "x", "approve": ["plan"], "approval_timeout": 0.5})
+        assert short.status_code == 422 and "approval_timeout" in short.text
         missing = api.post("/runs", json={"fork_of": "nosuchrun", "from_stage": "review"})
         assert missing.status_code == 404, missing.text
         again = api.post(

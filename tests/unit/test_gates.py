@@ -3,9 +3,13 @@ a gate already decided, a decision on the wrong stage, an edit held to the schem
 
 from __future__ import annotations
 
+import time
+
 import msgspec
 import pytest
 
+from tekton_cli import durations
+from tekton_common.contract.debates import DebateResult
 from tekton_common.contract.events import (
     DecisionRecorded,
     RunFailed,
@@ -14,7 +18,7 @@ from tekton_common.contract.events import (
     StageAwaitingApproval,
 )
 from tekton_common.contract.runs import DecisionRequest
-from tekton_common.errors import ConflictError, ProtocolError
+from tekton_common.errors import ConfigError, ConflictError, ProtocolError
 from tekton_stages import gates
 
 START = RunStarted(run_id="r1", seq=1, goal="g", stages=["plan"], output="o", request={})
@@ -51,6 +55,49 @@ def test_the_gate_waits_until_a_decision_or_a_resume() -> None:
     assert gates.awaiting([START, gate(), decided()]) is None
     assert gates.awaiting([START, gate(), RunResumed(seq=3, done=[], remaining=[])]) is None
     assert gates.awaiting([START]) is None
+    # a gate that timed out (its run blocked and failed) waits for nothing
+    ended = RunFailed(seq=4, reason="plan blocked", duration_s=1.0, tokens=1, cost_usd=0.0)
+    blocked = gates.expired(gate())
+    assert blocked.stage == "plan" and "approval timeout" in blocked.reason
+    assert gates.awaiting([START, gate(), blocked, ended]) is None
+
+
+def test_a_gate_says_when_it_times_out() -> None:
+    debate = DebateResult(
+        debate_id="d",
+        stage="plan",
+        status="ok",
+        reason=None,
+        artifact={"a": 1},
+        rationale="why",
+        dissent=[],
+        risks=[],
+        checklist=[],
+        confidence=0.8,
+        votes={},
+        accept_share=1.0,
+        loops_run=1,
+        repairs=0,
+        roles={},
+        transcript=[],
+        total_tokens=1,
+        cost_usd=0.0,
+        duration_s=0.1,
+    )
+    before = time.time()
+    timed = gates.pause("plan", {"a": 1}, debate, 90.0)
+    assert timed.deadline is not None and before + 89.99 <= timed.deadline <= time.time() + 90.01
+    assert gates.pause("plan", {"a": 1}, debate, None).deadline is None
+
+
+def test_durations_on_the_command_line() -> None:
+    assert durations.seconds("--t", "90") == 90.0
+    assert durations.seconds("--t", "1.5m") == 90.0
+    assert durations.seconds("--t", " 2h ") == 7200.0
+    assert durations.seconds("--t", "7d") == 7 * 86400.0
+    for wrong in ("", "soon", "-5s", "3y", "1h30m"):
+        with pytest.raises(ConfigError, match=r"--t .*a duration such as 90s"):
+            durations.seconds("--t", wrong)
 
 
 def test_a_decision_repeated_is_found_and_another_is_refused() -> None:

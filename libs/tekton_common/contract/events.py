@@ -153,6 +153,8 @@ class StageAwaitingApproval(RunEvent, tag="StageAwaitingApproval.v1"):
     cost_usd: float
     duration_s: float
     confidence: float
+    #: when the run is blocked if nobody decided (epoch seconds; the run's approval_timeout)
+    deadline: float | None = None
 
 
 class DecisionRecorded(RunEvent, tag="DecisionRecorded.v1"):

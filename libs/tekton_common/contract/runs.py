@@ -30,6 +30,9 @@ from tekton_common.contract.workspaces import (
 from tekton_common.stages import DIAMOND, Stage
 
 Stages = Annotated[list[Stage], msgspec.Meta(max_length=len(DIAMOND))]
+#: how long a gate may wait: a second to 90 days
+APPROVAL_TIMEOUT = (1.0, 90 * 86400.0)
+ApprovalTimeout = Annotated[float, msgspec.Meta(ge=APPROVAL_TIMEOUT[0], le=APPROVAL_TIMEOUT[1])]
 
 
 def new_run_id() -> str:
@@ -60,6 +63,8 @@ class RunRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     seats: Seats = []
     #: stages whose artifact waits for a person's decision before the run goes on
     approve: Stages = []
+    #: seconds a gate waits for its decision before the run is blocked (None: for ever)
+    approval_timeout: ApprovalTimeout | None = None
 
     def __post_init__(self) -> None:
         if self.workspace is not None and self.repo_url is not None:

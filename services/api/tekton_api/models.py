@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tekton_api.config import MODELS_HELP
 from tekton_common.contract.ids import ID_CHARS, MAX_RUN_ID
 from tekton_common.contract.limits import MAX_GOAL, MAX_MODEL, ROUNDS, THRESHOLD
+from tekton_common.contract.runs import APPROVAL_TIMEOUT
 from tekton_common.contract.seats import MAX_SEATS, SEAT_PATTERN
 from tekton_common.contract.workspaces import REPO_URL_PATTERN
 from tekton_common.stages import Stage
@@ -42,7 +43,15 @@ ModelField = Annotated[
 ThresholdField = Annotated[float, Field(ge=THRESHOLD[0], le=THRESHOLD[1])]
 RoundsField = Annotated[int, Field(ge=ROUNDS[0], le=ROUNDS[1])]
 #: what a fork takes from its source run and may not be given with it
-FORK_TAKES = ("goal", "repo_url", "workspace", "to_stage", "consensus_free", "seats")
+FORK_TAKES = (
+    "goal",
+    "repo_url",
+    "workspace",
+    "to_stage",
+    "consensus_free",
+    "seats",
+    "approval_timeout",
+)
 
 
 class RunCreate(BaseModel):
@@ -90,6 +99,12 @@ class RunCreate(BaseModel):
         description="stages whose artifact waits for a decision (POST /runs/{id}/decisions); "
         "a fork given none keeps its source's",
     )
+    approval_timeout: float | None = Field(
+        default=None,
+        ge=APPROVAL_TIMEOUT[0],
+        le=APPROVAL_TIMEOUT[1],
+        description="seconds a gate waits for its decision before the run is blocked",
+    )
     seats: list[Annotated[str, Field(pattern=SEAT_PATTERN, max_length=300)]] = Field(
         default_factory=list,
         max_length=MAX_SEATS,
@@ -107,7 +122,10 @@ class RunCreate(BaseModel):
         given = [name for name in FORK_TAKES if getattr(self, name)]
         if given or self.run_id is not None:
             taken = ", ".join(given or ["run_id"])
-            raise ValueError(f"a fork takes its run's goal, repository, stages and seats: {taken}")
+            raise ValueError(
+                "a fork takes its run's goal, repository, stages, seats and approval "
+                f"timeout: {taken}"
+            )
         return self
 
 

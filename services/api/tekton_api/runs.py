@@ -82,6 +82,7 @@ async def start_run(
             model=ask.model or config.model,
             seats=ask.seats,
             approve=ask.approve,
+            approval_timeout=ask.approval_timeout,
             max_rounds=config.max_rounds if ask.max_rounds is None else ask.max_rounds,
             threshold=config.threshold if ask.threshold is None else ask.threshold,
             repo_url=ask.repo_url,

@@ -64,7 +64,7 @@ from tekton_common.contract.runs import (
 from tekton_common.contract.schemas import JsonObject
 from tekton_common.contract.seats import seats_for
 from tekton_common.contract.workspaces import WorkspaceRef
-from tekton_common.errors import NotFoundError, ProtocolError, TektonError
+from tekton_common.errors import ConflictError, NotFoundError, ProtocolError, TektonError
 from tekton_common.runlog import RUNS_STREAM, EventLog, read_events, run_ids, run_subject
 from tekton_common.settings import Settings
 from tekton_common.stages import select
@@ -329,16 +329,52 @@ class Coordinator:
         else:
             await self.resume(decision.run_id)
 
+    def _arm(self, gate: StageAwaitingApproval) -> None:
+        """Block the run at `gate` when its deadline passes undecided (a timer; the
+        deadline is in the log, so a restarted service arms it again)."""
+        if gate.deadline is None:
+            return
+        delay = max(0.0, gate.deadline - time.time())
+        asyncio.get_running_loop().call_later(delay, lambda: self.spawn(self._expire(gate)))
+
+    async def _expire(self, gate: StageAwaitingApproval) -> None:
+        """The run is blocked if it still waits at `gate`: the block is stored only
+        while the gate is the log's last message, so a decision that came first wins."""
+        try:
+            last = await self.js.get_last_msg(RUNS_STREAM, run_subject(gate.run_id))
+        except nats.js.errors.NotFoundError:
+            return  # the run is gone (pruned)
+        now = read_run_event(last.data or b"{}")
+        if not isinstance(now, StageAwaitingApproval) or now.seq != gate.seq:
+            return  # decided meanwhile
+        events = await read_events(self.js, gate.run_id)
+        log = EventLog(self.js, gate.run_id, seq=events[-1].seq, nc=self.nc)
+        try:
+            blocked = await log.emit_after(gates.expired(gate), last.seq or 0, f"t{gate.seq}")
+        except ConflictError:
+            return  # a decision came first
+        tokens, cost, took = reruns.spent(events)
+        await log.emit(
+            RunFailed(
+                reason=f"{gate.stage} blocked: {blocked.reason}",
+                duration_s=took,
+                tokens=tokens,
+                cost_usd=cost,
+            )
+        )
+        logger.info("run %s: no decision on %s in time; blocked", gate.run_id, gate.stage)
+
     async def resume_interrupted(self) -> list[str]:
         """Resume every run whose log ends without RunFinished or RunFailed: the process
         that drove it died (or was stopped) mid-run. Returns their ids."""
 
         async def ended(run_id: str) -> bool:
             last = await self.js.get_last_msg(RUNS_STREAM, run_subject(run_id))
-            # a run paused at a gate waits for its decision, not for a resume
-            return isinstance(
-                read_run_event(last.data or b"{}"), (*TERMINAL, StageAwaitingApproval)
-            )
+            event = read_run_event(last.data or b"{}")
+            # a run paused at a gate waits for its decision (or its timeout), not a resume
+            if isinstance(event, StageAwaitingApproval):
+                self._arm(event)
+            return isinstance(event, (*TERMINAL, StageAwaitingApproval))
 
         resumed: list[str] = []
         for run_id in await bus.patiently(lambda: run_ids(self.js), "listing runs"):
@@ -449,7 +485,7 @@ class Coordinator:
                     await asyncio.gather(*lessons)
                     # said once the run has let go of everything (below), so a decision
                     # that comes at once finds it free to go on
-                    pause = gates.pause(stage, made, outcome.debate)
+                    pause = gates.pause(stage, made, outcome.debate, request.approval_timeout)
                     return None
                 await self._keep(stage, made, _finished(stage, outcome.debate), log, output)
                 earlier[stage] = made
@@ -484,7 +520,7 @@ class Coordinator:
                 await self.trees.discard(evidence.ref, request.run_id)
             self.active.discard(request.run_id)
             if pause is not None:
-                await log.emit(pause)
+                self._arm(await log.emit(pause))
         return True
 
     async def _repository(

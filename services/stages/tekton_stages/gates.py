@@ -4,6 +4,7 @@ run holds nothing in memory, and any stages process can take the decision."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from pydantic import ValidationError
@@ -16,6 +17,7 @@ from tekton_common.contract.events import (
     DecisionRecorded,
     RunResumed,
     StageAwaitingApproval,
+    StageBlocked,
 )
 from tekton_common.contract.runs import DecisionMade, DecisionRequest, RunRequest
 from tekton_common.contract.schemas import JsonObject
@@ -29,9 +31,10 @@ def gated(request: RunRequest, settings: Settings) -> set[str]:
 
 
 def awaiting(events: Sequence[AnyRunEvent]) -> StageAwaitingApproval | None:
-    """The gate the run waits at: the last one asked that no decision answered."""
+    """The gate the run waits at: the last one asked that no decision answered (and
+    that did not time out: a run that ended waits for nothing)."""
     for event in reversed(events):
-        if isinstance(event, DecisionRecorded | RunResumed):
+        if isinstance(event, (DecisionRecorded, RunResumed, *TERMINAL)):
             return None
         if isinstance(event, StageAwaitingApproval):
             return event
@@ -103,9 +106,12 @@ def summary(stage: str, artifact: JsonObject, rationale: str) -> str:
     return f"{stage}: {rationale[:500]}\nartifact fields: {fields}"
 
 
-def pause(stage: str, artifact: JsonObject, debate: DebateResult) -> StageAwaitingApproval:
-    """The event a gated stage's run pauses with."""
+def pause(
+    stage: str, artifact: JsonObject, debate: DebateResult, timeout: float | None
+) -> StageAwaitingApproval:
+    """The event a gated stage's run pauses with (`timeout`: seconds it may wait)."""
     return StageAwaitingApproval(
+        deadline=round(time.time() + timeout, 3) if timeout is not None else None,
         stage=stage,
         artifact=artifact,
         summary=summary(stage, artifact, debate.rationale),
@@ -114,6 +120,11 @@ def pause(stage: str, artifact: JsonObject, debate: DebateResult) -> StageAwaiti
         duration_s=debate.duration_s,
         confidence=debate.confidence,
     )
+
+
+def expired(gate: StageAwaitingApproval) -> StageBlocked:
+    """What a gate nobody decided in time becomes."""
+    return StageBlocked(stage=gate.stage, reason="no decision before the approval timeout")
 
 
 def made(decision: DecisionRecorded, repeated: bool = False) -> DecisionMade:
