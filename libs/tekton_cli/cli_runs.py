@@ -9,11 +9,11 @@ from typing import Annotated
 
 import typer
 
-from tekton_cli import compare, debate, durations, output, repos, runs
+from tekton_cli import compare, debate, durations, output, repos, retention, runs
 from tekton_cli.app import run
 from tekton_common.contract.codec import make
-from tekton_common.contract.debates import DebateRequest
-from tekton_common.contract.ids import check_run_id
+from tekton_common.contract.debates import DebateRequest, SeatAnswer
+from tekton_common.contract.ids import check_id, check_run_id
 from tekton_common.contract.limits import DEFAULT_ROUNDS, DEFAULT_THRESHOLD
 from tekton_common.contract.runs import ForkRequest, RetryRequest, new_run_id
 from tekton_common.contract.seats import parse_seat, seats_for
@@ -33,6 +33,7 @@ RUNS_VERBS = (
     *runs.DECISION_VERBS,
     "retry",
     "diff",
+    *retention.VERBS,
 )
 Roles = Annotated[
     list[str] | None,
@@ -41,7 +42,8 @@ Roles = Annotated[
         metavar="[STAGE:]ROLE=CI[@MODEL]",
         help="who sits in a seat (proponent, skeptic, pragmatist, mediator) and on which "
         "model, e.g. code:skeptic=athena@local or mediator=apollo@premium or "
-        "skeptic=@local (repeatable; a stage's own seat wins)",
+        "skeptic=@local, or plan:skeptic=human for a person's seat (tekton answer); "
+        "repeatable; a stage's own seat wins",
     ),
 ]
 
@@ -214,14 +216,30 @@ def run_goal(
 def run_history(
     ctx: typer.Context,
     verb: Annotated[str, typer.Argument(help=", ".join(RUNS_VERBS))],
-    run_id: Annotated[str | None, typer.Argument(help="the run (all verbs but list)")] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Argument(help="the run (all verbs but list and prune; import: the tar, '-': stdin)"),
+    ] = None,
     other: Annotated[
         str | None, typer.Argument(metavar="[RUN_B]", help="diff: the run compared with")
     ] = None,
     out: Annotated[
         str | None,
-        typer.Option("--output", help="artifacts: also write them to OUTPUT/<run id> here"),
+        typer.Option(
+            "--output",
+            help="artifacts: also write them to OUTPUT/<run id> here; export: the tar file",
+        ),
     ] = None,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DURATION",
+            help="prune: remove the runs that ended longer ago (30d, 12h, 0s)",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="prune: only say what would be removed")
+    ] = False,
     repo: Annotated[str, typer.Option(help="fetch: the git repository the branch goes into")] = ".",
     stage: Annotated[
         str | None,
@@ -252,13 +270,21 @@ def run_history(
     reject and edit decide the gate a paused run waits at (`tekton run --approve`);
     retry runs a failed run's blocked stage again (told why it was blocked; --model,
     --threshold, --max-rounds change it) and goes on; diff RUN_A RUN_B compares two runs
-    stage by stage (a fork with its source: `tekton run --fork`)."""
+    stage by stage (a fork with its source: `tekton run --fork`); prune --older-than D
+    removes ended runs from every store (events, rows, artifacts, workspace objects,
+    lessons); export RUN writes the run as a tar (> run.tar), import FILE keeps it here."""
     keep = Path(os.path.abspath(out)) if out else None
     target = Path(os.path.abspath(repo))
 
     async def go(settings: Settings) -> int:
         if verb not in RUNS_VERBS:
             raise ConfigError(f"tekton runs takes {', '.join(RUNS_VERBS)}, not {verb!r}")
+        if verb == "prune":
+            return await retention.prune(settings, older_than, dry_run, as_json)
+        if verb == "import":
+            if not run_id:
+                raise ConfigError("tekton runs import needs the export's FILE ('-': stdin)")
+            return await retention.restore(settings, run_id, as_json)
         if verb != "list" and not run_id:
             raise ConfigError(f"tekton runs {verb} needs a RUN_ID")
         if run_id:
@@ -281,6 +307,8 @@ def run_history(
             return await runs.resume(settings, run_id or "", as_json, keep, again)
         if verb == "watch":
             return await runs.watch(settings, run_id or "", as_json)
+        if verb == "export":
+            return await retention.export(settings, run_id or "", keep, as_json)
         if verb in ("fetch", "patch"):
             return await runs.result(settings, verb, run_id or "", target)
         if verb in runs.DECISION_VERBS:
@@ -342,6 +370,37 @@ def run_debate(
         )
         result = await debate.debate(settings, request, timeout, as_json)
         return 0 if result.status == "approved" else 3
+
+    run(ctx, go)
+
+
+@commands.command("answer")
+def answer_seat(
+    ctx: typer.Context,
+    debate_id: Annotated[str, typer.Argument(help="the debate (shown where its seat waits)")],
+    role: Annotated[str, typer.Option(help="the seat: proponent, skeptic, pragmatist, mediator")],
+    position: Annotated[
+        str,
+        typer.Option(
+            metavar="FILE",
+            help="the answer as JSON ('-': stdin): a debater's position (tekton schema "
+            "PositionReply), the mediator's outcome (OutcomeReply, its artifact the stage's)",
+        ),
+    ],
+    by: Annotated[str | None, typer.Option(help="who answers (default: this OS user)")] = None,
+    as_json: Json = False,
+) -> None:
+    """Answer for a person's seat of a debate (--role ROLE=human): the debate takes the
+    answer when it holds to the seat's schema, else says what is wrong and waits on."""
+
+    async def go(settings: Settings) -> int:
+        said = make(
+            SeatAnswer,
+            role=role,
+            answer=runs.read_json("--position", position),
+            by=by or runs.user(),
+        )
+        return await debate.answer(settings, check_id("debate id", debate_id), said, as_json)
 
     run(ctx, go)
 

@@ -8,12 +8,19 @@ import msgspec
 
 from tekton_cli.output import print_json, table
 from tekton_common.client import Tekton
-from tekton_common.contract.debates import DebateRequest, DebateResult, TeamRequest, TurnRecord
+from tekton_common.contract.debates import (
+    DebateRequest,
+    DebateResult,
+    SeatAnswer,
+    TeamRequest,
+    TurnRecord,
+)
 from tekton_common.contract.events import (
     AnyDebateEvent,
     DebateStarted,
     RepairAsked,
     RoundEnded,
+    SeatAwaited,
     TurnTaken,
 )
 from tekton_common.contract.platform import RosterEntry, TeamAnswer, TeamMiss, TeamResult
@@ -52,7 +59,26 @@ def print_event(event: AnyDebateEvent) -> None:
             print(f"  round {event.round}: weighted accept share {event.accept_share:.2f}")
         case RepairAsked():
             print(f"  repair {event.attempt}: {'; '.join(event.errors[:3])}")
+        case SeatAwaited():
+            print(
+                f"  round {event.round} {event.role:<10} waits for a person: tekton answer "
+                f"{event.debate_id} --role {event.role} --position FILE (its {event.kind})"
+            )
     sys.stdout.flush()
+
+
+async def answer(settings: Settings, debate_id: str, said: SeatAnswer, as_json: bool) -> int:
+    """`tekton answer`: a person's answer for a debate's human seat."""
+    async with Tekton.connect(settings) as tekton:
+        taken = await tekton.answer(debate_id, said)
+    if as_json:
+        print_json(taken)
+    else:
+        print(
+            f"the {taken.role} seat of debate {taken.debate_id} took {taken.by}'s answer "
+            f"(round {taken.round})"
+        )
+    return 0
 
 
 async def debate(

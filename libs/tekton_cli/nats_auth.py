@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 
 from tekton_common.catalog import CATALOG, CISpec
+from tekton_common.contract.workspaces import WORKSPACES_BUCKET
 
 OPERATOR = "tekton"
 STAGES = "tekton-stages"
@@ -29,6 +30,7 @@ def _stream(name: str) -> list[str]:
     return [
         f"$JS.API.STREAM.INFO.{name}",
         f"$JS.API.STREAM.CREATE.{name}",
+        f"$JS.API.STREAM.UPDATE.{name}",  # its limits brought to the settings' retention
         f"$JS.API.STREAM.MSG.GET.{name}",
         f"$JS.API.DIRECT.GET.{name}",
         f"$JS.API.DIRECT.GET.{name}.>",
@@ -66,7 +68,7 @@ def ci_rules(spec: CISpec) -> tuple[list[str], list[str]]:
     if spec.name == "rhetor":
         publish += ["tekton.ci.*.chat", "tekton.ci.*.stream", "tekton.debates.>", "$SRV.PING.>"]
         publish += ["tekton.team.chat"]
-        subscribe += ["tekton.rhetor.>"]
+        subscribe += ["tekton.rhetor.>", "tekton.debates.*.answer"]
     elif spec.name == "budget":
         publish += [*_kv("tekton-budget", write=True)]
         subscribe += ["tekton.budget.>"]
@@ -85,6 +87,11 @@ def stages_rules() -> tuple[list[str], list[str]]:
         "tekton.runs.*.events",
         "tekton.debates.>",
         *_stream("TEKTON_RUNS"),
+        "$JS.API.STREAM.PURGE.TEKTON_RUNS",  # a pruned run's events
+        # runs' sources and results, exports and imports (the object store bucket)
+        *_stream(f"OBJ_{WORKSPACES_BUCKET}"),
+        f"$JS.API.STREAM.PURGE.OBJ_{WORKSPACES_BUCKET}",
+        f"$O.{WORKSPACES_BUCKET}.>",
     ]
     subscribe += [
         "tekton.stage.>",
@@ -93,6 +100,9 @@ def stages_rules() -> tuple[list[str], list[str]]:
         "tekton.runs.decide",
         "tekton.runs.retry",
         "tekton.runs.fork",
+        "tekton.runs.prune",
+        "tekton.runs.export",
+        "tekton.runs.import",
         "tekton.memory.info",
         "tekton.debates.>",
     ]

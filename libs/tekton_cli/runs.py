@@ -8,6 +8,7 @@ import getpass
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from opentelemetry import trace
@@ -22,7 +23,7 @@ from tekton_common.artifact_files import run_folder, write_artifact
 from tekton_common.catalog import CIId, get_ci
 from tekton_common.client import Tekton
 from tekton_common.contract.codec import make
-from tekton_common.contract.debates import ROLES
+from tekton_common.contract.debates import HUMAN, ROLES
 from tekton_common.contract.events import (
     TERMINAL,
     AnyRunEvent,
@@ -82,11 +83,15 @@ def dry_run(
     for stage in select(start, end):
         cast = dict(zip(ROLES, roles_of(stage), strict=True))
         seated, on = seats_for([*settings.seats, *(seats or [])], stage)
-        cast.update({role: CIId.from_str(ci).name for role, ci in seated.items()})
+        cast.update(
+            {role: ci if ci == HUMAN else CIId.from_str(ci).name for role, ci in seated.items()}
+        )
         if stage in consensus_free:
             cast = {"proponent": cast["proponent"], "mediator": cast["mediator"]}
         roles = {
-            role: Cast(f"{ci}-ci", choose_model(get_ci(ci), settings, stage, on.get(role) or model))
+            role: Cast(HUMAN, "tekton answer")
+            if ci == HUMAN
+            else Cast(f"{ci}-ci", choose_model(get_ci(ci), settings, stage, on.get(role) or model))
             for role, ci in cast.items()
         }
         plan.append(PlannedStage(stage, stage in consensus_free, roles))
@@ -219,21 +224,13 @@ def decision(
     decision_id: str | None,
 ) -> DecisionRequest:
     """The decision `tekton runs approve|reject|edit` sends, checked here first."""
-    body = None
-    if artifact is not None:
-        try:
-            text = sys.stdin.read() if artifact == "-" else Path(artifact).read_text()
-            body = msgspec.json.decode(text)
-        except OSError as exc:
-            raise ConfigError(f"--artifact {artifact}: {exc.strerror or exc}") from None
-        except msgspec.DecodeError as exc:
-            raise ConfigError(f"--artifact {artifact}: not JSON ({exc})") from None
+    body = read_json("--artifact", artifact) if artifact is not None else None
     fields = {"decision_id": decision_id} if decision_id else {}
     return make(
         DecisionRequest,
         run_id=check_run_id(run_id),
         decision=verb,
-        by=by or _user(),
+        by=by or user(),
         stage=stage,
         comment=comment,
         artifact=body,
@@ -241,7 +238,19 @@ def decision(
     )
 
 
-def _user() -> str:
+def read_json(option: str, source: str) -> Any:
+    """The JSON in the file `source` (``-``: standard input); ConfigError naming
+    `option` when it cannot be read or is no JSON."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+        return msgspec.json.decode(text)
+    except OSError as exc:
+        raise ConfigError(f"{option} {source}: {exc.strerror or exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{option} {source}: not JSON ({exc})") from None
+
+
+def user() -> str:
     """Who runs this command (the OS user), for a decision given without --by."""
     try:
         return getpass.getuser()

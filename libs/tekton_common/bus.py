@@ -17,7 +17,7 @@ import nats
 import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import DeliverPolicy
+from nats.js.api import DeliverPolicy, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 from opentelemetry.trace import SpanKind
@@ -298,9 +298,24 @@ async def while_unanswered(
         delay = min(1.0, delay * 2)
 
 
+#: JetStream's error code for a stream that exists with another configuration
+STREAM_CONFIG_DIFFERS = 10058
+
+
 def replicas(nc: Client) -> int:
     """Copies JetStream keeps of what Tekton creates (see `TracedClient.replicas`)."""
     return nc.replicas if isinstance(nc, TracedClient) else 1
+
+
+async def keep_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    """Create the stream, or bring one made before to `config` (a retention setting
+    changed): idempotent across processes."""
+    try:
+        await js.add_stream(config)
+    except nats.js.errors.BadRequestError as exc:
+        if exc.err_code != STREAM_CONFIG_DIFFERS:
+            raise
+        await js.update_stream(config)
 
 
 async def open_kv(nc: Client, bucket: str, description: str) -> KeyValue:

@@ -155,18 +155,41 @@ class EventLog:
             return  # JetStream cannot say now; the publish is asked again
 
 
-async def read_events(js: JetStreamContext, run_id: str, idle: float = 0.5) -> list[AnyRunEvent]:
-    """Every stored event of a run, in order (events this version cannot read are
-    skipped)."""
+async def read_stored(js: JetStreamContext, run_id: str, idle: float = 0.5) -> list[bytes]:
+    """Every stored event of a run as it was stored (JSON), in order."""
     try:
         last = await js.get_last_msg(RUNS_STREAM, run_subject(run_id))
     except nats.js.errors.NotFoundError:
         return []
-    events: list[AnyRunEvent] = []
-    async for msg in bus.stored(js, run_subject(run_id), idle, last.seq or 0):
-        if (event := read_run_event(msg.data)) is not None:
-            events.append(event)
-    return events
+    return [msg.data async for msg in bus.stored(js, run_subject(run_id), idle, last.seq or 0)]
+
+
+async def read_events(js: JetStreamContext, run_id: str, idle: float = 0.5) -> list[AnyRunEvent]:
+    """Every stored event of a run, in order (events this version cannot read are
+    skipped)."""
+    read = (read_run_event(data) for data in await read_stored(js, run_id, idle))
+    return [event for event in read if event is not None]
+
+
+async def restore(js: JetStreamContext, run_id: str, stored: list[bytes]) -> None:
+    """Store a run's events as they were stored elsewhere (an import): each only if the
+    run's subject holds exactly the ones before it, so a run already here, or another
+    import of it at once, is a ConflictError and nothing of this one is mixed in."""
+    last = 0
+    for seq, data in enumerate(stored, 1):
+        headers = {
+            "Nats-Msg-Id": f"{run_id}-{seq}",
+            "Nats-Expected-Last-Subject-Sequence": str(last),
+        }
+        try:
+            ack = await js.publish(run_subject(run_id), data, timeout=5, headers=headers)
+        except nats.js.errors.APIError as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE:
+                raise ConflictError(f"run {run_id} is already here") from None
+            raise
+        if ack.duplicate:
+            raise ConflictError(f"run {run_id} was stored moments ago (event {seq} again)")
+        last = ack.seq
 
 
 async def follow_events(

@@ -142,7 +142,8 @@ class CIService(Lifecycle):
 
     async def endpoints(self, nc: Client) -> list[EndpointDef]:
         """The CI's own endpoints and the extension's (Numa's status, Rhetor's debates)."""
-        await bus.patiently(functools.partial(ensure_usage_stream, nc), "usage stream")
+        keep = functools.partial(ensure_usage_stream, nc, self.settings.usage_retention_days)
+        await bus.patiently(keep, "usage stream")
         self.usage = UsageOutbox(self.runtime.ai_id, self._publish_usage)
         self.runtime.on_usage = self.usage.add
         self.spawn(self.runtime.guard.watch(nc))

@@ -61,9 +61,16 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     trace_file_mb: float = 64.0
     trace_untraced_rate: float = 0.01
     debate_turn_timeout: float = 120.0
+    #: how long a person's seat waits for its answer before it abstains (seconds)
+    human_seat_timeout: Annotated[float, msgspec.Meta(gt=0)] = 1200.0
     stage_timeout: float = 1800.0
     stage_silence: float = 600.0
     resume_interrupted: bool = True
+    #: runs that ended longer ago are pruned everywhere (docs/runs.md); 0 keeps them all
+    run_retention_days: Annotated[float, msgspec.Meta(ge=0)] = 90.0
+    #: days the usage stream keeps its records, and the workspaces bucket its objects
+    usage_retention_days: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    workspace_retention_days: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     workspace_limit_mb: Annotated[float, msgspec.Meta(gt=0)] = 200.0
     repair_attempts: Annotated[int, msgspec.Meta(ge=0, le=5)] = 2
     check_timeout: Annotated[float, msgspec.Meta(gt=0)] = 600.0

@@ -14,6 +14,7 @@ CI_INFO = "tekton.ci.{name}.info"
 STAGE_RUN = "tekton.stage.{stage}.run"
 RUN_EVENTS = "tekton.runs.{run_id}.events"
 DEBATE_EVENTS = "tekton.debates.{debate_id}.events"
+DEBATE_ANSWER = "tekton.debates.{debate_id}.answer"
 TEAM_CHAT = "tekton.team.chat"
 NUMA_STATUS = "tekton.numa.status"
 RHETOR_DEBATE = "tekton.rhetor.debate"
@@ -24,10 +25,13 @@ RUNS_RESUME = "tekton.runs.resume"
 RUNS_DECIDE = "tekton.runs.decide"
 REGISTRY_BUCKET = "tekton-registry"
 #: the platform's own (not in the contract): a failed run's blocked stage run again, a
-#: run forked from another's stage, the stages' memory report, the Budget CI's ledger,
-#: usage records
+#: run forked from another's stage, old runs pruned, a run exported and imported, the
+#: stages' memory report, the Budget CI's ledger, usage records
 RUNS_RETRY = "tekton.runs.retry"
 RUNS_FORK = "tekton.runs.fork"
+RUNS_PRUNE = "tekton.runs.prune"
+RUNS_EXPORT = "tekton.runs.export"
+RUNS_IMPORT = "tekton.runs.import"
 MEMORY_INFO = "tekton.memory.info"
 BUDGET_USAGE = "tekton.budget.usage"
 USAGE = "tekton.usage.{name}"
@@ -47,15 +51,30 @@ CONTRACT_SUBJECTS = (
     RUNS_DECIDE,
     RUN_EVENTS,
     DEBATE_EVENTS,
+    DEBATE_ANSWER,
     NUMA_STATUS,
 )
 #: the platform's own subjects beside them
-OWN_SUBJECTS = (RUNS_RETRY, RUNS_FORK, MEMORY_INFO, BUDGET_USAGE, USAGE)
+OWN_SUBJECTS = (
+    RUNS_RETRY,
+    RUNS_FORK,
+    RUNS_PRUNE,
+    RUNS_EXPORT,
+    RUNS_IMPORT,
+    MEMORY_INFO,
+    BUDGET_USAGE,
+    USAGE,
+)
 
 
 def stage_run(stage: str) -> str:
     """A stage's endpoint: ``tekton.stage.<stage>.run``."""
     return STAGE_RUN.format(stage=check_id("stage", stage))
+
+
+def debate_answers(debate_id: str) -> str:
+    """Where a person answers a debate's human seat: ``tekton.debates.<id>.answer``."""
+    return DEBATE_ANSWER.format(debate_id=check_id("debate id", debate_id))
 
 
 def debate_events(debate_id: str) -> str:

@@ -24,14 +24,14 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.js.api import RetentionPolicy, StreamConfig
 
-from tekton_common.bus import replicas, stored
+from tekton_common.bus import keep_stream, replicas, stored
 from tekton_common.subjects import USAGE
 from tekton_common.wire import Usage, add_tokens, total_tokens
 
 log = logging.getLogger(__name__)
 USAGE_STREAM = "TEKTON_USAGE"
 USAGE_SUBJECTS = USAGE.format(name=">")
-USAGE_RETENTION_SECONDS = 30 * 24 * 3600
+USAGE_RETENTION_DAYS = 30.0
 
 
 def usage_subject(ci: str) -> str:
@@ -170,18 +170,19 @@ class UsageTotals(msgspec.Struct):
         return dict(self.by_ci)
 
 
-async def ensure_usage_stream(nc: Client) -> None:
-    """Create the usage stream if it does not exist (idempotent across processes)."""
-    js = nc.jetstream(timeout=3)
-    await js.add_stream(
+async def ensure_usage_stream(nc: Client, days: float = USAGE_RETENTION_DAYS) -> None:
+    """Create the usage stream, keeping records `days` (0: for ever), or bring the
+    existing one to it (idempotent across processes)."""
+    await keep_stream(
+        nc.jetstream(timeout=3),
         StreamConfig(
             name=USAGE_STREAM,
             subjects=[USAGE_SUBJECTS],
             retention=RetentionPolicy.LIMITS,
-            max_age=USAGE_RETENTION_SECONDS,
+            max_age=days * 86400.0,
             description="model usage of every Tekton CI",
             num_replicas=replicas(nc),
-        )
+        ),
     )
 
 

@@ -11,6 +11,8 @@ file (and a run's result bundle) through the bucket, checked by its digest;
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import subprocess
 import tarfile
@@ -27,7 +29,9 @@ from tekton_common.contract.workspaces import WORKSPACES_BUCKET, WorkspaceRef
 from tekton_common.errors import ConfigError
 from tekton_common.errors import NotFoundError as MissingError
 
-#: how long the bucket keeps a workspace and a result (seconds): fetch a branch before
+log = logging.getLogger(__name__)
+#: how long the bucket keeps a workspace and a result (seconds) when it is made
+#: (`keep_for` brings it to the setting): fetch a branch before
 WORKSPACE_TTL = 30 * 24 * 3600.0
 #: the ref a workspace bundle carries
 WORKSPACE_REF = "refs/tekton/workspace"
@@ -162,24 +166,53 @@ async def bucket(js: JetStreamContext) -> ObjectStore:
         return await js.create_object_store(WORKSPACES_BUCKET, config=config)
 
 
+async def keep_for(js: JetStreamContext, days: float) -> None:
+    """The bucket keeping its objects `days` (0: for ever), made so or brought to it
+    (the stages service, as it starts, with `workspace_retention_days`)."""
+    await bucket(js)
+    stream = f"OBJ_{WORKSPACES_BUCKET}"
+    config = (await js.stream_info(stream)).config
+    if config.max_age != days * 86400.0:
+        await js.update_stream(dataclasses.replace(config, max_age=days * 86400.0))
+        log.info("workspaces bucket keeps its objects %s days", days or "for ever")
+
+
+async def put(js: JetStreamContext, name: str, path: Path) -> ObjectInfo:
+    """Put the file at `path` in the bucket under `name`."""
+    store = await bucket(js)
+    with path.open("rb") as data:
+        return await store.put(name, data)
+
+
 async def upload(
     js: JetStreamContext, name: str, path: Path, kind: Kind, label: str = ""
 ) -> WorkspaceRef:
     """Put a packed file in the bucket under `name`."""
-    store = await bucket(js)
-    with path.open("rb") as data:
-        info = await store.put(name, data)
+    info = await put(js, name, path)
     size, digest = info.size or 0, info.digest or ""
     return WorkspaceRef(name=name, kind=kind, size=size, digest=digest, label=label[:200])
 
 
-async def require_object(js: JetStreamContext, name: str) -> ObjectInfo:
-    """What the bucket holds as `name` (NotFoundError naming it if nothing)."""
+async def find_object(js: JetStreamContext, name: str) -> ObjectInfo | None:
+    """What the bucket holds as `name`, or None."""
     store = await bucket(js)
     try:
         return await store.get_info(name)
-    except (ObjectNotFoundError, NotFoundError):
-        raise MissingError(f"no workspace object {name} in {WORKSPACES_BUCKET}") from None
+    except (ObjectNotFoundError, NotFoundError):  # deleted too
+        return None
+
+
+async def require_object(js: JetStreamContext, name: str) -> ObjectInfo:
+    """What the bucket holds as `name` (NotFoundError naming it if nothing)."""
+    if (info := await find_object(js, name)) is None:
+        raise MissingError(f"no workspace object {name} in {WORKSPACES_BUCKET}")
+    return info
+
+
+async def delete_object(js: JetStreamContext, name: str) -> None:
+    """Remove `name` from the bucket (nothing when it holds no such object)."""
+    if await find_object(js, name) is not None:
+        await (await bucket(js)).delete(name)
 
 
 async def download(js: JetStreamContext, name: str, dest: Path) -> None:

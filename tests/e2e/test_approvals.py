@@ -4,7 +4,9 @@ run ends with the reason) or edits (the person's artifact flows on); the same de
 twice is one, two different ones racing are one and a clear error; a paused run
 survives the stages service being killed; decisions are rows in PostgreSQL. A rejected
 stage retried is told why; a fork reuses its source's artifacts as they are, and the
-two runs compare."""
+two runs compare; a gate nobody decides in time blocks its run. A run exported is the
+same run imported on a second installation, and a prune removes the older runs from
+every store and nothing newer."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,7 @@ import httpx
 import nats
 import pytest
 
-from tests.e2e.test_fleet_lifecycle import Fleet, running
+from tests.e2e.test_fleet_lifecycle import TEKTON, Fleet, running
 from tests.e2e.test_runs import _query, git, git_repo
 from tests.helpers import wait_for
 
@@ -339,3 +342,183 @@ def test_a_fork_reuses_artifacts_byte_for_byte_and_the_runs_compare(
         assert again.json()["stages"] == ["review"] and again.json()["skipped"] == ["code"]
         finished = api.post(f"/runs/{source}/retry", json={})
         assert finished.status_code == 400 and "has finished" in finished.text
+
+
+def test_a_persons_seat_is_answered_through_the_api(platform: Fleet) -> None:
+    args = ["run", "--goal", "Ask a person", "--to", "plan", "--role", "plan:skeptic=human"]
+    running_run = subprocess.Popen(
+        [*TEKTON, *args, "--json"],
+        env=platform.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert running_run.stdout is not None
+        run_id = json.loads(running_run.stdout.readline())["run_id"]
+
+        def asked() -> dict | None:
+            events = events_of(platform, run_id)
+            waits = [e for e in events if e.get("step") == "awaiting answer"]
+            return waits[0] if waits else None
+
+        assert wait_for(asked, 60)
+        waiting = asked() or {}
+        started = next(e for e in events_of(platform, run_id) if e["type"] == "StageStarted.v1")
+        debate_id = started["debate_id"]
+        assert f"tekton answer {debate_id} --role skeptic" in waiting["detail"]
+        position = {
+            "position": "Plan it in two milestones.",
+            "scores": {
+                "correctness": 0.8,
+                "stack_fit": 0.8,
+                "ops_risk": 0.2,
+                "reversibility": 0.9,
+                "recency": 0.5,
+            },
+            "self_confidence": 0.9,
+            "vote": "accept",
+        }
+        nobody = platform.run(
+            "answer", "nosuch", "--role", "skeptic", "--position", "-", stdin=json.dumps(position)
+        )
+        assert nobody.returncode == 1 and "no debate nosuch waits" in nobody.stderr
+        with httpx.Client(base_url=f"http://127.0.0.1:{platform.api_port}", timeout=60) as api:
+            url = f"/debates/{debate_id}/answers"
+            wrong = api.post(
+                url, json={"role": "skeptic", "answer": {"vote": "yes"}, "by": "carol"}
+            )
+            assert wrong.status_code == 400 and "does not hold" in wrong.text, wrong.text
+            other = api.post(url, json={"role": "mediator", "answer": position, "by": "carol"})
+            assert other.status_code == 409, other.text
+            taken = api.post(url, json={"role": "skeptic", "answer": position, "by": "carol"})
+            assert taken.status_code == 201, taken.text
+            assert taken.json() == {
+                "debate_id": debate_id,
+                "role": "skeptic",
+                "round": 1,
+                "by": "carol",
+            }
+        assert running_run.wait(60) == 0, running_run.stderr.read() if running_run.stderr else ""
+    finally:
+        running_run.kill()
+        running_run.wait()
+    events = events_of(platform, run_id)
+    assert kinds(events)[-1] == "RunFinished.v1"
+    skeptic = [
+        e["turn"] for e in events if e["type"] == "DebateTurn.v1" and e["turn"]["role"] == "skeptic"
+    ]
+    assert skeptic[0]["model"] == "human:carol" and skeptic[0]["ci"] == "human"
+    assert skeptic[0]["position"]["position"] == "Plan it in two milestones."
+
+
+def lessons_in_milvus(fleet: Fleet, run_id: str) -> int:
+    """The lessons Milvus holds of a run, asked of Milvus itself."""
+    from pymilvus import MilvusClient  # noqa: PLC0415 - only this test talks to Milvus
+
+    client = MilvusClient(uri=f"http://127.0.0.1:{fleet.milvus_port}")
+    try:
+        names = [n for n in client.list_collections() if n.startswith("tekton_lessons_")]
+        return sum(
+            len(client.query(n, filter=f'run_id == "{run_id}"', output_fields=["stage"]))
+            for n in names
+        )
+    finally:
+        client.close()
+
+
+def rows_of(fleet: Fleet, run_id: str) -> int:
+    tables = ("events", "runs", "stages", "artifacts", "debates", "turns")
+    counts = [
+        asyncio.run(_query(fleet, f"SELECT count(*) AS n FROM {t} WHERE run_id = $1", run_id))
+        for t in tables
+    ]
+    return sum(c[0]["n"] for c in counts)
+
+
+def test_a_run_exported_imports_intact_elsewhere_and_prune_spares_newer_runs(
+    platform: Fleet, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Last in the module: its prune takes the other tests' ended runs too."""
+    waiting = paused_run(platform, "plan")  # however old, a run at a gate is kept
+    repo = git_repo(tmp_path / "shop")
+    args = ["--goal", "Rate limit", "--repo", str(repo), "--from", "code", "--to", "code"]
+    done = platform.run("run", *args, "--json")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    old = json.loads(done.stdout.splitlines()[0])["run_id"]
+    old_events = platform.run("runs", "events", old, "--json").stdout
+    assert wait_for(lambda: rows_of(platform, old) > 0 and lessons_in_milvus(platform, old), 30)
+
+    # exported to a file, and to standard output: the same run
+    tar = tmp_path / "run.tar"
+    said = platform.run("runs", "export", old, "--output", str(tar))
+    assert said.returncode == 0 and f"exported run {old} (finished)" in said.stdout, said.stderr
+    piped = subprocess.run(
+        [*TEKTON, "runs", "export", old], env=platform.env, capture_output=True, check=False
+    )
+    assert piped.returncode == 0 and piped.stdout[:512] == tar.read_bytes()[:512]
+    unknown = platform.run("runs", "export", "nosuchrun")
+    assert unknown.returncode == 1 and "no run nosuchrun" in unknown.stderr
+
+    with running(tmp_path_factory.mktemp("elsewhere") / "home") as other:
+        hostile = tmp_path / "hostile.tar"
+        hostile.write_bytes(b"no tar" * 100)
+        refused = other.run("runs", "import", str(hostile))
+        assert refused.returncode == 1 and "no tar file Tekton reads" in refused.stderr
+        imported = other.json("runs", "import", str(tar))
+        assert imported["run_id"] == old and imported["status"] == "finished"
+        assert imported["lessons"] >= 1 and sorted(imported["objects"]) == [
+            f"{old}/result",
+            f"{old}/source",
+        ]
+        assert other.run("runs", "events", old, "--json").stdout == old_events
+        assert other.json("runs", "show", old) == platform.json("runs", "show", old)
+        assert wait_for(lambda: rows_of(other, old) == rows_of(platform, old), 30)
+        assert lessons_in_milvus(other, old) == lessons_in_milvus(platform, old)
+        plan = (platform.home / "artifacts" / old / "diff.patch").read_text()
+        assert (other.home / "artifacts" / old / "diff.patch").read_text() == plan
+        clone = git_repo(tmp_path / "clone")
+        fetched = other.run("runs", "fetch", old, "--repo", str(clone))
+        assert fetched.returncode == 0, fetched.stderr  # its result branch came along
+        again = other.run("runs", "import", str(tar))
+        assert again.returncode == 1 and f"run {old} is already here" in again.stderr
+
+    # a newer run, then a prune between the two: the older goes everywhere, nothing else
+    time.sleep(4)
+    newer = platform.run("run", "--goal", "Stay", "--to", "plan", "--json")
+    assert newer.returncode == 0, newer.stderr
+    new = json.loads(newer.stdout.splitlines()[0])["run_id"]
+    assert wait_for(lambda: rows_of(platform, new) > 0 and lessons_in_milvus(platform, new), 30)
+    old_end = json.loads(old_events.splitlines()[-1])["ts"]
+    new_end = json.loads(newer.stdout.splitlines()[-1])["ts"]
+    age = round(time.time() - (old_end + new_end) / 2)  # between the two ends
+    dry = platform.json("runs", "prune", "--older-than", f"{age}s", "--dry-run")
+    pruned = {run["run_id"]: run for run in dry["pruned"]}
+    assert old in pruned and new not in pruned and waiting not in pruned
+    assert pruned[old]["rows"] > 0 and pruned[old]["lessons"] >= 1
+    assert pruned[old]["artifact_files"] >= 2 and len(pruned[old]["objects"]) == 2
+    assert platform.run("runs", "show", old).returncode == 0  # a dry run removes nothing
+    before = {
+        "events": platform.run("runs", "events", new, "--json").stdout,
+        "rows": rows_of(platform, new),
+        "lessons": lessons_in_milvus(platform, new),
+        "files": sorted(p.name for p in (platform.home / "artifacts" / new).iterdir()),
+    }
+    done = platform.run("runs", "prune", "--older-than", f"{age}s")
+    assert done.returncode == 0 and f"removed {len(pruned)} runs" in done.stdout, done.stderr
+    gone = platform.run("runs", "show", old)
+    assert gone.returncode == 1 and f"no run {old}" in gone.stderr
+    assert rows_of(platform, old) == 0 and lessons_in_milvus(platform, old) == 0
+    assert not (platform.home / "artifacts" / old).exists()
+    lost = platform.run("runs", "fetch", old, "--repo", str(repo))
+    assert lost.returncode == 1
+    after = {
+        "events": platform.run("runs", "events", new, "--json").stdout,
+        "rows": rows_of(platform, new),
+        "lessons": lessons_in_milvus(platform, new),
+        "files": sorted(p.name for p in (platform.home / "artifacts" / new).iterdir()),
+    }
+    assert after == before
+    assert platform.json("runs", "show", waiting)["status"] == "awaiting approval"
+    missing = platform.run("runs", "prune")
+    assert missing.returncode == 2 and "needs --older-than" in missing.stderr

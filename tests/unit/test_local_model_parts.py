@@ -25,7 +25,9 @@ def test_seat_grammar() -> None:
     assert parse_seat("mediator=apollo@premium") == Seat("mediator", "apollo-ci", "premium")
     assert parse_seat("skeptic=@local:smollm2-135m") == Seat("skeptic", None, "local:smollm2-135m")
     assert str(parse_seat("code:skeptic=Athena-CI@local")) == "code:skeptic=athena-ci@local"
+    assert parse_seat("plan:skeptic=human") == Seat("skeptic", "human", None, "plan")
     for bad, why in [
+        ("skeptic=human@local", "a person's seat takes no model"),
         ("skeptic", "expected"),
         ("judge=apollo", "unknown role"),
         ("deploy:skeptic=apollo", "unknown stage"),

@@ -28,13 +28,27 @@ from tekton_common import bus, workspace
 from tekton_common.catalog import CIId
 from tekton_common.client.bus import BusClient, StreamEvent, error_of, raise_for_error
 from tekton_common.contract.codec import encode
-from tekton_common.contract.debates import DebateRequest, DebateResult, TeamRequest
+from tekton_common.contract.debates import (
+    DebateRequest,
+    DebateResult,
+    SeatAnswer,
+    SeatAnswered,
+    TeamRequest,
+)
 from tekton_common.contract.events import (
     TERMINAL,
     AnyDebateEvent,
     AnyRunEvent,
     RunFinished,
     debate_event,
+)
+from tekton_common.contract.history import (
+    ExportReady,
+    ExportRequest,
+    ImportReport,
+    ImportRequest,
+    PruneReport,
+    PruneRequest,
 )
 from tekton_common.contract.ids import check_run_id
 from tekton_common.contract.platform import (
@@ -55,9 +69,10 @@ from tekton_common.contract.runs import (
     RetryRequest,
     RunAccepted,
     RunRequest,
+    new_run_id,
 )
 from tekton_common.contract.workspaces import WorkspaceRef
-from tekton_common.errors import NotFoundError
+from tekton_common.errors import NotFoundError, TransportError
 from tekton_common.gather import gather, gather_all
 from tekton_common.history import RunRow, RunState, all_runs, summarize
 from tekton_common.runlog import follow_events, read_events
@@ -69,10 +84,14 @@ from tekton_common.subjects import (
     RHETOR_ROSTER,
     RHETOR_TEAM,
     RUNS_DECIDE,
+    RUNS_EXPORT,
     RUNS_FORK,
+    RUNS_IMPORT,
+    RUNS_PRUNE,
     RUNS_RESUME,
     RUNS_RETRY,
     RUNS_START,
+    debate_answers,
     debate_events,
     srv,
 )
@@ -154,6 +173,16 @@ class Tekton:
             await sub.unsubscribe()
         return msgspec.json.decode(reply.data, type=DebateResult)
 
+    async def answer(self, debate_id: str, said: SeatAnswer) -> SeatAnswered:
+        """A person's answer for a debate's human seat (NotFoundError when no debate of
+        that id waits for one here)."""
+        subject = debate_answers(debate_id)
+        try:
+            reply = await self._ask(subject, encode(said), f"debate {debate_id}", 30)
+        except TransportError:
+            raise NotFoundError(f"no debate {debate_id} waits for a person's answer") from None
+        return msgspec.json.decode(reply.data, type=SeatAnswered)
+
     async def moderated_team(self, request: TeamRequest) -> AsyncIterator[TeamEvent]:
         """Team chat moderated by Rhetor: each reply as it comes, then the result."""
         async for msg in gather(
@@ -196,6 +225,35 @@ class Tekton:
         """A person's decision on a paused run's gate (approve, reject, edit)."""
         reply = await self._ask(RUNS_DECIDE, encode(decision), STAGES_SERVICE, 30)
         return msgspec.json.decode(reply.data, type=DecisionMade)
+
+    # -- history ----------------------------------------------------------------------------
+    async def prune_runs(self, ask: PruneRequest) -> PruneReport:
+        """Remove the runs that ended before `ask.older_than` seconds ago, everywhere."""
+        reply = await self._ask(RUNS_PRUNE, encode(ask), STAGES_SERVICE, 600)
+        return msgspec.json.decode(reply.data, type=PruneReport)
+
+    async def export_run(self, run_id: str, dest: Path) -> ExportReady:
+        """One run as an export tar written to `dest` (made by the stages service in
+        the workspaces bucket, taken from there and deleted)."""
+        ask = encode(ExportRequest(run_id=check_run_id(run_id)))
+        ready = msgspec.json.decode(
+            (await self._ask(RUNS_EXPORT, ask, STAGES_SERVICE, 600)).data, type=ExportReady
+        )
+        js = self.nc.jetstream(timeout=30)
+        try:
+            await workspace.download(js, ready.file, dest)
+        finally:
+            await workspace.delete_object(js, ready.file)
+        return ready
+
+    async def import_run(self, path: Path) -> ImportReport:
+        """The run in the export tar at `path`, kept by this installation."""
+        js = self.nc.jetstream(timeout=30)
+        name = f"{new_run_id()}/import"
+        await workspace.put(js, name, path)
+        ask = encode(ImportRequest(file=name))
+        reply = await self._ask(RUNS_IMPORT, ask, STAGES_SERVICE, 600)
+        return msgspec.json.decode(reply.data, type=ImportReport)
 
     # -- workspaces -----------------------------------------------------------------------
     async def upload_workspace(self, folder: Path, run_id: str, limit: int) -> WorkspaceRef:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from tekton_common.contract.ids import ID_PATTERN, DebateId, RunId
+from tekton_common.contract.ids import ID_PATTERN, DebateId, Person, RunId
 from tekton_common.contract.limits import (
     DEFAULT_MIN_CONFIDENCE,
     DEFAULT_REPAIRS,
@@ -36,6 +36,29 @@ CIName = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 #: a registered artifact schema's name
 SchemaName = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 Context = JsonObject | Annotated[str, msgspec.Meta(max_length=200_000)] | None
+
+
+#: the seat a person takes (``--role skeptic=human``) in place of a CI
+HUMAN = "human"
+
+
+class SeatAnswer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``tekton.debates.<debate_id>.answer``: a person's answer for the human seat
+    `role`, held to what a CI's is: a debater's position (PositionReply) or the
+    mediator's outcome (OutcomeReply, its artifact to the stage's schema)."""
+
+    role: Role
+    answer: JsonObject
+    by: Person
+
+
+class SeatAnswered(msgspec.Struct, frozen=True):
+    """The reply to an answer the debate took."""
+
+    debate_id: str
+    role: str
+    round: int
+    by: str
 
 
 def new_debate_id() -> str:

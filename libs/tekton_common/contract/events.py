@@ -12,6 +12,7 @@ mistaken for another.
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import msgspec
 
@@ -256,6 +257,27 @@ class DebateStarted(DebateEvent, tag="debate.started.v1"):
     models: dict[str, str] = {}
 
 
+class SeatAwaited(DebateEvent, tag="debate.awaiting.v1"):
+    """A human seat waits for its person's answer (``tekton answer``, or
+    ``tekton.debates.<debate_id>.answer``) until `deadline` (epoch seconds)."""
+
+    role: str
+    round: int
+    #: what the seat is asked, as a CI in it would be
+    ask: str
+    #: what the answer is: a debater's position, or the mediator's outcome
+    kind: Literal["position", "outcome"]
+    deadline: float
+
+
+class SeatWaiting(DebateEvent, tag="debate.waiting.v1"):
+    """A human seat still waits (a sign of life for the stage that asked, every few
+    seconds; the run log does not keep it)."""
+
+    role: str
+    waited_s: float
+
+
 class TurnTaken(DebateEvent, tag="debate.turn.v1"):
     """A debater or the mediator answered (or abstained)."""
 
@@ -292,7 +314,14 @@ class StageRecalled(DebateEvent, tag="stage.recalled.v1"):
 
 
 AnyDebateEvent = (
-    DebateStarted | TurnTaken | RoundEnded | RepairAsked | DebateFinished | StageRecalled
+    DebateStarted
+    | SeatAwaited
+    | SeatWaiting
+    | TurnTaken
+    | RoundEnded
+    | RepairAsked
+    | DebateFinished
+    | StageRecalled
 )
 DEBATE_EVENTS: tuple[type[DebateEvent], ...] = AnyDebateEvent.__args__
 _debate_decoder = msgspec.json.Decoder(AnyDebateEvent)

@@ -30,6 +30,9 @@ Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN, max_length=MAX_ID)]
 RunId = Annotated[str, msgspec.Meta(pattern=ID_PATTERN, max_length=MAX_RUN_ID)]
 DebateId = Id
 InstanceId = Id
+#: a person who decides or answers: a name, as given (letters, digits and ``_ . @ -``
+#: and spaces); never a subject token or a path
+Person = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.@ -]+$", min_length=1, max_length=100)]
 
 
 class InvalidIdError(ProtocolError):

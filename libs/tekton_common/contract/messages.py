@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from tekton_common.contract import debates, events, platform, runs, workspaces
+from tekton_common.contract import debates, events, history, platform, runs, workspaces
 from tekton_common.contract.schemas import JsonSchema
 from tekton_common.usage import UsageBatch, UsageRecord
 from tekton_common.wire import (
@@ -49,6 +49,12 @@ MESSAGES: dict[str, tuple[Any, str]] = {
     "DecisionMade": (runs.DecisionMade, "the reply to a decision"),
     "RetryRequest": (runs.RetryRequest, "tekton.runs.retry"),
     "ForkRequest": (runs.ForkRequest, "tekton.runs.fork"),
+    "PruneRequest": (history.PruneRequest, "tekton.runs.prune"),
+    "PruneReport": (history.PruneReport, "the reply to a prune"),
+    "ExportRequest": (history.ExportRequest, "tekton.runs.export"),
+    "ExportReady": (history.ExportReady, "the reply to an export"),
+    "ImportRequest": (history.ImportRequest, "tekton.runs.import"),
+    "ImportReport": (history.ImportReport, "the reply to an import"),
     "RunAccepted": (runs.RunAccepted, "the reply to a start, a resume, a retry or a fork"),
     "StageRequest": (runs.StageRequest, "tekton.stage.<stage>.run"),
     "StageOutcome": (runs.StageOutcome, "the reply of a stage"),

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from tekton_common.contract.debates import CIName, DebateResult, Role
-from tekton_common.contract.ids import DebateId, Id, RunId
+from tekton_common.contract.ids import DebateId, Id, Person, RunId
 from tekton_common.contract.limits import (
     DEFAULT_ROUNDS,
     DEFAULT_THRESHOLD,
@@ -78,8 +78,6 @@ def new_decision_id() -> str:
 
 
 DECISIONS = ("approve", "reject", "edit")
-#: who decided: a name, as given (letters, digits and ``_ . @ -``)
-Person = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.@ -]+$", min_length=1, max_length=100)]
 
 
 class DecisionRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

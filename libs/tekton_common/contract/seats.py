@@ -4,7 +4,8 @@ line (``--role``), configuration (``seats = [...]``) and the API (``seats``).
 ``[STAGE:]ROLE=CI[@MODEL]``: ``code:skeptic=athena@local`` puts Athena on the local
 model in the code stage's skeptic seat; ``mediator=apollo@premium`` makes Apollo on the
 premium profile every stage's mediator; ``skeptic=@local`` keeps the stage's CI and
-changes its model. A seat that names a stage wins over one that does not; later seats
+changes its model; ``plan:skeptic=human`` makes the seat a person's (``tekton answer``).
+A seat that names a stage wins over one that does not; later seats
 win over earlier ones (a run's own over the configuration's).
 """
 
@@ -16,7 +17,7 @@ from typing import Annotated
 import msgspec
 
 from tekton_common.catalog import CIId
-from tekton_common.contract.debates import ROLES
+from tekton_common.contract.debates import HUMAN, ROLES
 from tekton_common.errors import TektonError
 from tekton_common.stages import STAGES
 
@@ -61,6 +62,10 @@ def parse_seat(text: str) -> Seat:
         raise ValueError(f"seat {text!r}: unknown stage {stage!r}; stages: {', '.join(STAGES)}")
     if not ci and not model:
         raise ValueError(f"seat {text!r}: name a CI, a model (@MODEL) or both")
+    if ci == HUMAN:
+        if model:
+            raise ValueError(f"seat {text!r}: a person's seat takes no model")
+        return Seat(role=role, ci=HUMAN, stage=stage)
     try:
         named = str(CIId.from_str(ci)) if ci else None
     except TektonError as exc:  # an unknown CI

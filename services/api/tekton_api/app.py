@@ -22,7 +22,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tekton_api import runs, system
+from tekton_api import debates, runs, system
 from tekton_api.models import Problem
 from tekton_common import bus
 from tekton_common.errors import TektonError
@@ -91,6 +91,7 @@ def create_app(settings: Settings, dsn: str | None) -> FastAPI:
     app.state.token = read_secret("TEKTON_API_TOKEN")
     app.include_router(runs.router)
     app.include_router(system.router)
+    app.include_router(debates.router)
 
     @app.exception_handler(TektonError)
     async def tekton_error(_request: Request, exc: TektonError) -> JSONResponse:

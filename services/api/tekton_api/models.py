@@ -140,6 +140,21 @@ class RetryIn(BaseModel):
     max_rounds: RoundsField | None = None
 
 
+class SeatAnswerIn(BaseModel):
+    """A person's answer for a debate's human seat (the debate named in the path)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["proponent", "skeptic", "pragmatist", "mediator"]
+    answer: dict[str, Any] = Field(
+        description="a debater's position (PositionReply) or the mediator's outcome "
+        "(OutcomeReply, its artifact the stage's)"
+    )
+    by: str = Field(
+        min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@ -]+$", description="who answers"
+    )
+
+
 class DecisionIn(BaseModel):
     """A decision on the gate a paused run waits at (the run named in the path)."""
 

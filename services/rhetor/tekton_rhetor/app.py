@@ -19,6 +19,7 @@ from tekton_common.service import ServiceContext
 from tekton_common.subjects import RHETOR_DEBATE, RHETOR_ROSTER, RHETOR_TEAM, debate_events
 from tekton_rhetor.calls import CallStats, asker
 from tekton_rhetor.debate import Debate
+from tekton_rhetor.humans import HumanSeats
 from tekton_rhetor.roster import RosterKeeper
 from tekton_rhetor.team import moderate
 
@@ -38,8 +39,9 @@ def rhetor_extension(context: ServiceContext) -> list[EndpointDef]:
             with spans.quiet_hops():
                 await nc.publish(subject, msgspec.json.encode(event))
 
+        humans = HumanSeats(nc, ask.debate_id, settings.human_seat_timeout)
         result = await Debate(
-            ask, call, context.runtime.guard, settings.debate_turn_timeout, publish
+            ask, call, context.runtime.guard, settings.debate_turn_timeout, publish, humans
         ).run()
         return msgspec.json.encode(result)
 

@@ -12,8 +12,10 @@ Consensus-free: the proponent alone, then the mediator. Every turn is an event o
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 import msgspec
 
@@ -22,6 +24,7 @@ from tekton_common.budget import BudgetGuard
 from tekton_common.catalog import CIId
 from tekton_common.contract.debates import (
     DEBATERS,
+    HUMAN,
     OUTCOME_TOKENS,
     POSITION_TOKENS,
     ROLES,
@@ -41,12 +44,13 @@ from tekton_common.contract.events import (
     RoundEnded,
     TurnTaken,
 )
-from tekton_common.contract.schemas import JsonSchema
+from tekton_common.contract.schemas import JsonObject, JsonSchema
 from tekton_common.errors import OverBudgetError
 from tekton_common.stages import roles_of
 from tekton_common.wire import ChatRequest, Turn, add_tokens
 from tekton_rhetor import quorum
 from tekton_rhetor.calls import Ask, Attempt
+from tekton_rhetor.humans import Check, HumanSeats
 from tekton_rhetor.validate import ArtifactSchema, loads_object, parse_outcome, parse_position
 
 Publish = Callable[[DebateEvent], Awaitable[None]]
@@ -70,10 +74,21 @@ class BlockedError(Exception):
 
 
 def roles_for(request: DebateRequest) -> dict[str, str]:
-    """Role → CI id: the stage's defaults, overridden per request."""
+    """Role → CI id (or HUMAN, a person's seat): the stage's defaults, overridden per
+    request."""
     defaults: dict[str, str] = dict(zip(ROLES, roles_of(request.stage), strict=True))
     defaults.update({str(role): ci for role, ci in request.roles.items()})
-    return {role: str(CIId.from_str(ci)) for role, ci in defaults.items() if role in ROLES}
+    return {
+        role: ci if ci == HUMAN else str(CIId.from_str(ci))
+        for role, ci in defaults.items()
+        if role in ROLES
+    }
+
+
+def position_errors(answer: JsonObject) -> list[str]:
+    """What is wrong with a person's position (held to what a CI's is)."""
+    position, _, error = parse_position(json.dumps(answer))
+    return [] if position is not None else [error or "not a position"]
 
 
 class Debate:
@@ -86,8 +101,10 @@ class Debate:
         guard: BudgetGuard,
         turn_timeout: float,
         publish: Publish,
+        humans: HumanSeats | None = None,
     ) -> None:
         self.request = request
+        self.humans = humans
         self.ask = ask
         self.guard = guard
         self.turn_timeout = request.turn_timeout or turn_timeout
@@ -177,6 +194,24 @@ class Debate:
         )
 
     # -- turns ----------------------------------------------------------------------------
+    async def _call(
+        self, role: str, number: int, payload: ChatRequest, question: str, check: Check
+    ) -> Attempt:
+        """The seat's answer in round `number`: its CI's reply, or its person's (asked
+        `question`, the answer held to `check`)."""
+        ci = self.roles[role]
+        if ci != HUMAN:
+            return await self.ask(ci, payload, self.turn_timeout)
+        if self.humans is None:
+            return Attempt(error="this Rhetor takes no answers for human seats", code=400)
+        kind: Literal["position", "outcome"] = "outcome" if role == "mediator" else "position"
+        return await self.humans.ask(role, number, question, kind, check, self._event)
+
+    def _outcome_errors(self, outcome: JsonObject) -> list[str]:
+        """What is wrong with a mediator's outcome: its fields, then its artifact."""
+        _, errors = parse_outcome(outcome)
+        return [f"artifact.{e}" for e in self.schema.errors(outcome.get("artifact"))] + errors
+
     async def _debater_turn(
         self, role: str, number: int, last: list[TurnRecord] | None
     ) -> TurnRecord:
@@ -207,10 +242,13 @@ class Debate:
         with spans.span(f"debate_turn {role}", attributes) as turn:
             for _ in (1, 2):  # a failed or unreadable turn is asked once more
                 record.attempts += 1
-                attempt = await self.ask(ci, payload, self.turn_timeout)
+                question = f"{self._opening()}\n{content}"
+                attempt = await self._call(role, number, payload, question, position_errors)
                 self._add_usage(record, attempt)
                 if attempt.reply is None:
                     error = attempt.error
+                    if ci == HUMAN:
+                        break  # a person is not asked twice
                     continue
                 position, repaired, error = parse_position(attempt.reply.content)
                 if position is not None:
@@ -296,9 +334,11 @@ class Debate:
                 "gen_ai.agent.name": ci,
             }
             with spans.span("debate_turn mediator", attributes):
-                attempt = await self.ask(ci, payload, self.turn_timeout)
+                question = f"{brief}\n{wording}"
+                check = self._outcome_errors
+                attempt = await self._call("mediator", record.round, payload, question, check)
                 record.attempts = 1
-                if attempt.reply is None:  # one retry before the debate blocks
+                if attempt.reply is None and ci != HUMAN:  # one retry before the debate blocks
                     attempt = await self.ask(ci, payload, self.turn_timeout)
                     record.attempts = 2
             self._add_usage(record, attempt)
@@ -311,10 +351,8 @@ class Debate:
             outcome, _ = loads_object(attempt.reply.content)
             reply, errors = (None, ["reply is not a JSON object"])
             if outcome is not None:
-                reply, errors = parse_outcome(outcome)
-                errors = [
-                    f"artifact.{e}" for e in self.schema.errors(outcome.get("artifact"))
-                ] + errors
+                reply, _ = parse_outcome(outcome)
+                errors = self._outcome_errors(outcome)
             record.outcome, record.error = outcome, "; ".join(errors) or None
             await self._event(TurnTaken(turn=record))
             if not errors and reply is not None:
@@ -362,6 +400,9 @@ class Debate:
         rounds: list[list[TurnRecord]] = []
         outcome: OutcomeReply | None = None
         reason: str | None = None
+        people = self.humans if HUMAN in self.roles.values() else None
+        if people is not None:
+            await people.open()
         try:
             if request.consensus_free:
                 rounds.append(await self._round(1, rounds, ("proponent",)))
@@ -378,6 +419,9 @@ class Debate:
             reason = self._verdict(rounds[-1], share, outcome)
         except BlockedError as exc:
             reason = str(exc)
+        finally:
+            if people is not None:
+                await people.close()
         result = self._result(rounds, outcome, reason)
         await self._event(DebateFinished(result=msgspec.structs.replace(result, transcript=[])))
         return result

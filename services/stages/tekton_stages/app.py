@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from nats.aio.client import Client
 from nats.micro.request import Request
 
-from tekton_common import bus
+from tekton_common import bus, workspace
 from tekton_common.bus_service import BusService, Setup, Spawn
 from tekton_common.catalog import STAGES_PORT_OFFSET
 from tekton_common.contract.codec import decode, encode
+from tekton_common.contract.events import StageAwaitingApproval
+from tekton_common.contract.history import ExportRequest, ImportRequest, PruneRequest
 from tekton_common.contract.runs import (
     DecisionRequest,
     ForkRequest,
@@ -31,7 +33,10 @@ from tekton_common.stages import DIAMOND
 from tekton_common.subjects import (
     MEMORY_INFO,
     RUNS_DECIDE,
+    RUNS_EXPORT,
     RUNS_FORK,
+    RUNS_IMPORT,
+    RUNS_PRUNE,
     RUNS_RESUME,
     RUNS_RETRY,
     RUNS_START,
@@ -39,6 +44,7 @@ from tekton_common.subjects import (
 )
 from tekton_common.telemetry import observe
 from tekton_stages.coordinator import Coordinator
+from tekton_stages.history import History
 from tekton_stages.memory import Memory
 from tekton_stages.recorder import Recorder
 from tekton_stages.stage import run_stage
@@ -60,6 +66,12 @@ def make_setup(settings: Settings) -> Setup:
                 await coordinator.resume_interrupted()
 
             spawn(resume_runs())
+        js = nc.jetstream(timeout=30)
+        keep = functools.partial(workspace.keep_for, js, settings.workspace_retention_days)
+        await bus.patiently(keep, "workspaces bucket")
+        history = History(js, settings, memory)
+        if settings.run_retention_days:
+            spawn(history.keep(settings.run_retention_days))
         if settings.postgres_dsn:
             spawn(Recorder(nc.jetstream(timeout=10), settings.postgres_dsn).run())
         else:
@@ -91,6 +103,18 @@ def make_setup(settings: Settings) -> Setup:
         async def fork(request: Request) -> bytes:
             return encode(await coordinator.fork(decode(request.data, ForkRequest)))
 
+        async def prune(request: Request) -> bytes:
+            return encode(await history.prune(decode(request.data, PruneRequest)))
+
+        async def export(request: Request) -> bytes:
+            return encode(await history.export(decode(request.data, ExportRequest)))
+
+        async def restore(request: Request) -> bytes:
+            report, last = await history.restore(decode(request.data, ImportRequest))
+            if isinstance(last, StageAwaitingApproval):
+                coordinator.arm(last)  # its approval timeout holds here too
+            return encode(report)
+
         async def memory_info(request: Request) -> bytes:
             return encode(await memory.info())
 
@@ -102,6 +126,9 @@ def make_setup(settings: Settings) -> Setup:
             EndpointDef("runs_decide", decide, subject=RUNS_DECIDE),
             EndpointDef("runs_retry", retry, subject=RUNS_RETRY),
             EndpointDef("runs_fork", fork, subject=RUNS_FORK),
+            EndpointDef("runs_prune", prune, subject=RUNS_PRUNE),
+            EndpointDef("runs_export", export, subject=RUNS_EXPORT),
+            EndpointDef("runs_import", restore, subject=RUNS_IMPORT),
         ]
 
     return setup

@@ -28,6 +28,7 @@ from tekton_common.contract.events import (
     DebateFinished,
     DebateTurn,
     RoundEnded,
+    SeatAwaited,
     StageProgress,
     StageRecalled,
     TurnTaken,
@@ -60,6 +61,14 @@ def as_run_event(request: StageRequest, data: bytes) -> AnyRunEvent | None:
     if isinstance(event, RoundEnded):
         return StageProgress(
             stage=stage, step=f"round {event.round}", accept_share=event.accept_share
+        )
+    if isinstance(event, SeatAwaited):
+        until = time.strftime("%H:%M:%S UTC", time.gmtime(event.deadline))
+        return StageProgress(
+            stage=stage,
+            step="awaiting answer",
+            detail=f"the {event.role} seat (round {event.round}) waits for a person until "
+            f"{until}: tekton answer {request.debate_id} --role {event.role} --position FILE",
         )
     if isinstance(event, StageRecalled):
         return StageProgress(

@@ -238,7 +238,10 @@ class Coordinator:
             again, request, why = reruns.retried(events, retry, remaining)
             feedback = {again: why} if why else {}
         log = EventLog(self.js, run_id, seq=events[-1].seq, nc=self.nc)
-        await self._decided(events, finished, log, started.output)
+        # its own folder under this service's root, not the one its log names (a run
+        # imported from elsewhere names another machine's folder)
+        output = str(run_folder(artifacts_root(self.settings), run_id))
+        await self._decided(events, finished, log, output)
         remaining = [s for s in started.stages if s not in finished]
         changed = msgspec.to_builtins(request) if retry is not None else None
         await log.emit(
@@ -246,7 +249,7 @@ class Coordinator:
         )
         tokens, cost, _ = reruns.spent(events)
         totals = Totals(tokens, cost)
-        self.spawn(self._drive(request, remaining, log, started.output, finished, totals, feedback))
+        self.spawn(self._drive(request, remaining, log, output, finished, totals, feedback))
         return RunAccepted(run_id=run_id, stages=remaining, skipped=list(finished))
 
     async def _decided(
@@ -329,7 +332,7 @@ class Coordinator:
         else:
             await self.resume(decision.run_id)
 
-    def _arm(self, gate: StageAwaitingApproval) -> None:
+    def arm(self, gate: StageAwaitingApproval) -> None:
         """Block the run at `gate` when its deadline passes undecided (a timer; the
         deadline is in the log, so a restarted service arms it again)."""
         if gate.deadline is None:
@@ -373,7 +376,7 @@ class Coordinator:
             event = read_run_event(last.data or b"{}")
             # a run paused at a gate waits for its decision (or its timeout), not a resume
             if isinstance(event, StageAwaitingApproval):
-                self._arm(event)
+                self.arm(event)
             return isinstance(event, (*TERMINAL, StageAwaitingApproval))
 
         resumed: list[str] = []
@@ -520,7 +523,7 @@ class Coordinator:
                 await self.trees.discard(evidence.ref, request.run_id)
             self.active.discard(request.run_id)
             if pause is not None:
-                self._arm(await log.emit(pause))
+                self.arm(await log.emit(pause))
         return True
 
     async def _repository(

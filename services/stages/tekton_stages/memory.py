@@ -228,6 +228,20 @@ class Memory:
         fields = ["run_id", "stage", "status", "goal", "text"]
         return [Lesson(**row) for row in await self._search(name, query, limit, where, fields)]
 
+    async def lessons(self, run_id: str) -> list[Lesson]:
+        """Every lesson of one run (an export carries them; a prune counts them)."""
+        name = await self._collection((await self._names())[0], LESSON_FIELDS)
+        where = f'run_key == "{key(run_id)}"'
+        fields = ["run_id", "stage", "status", "goal", "text"]
+        found = await self._call(lambda c: c.query(name, filter=where, output_fields=fields))
+        return [Lesson(**{f: row[f] for f in fields}) for row in found]
+
+    async def forget(self, run_ids: list[str]) -> None:
+        """Remove the lessons of these runs."""
+        name = await self._collection((await self._names())[0], LESSON_FIELDS)
+        keys = ", ".join(f'"{key(run_id)}"' for run_id in run_ids)
+        await self._call(lambda c: c.delete(name, filter=f"run_key in [{keys}]"))
+
     async def index_repo(self, repo: str, chunks: list[Chunk]) -> int:
         """Replace the repository's chunks with `chunks`; returns how many were stored."""
         name = await self._collection((await self._names())[1], CHUNK_FIELDS)
