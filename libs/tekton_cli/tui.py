@@ -3,7 +3,9 @@
 Left, the runs (newest first, refreshed every few seconds); right, the selected run's
 stages as progress columns, its debate transcript streaming in (Server-Sent Events from
 ``/runs/{id}/events``) with the checks of a run on a repository, on ``a`` its
-artifacts and on ``c`` its change file by file.
+artifacts and on ``c`` its change file by file. A run at a gate says so, and ``y``
+approves it (as this OS user; ``tekton runs reject|edit`` for the rest); a person's seat
+that waits says how to answer it.
 """
 
 from __future__ import annotations
@@ -19,23 +21,27 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Log, Static
 
-from tekton_cli.timeline import checks_lines, turn_vote
+from tekton_cli.runs import user
+from tekton_cli.timeline import checks_lines, event_line, turn_vote
 from tekton_common.contract.events import (
     AnyRunEvent,
     ChecksFinished,
     DebateTurn,
+    DecisionRecorded,
     RepairRequested,
     RunFailed,
     RunFinished,
+    StageAwaitingApproval,
     StageBlocked,
     StageFinished,
+    StageProgress,
     StageStarted,
     read_run_event,
 )
 from tekton_common.history import RunState
 from tekton_common.stages import DIAMOND
 
-MARKS = {"waiting": "·", "running": "…", "approved": "✓", "blocked": "✗"}
+MARKS = {"waiting": "·", "running": "…", "approved": "✓", "blocked": "✗", "awaiting": "⏸"}
 
 
 def turn_line(event: DebateTurn) -> str:
@@ -59,6 +65,7 @@ class TektonTUI(App[None]):
         Binding("r", "refresh", "refresh runs"),
         Binding("a", "artifacts", "artifacts"),
         Binding("c", "change", "change"),
+        Binding("y", "approve", "approve the gate"),
         Binding("q", "quit", "quit"),
     ]
 
@@ -68,6 +75,8 @@ class TektonTUI(App[None]):
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.run_id: str | None = None
         self.states: dict[str, str] = {}
+        #: the stage the followed run waits at for a decision, if any
+        self.gate: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -113,6 +122,7 @@ class TektonTUI(App[None]):
     def on_data_table_row_selected(self, message: DataTable.RowSelected) -> None:
         """Follow the chosen run."""
         self.run_id = str(message.row_key.value)
+        self.gate = None
         self.states = dict.fromkeys(DIAMOND, "waiting")
         for stage in DIAMOND:
             self._mark(stage, "waiting")
@@ -155,12 +165,32 @@ class TektonTUI(App[None]):
             case RepairRequested():
                 first = event.reason.strip().splitlines()[0] if event.reason.strip() else ""
                 log.write_line(f"{event.stage} again, attempt {event.attempt}: {first}")
+            case StageAwaitingApproval():
+                self.gate = event.stage
+                self._mark(event.stage, "awaiting")
+                log.write_line(f"{event.stage} awaits a decision: y approves it")
+            case DecisionRecorded():
+                self.gate = None
+                log.write_line(event_line(event) or "")
+            case StageProgress(step="awaiting answer"):
+                log.write_line(f"{event.stage}: {event.detail}")
             case RunFinished():
                 log.write_line(
                     "run finished" + (f"; branch {event.branch}" if event.branch else "")
                 )
             case RunFailed():
                 log.write_line(f"run failed: {event.reason}")
+
+    async def action_approve(self) -> None:
+        """Approve the gate the followed run waits at."""
+        if self.run_id is None or self.gate is None:
+            self.notify("the run waits at no gate")
+            return
+        body = {"decision": "approve", "by": user(), "stage": self.gate}
+        async with httpx.AsyncClient(base_url=self.api, headers=self.headers, timeout=30) as http:
+            reply = await http.post(f"/runs/{self.run_id}/decisions", json=body)
+        if reply.is_error:
+            self.notify(f"not approved: {reply.json().get('detail', reply.text)}", severity="error")
 
     async def action_artifacts(self) -> None:
         """Show the selected run's artifacts."""

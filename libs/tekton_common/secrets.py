@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tekton_common.errors import ConfigError
+
 SECRETS_DIR = Path("/run/secrets")
 
 
@@ -42,15 +44,39 @@ SECRET_NAMES = (
     "ANTHROPIC_API_KEY",
     "OPENAI_API_KEY",
     "TEKTON_API_TOKEN",
+    "TEKTON_API_TOKENS",
     "TEKTON_NATS_PASSWORD",
     "TEKTON_NATS_TOKEN",
     "TEKTON_SOCKET_TOKEN",
 )
 
 
+def _pairs() -> list[tuple[str, str]]:
+    """``TEKTON_API_TOKENS`` as (name, token) pairs, as written."""
+    text = (read_secret("TEKTON_API_TOKENS") or "").replace(",", "\n")
+    pairs = (line.partition("=") for line in text.splitlines() if line.strip())
+    return [(name.strip(), token.strip()) for name, _, token in pairs]
+
+
+def named_tokens() -> dict[str, str]:
+    """The API's named tokens, token → name, from the secret ``TEKTON_API_TOKENS``
+    (``NAME=TOKEN`` pairs, one per line or comma-separated): a decision or an answer
+    sent with one is that person's. ConfigError for a pair that is not one."""
+    found: dict[str, str] = {}
+    for name, token in _pairs():
+        if not token or not name or not all(c.isalnum() or c in "_.@ -" for c in name):
+            raise ConfigError(
+                "TEKTON_API_TOKENS: NAME=TOKEN pairs, a name of letters, digits and _ . @ -"
+            )
+        found[token] = name
+    return found
+
+
 def scrub(text: str) -> str:
-    """`text` with the value of every secret in SECRET_NAMES replaced."""
-    return redact(text, *(read_secret(name) for name in SECRET_NAMES))
+    """`text` with the value of every secret in SECRET_NAMES replaced (each named token
+    on its own too)."""
+    values = [read_secret(name) for name in SECRET_NAMES]
+    return redact(text, *values, *(token for _, token in _pairs()))
 
 
 def failure(exc: BaseException, limit: int = 300) -> str:

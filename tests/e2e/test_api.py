@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -140,7 +141,17 @@ def test_checks_and_the_roster(api: httpx.Client) -> None:
 
 def test_a_bearer_token_guards_the_api(platform: Fleet) -> None:
     port = free_port()
-    env = {**platform.env, "TEKTON_API_TOKEN": "api-token-xyz", "TEKTON_API_PORT": str(port)}
+    env = {
+        **platform.env,
+        "TEKTON_API_TOKEN": "api-token-xyz",
+        "TEKTON_API_TOKENS": "alice=tok-alice-1,bob=tok-bob-2",
+        "TEKTON_API_PORT": str(port),
+    }
+    gated = platform.run("run", "--goal", "Who decides", "--to", "plan", "--approve", "plan")
+    assert gated.returncode == 4, gated.stderr
+    found = re.search(r"run (\S+) awaits a decision", gated.stderr)
+    assert found, gated.stderr
+    run_id = found.group(1)
     proc = subprocess.Popen([sys.executable, "-m", "tekton_api"], env=env)
     try:
         assert wait_for(lambda: http_get(port, "/readyz")[0] == 200, 30)
@@ -151,6 +162,14 @@ def test_a_bearer_token_guards_the_api(platform: Fleet) -> None:
             ok = client.get("/runs", headers={"Authorization": "Bearer api-token-xyz"})
             assert ok.status_code == 200
             assert client.get("/healthz").status_code == 200  # probes need no token
+            # a named token is its person: the decision is alice's, whatever it says
+            plain = {"Authorization": "Bearer api-token-xyz"}
+            url = f"/runs/{run_id}/decisions"
+            nobody = client.post(url, json={"decision": "approve"}, headers=plain)
+            assert nobody.status_code == 400 and "say who decides" in nobody.text
+            alice = {"Authorization": "Bearer tok-alice-1"}
+            made = client.post(url, json={"decision": "approve", "by": "mallory"}, headers=alice)
+            assert made.status_code == 201 and made.json()["by"] == "alice", made.text
     finally:
         proc.terminate()
         proc.wait(10)
@@ -220,6 +239,57 @@ def test_dashboard_launches_a_run_and_shows_it_live(
     WebDriverWait(browser, 10).until(lambda d: '"goals"' in d.find_element(By.ID, "artifact").text)
     browser.save_screenshot(str(shots / "dashboard-artifact.png"))
     assert (shots / "dashboard-run.png").stat().st_size > 10_000
+
+
+def test_dashboard_answers_a_persons_seat_and_approves_a_gate(
+    platform: Fleet, api: httpx.Client, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: PLC0415
+
+    default_config(api)
+    browser.get(f"http://127.0.0.1:{platform.api_port}/")
+    WebDriverWait(browser, 20).until(lambda d: "nats" in d.find_element(By.ID, "checks-line").text)
+    browser.find_element(By.ID, "goal").send_keys("A person in the loop")
+    Select(browser.find_element(By.ID, "to")).select_by_value("plan")
+    browser.find_element(By.CSS_SELECTOR, "input[name=gate][value=plan]").click()
+    browser.find_element(By.ID, "seats").send_keys("plan:skeptic=human")
+    browser.find_element(By.ID, "start").click()
+    seat = WebDriverWait(browser, 60).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, '.ask[data-role="skeptic"]')
+    )[0]
+    answer = seat.find_element(By.CSS_SELECTOR, "textarea.answer")
+    position = json.loads(answer.get_attribute("value") or "{}")
+    assert set(position) >= {"position", "scores", "vote"}  # what a position looks like
+    seat.find_element(By.CSS_SELECTOR, "input.by").send_keys("dora")
+    seat.find_element(By.CSS_SELECTOR, "button.do-answer").click()  # an empty position
+    WebDriverWait(browser, 20).until(
+        lambda d: "does not hold" in seat.find_element(By.CSS_SELECTOR, ".said").text
+    )
+    written = {**position, "position": "Two milestones, the first behind a flag."}
+    browser.execute_script("arguments[0].value = arguments[1]", answer, json.dumps(written))
+    seat.find_element(By.CSS_SELECTOR, "button.do-answer").click()
+    gate = WebDriverWait(browser, 60).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".stage.awaiting .ask button.do-approve")
+    )[0]
+    assert not browser.find_elements(By.CSS_SELECTOR, '.ask[data-role="skeptic"]')  # answered
+    gate.click()  # by dora still, remembered by the page
+    WebDriverWait(browser, 60).until(
+        lambda d: d.find_element(By.ID, "run-status").get_attribute("data-state") == "finished"
+    )
+    assert "approve by dora" in browser.find_element(By.CSS_SELECTOR, ".decided").text
+    assert "human" in browser.find_element(By.CSS_SELECTOR, '.stage[data-stage="plan"]').text
+    run_id = browser.find_element(By.ID, "run-title").text.split()[-1]
+    events = [
+        json.loads(line)
+        for line in platform.run("runs", "events", run_id, "--json").stdout.splitlines()
+    ]
+    turns = [e["turn"] for e in events if e["type"] == "DebateTurn.v1"]
+    skeptic = next(t for t in turns if t["role"] == "skeptic")
+    assert skeptic["model"] == "human:dora"
+    assert skeptic["position"]["position"] == "Two milestones, the first behind a flag."
+    decided = next(e for e in events if e["type"] == "DecisionRecorded.v1")
+    assert (decided["decision"], decided["by"]) == ("approve", "dora")
 
 
 def test_dashboard_uploads_a_repository_and_shows_the_change_and_its_checks(
@@ -314,6 +384,48 @@ async def test_tui_follows_a_run_and_shows_its_artifacts(
         await pilot.pause(0.5)
         artifacts = "\n".join(app.query_one("#artifacts", Log).lines)
         assert "plan.json" in artifacts and "research.json" in artifacts
+
+
+async def test_tui_approves_the_gate_a_run_waits_at(platform: Fleet, api: httpx.Client) -> None:
+    from textual.widgets import DataTable, Log, Static  # noqa: PLC0415
+
+    from tekton_cli.tui import TektonTUI  # noqa: PLC0415
+
+    default_config(api)
+    base = f"http://127.0.0.1:{platform.api_port}"
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        started = await client.post(
+            "/runs", json={"goal": "Gate me in a terminal", "to_stage": "plan", "approve": ["plan"]}
+        )
+    run_id = started.json()["run_id"]
+    app = TektonTUI(base)
+
+    async def transcript_says(pilot: Any, text: str) -> str:
+        for _ in range(300):
+            await pilot.pause(0.1)
+            lines = "\n".join(app.query_one("#transcript", Log).lines)
+            if text in lines:
+                return lines
+        raise AssertionError(f"{text!r} never shown: {lines}")
+
+    async with app.run_test(size=(160, 40)) as pilot:
+        table = app.query_one("#runs", DataTable)
+        for _ in range(100):
+            await pilot.pause(0.1)
+            if run_id in [str(k.value) for k in table.rows]:
+                break
+        table.focus()
+        table.move_cursor(row=table.get_row_index(run_id))
+        await pilot.press("enter")
+        await transcript_says(pilot, "plan awaits a decision: y approves it")
+        assert str(app.query_one("#stage-plan", Static).render()) == "⏸ plan"
+        await pilot.press("y")
+        lines = await transcript_says(pilot, "run finished")
+        assert "approve" in lines.split("awaits a decision", 1)[1]
+        assert str(app.query_one("#stage-plan", Static).render()) == "✓ plan"
+    said = platform.run("runs", "events", run_id, "--json").stdout
+    events = [json.loads(line) for line in said.splitlines()]
+    assert [e["decision"] for e in events if e["type"] == "DecisionRecorded.v1"] == ["approve"]
 
 
 # last in this module: the runs schemathesis starts keep the shared stack busy for a while

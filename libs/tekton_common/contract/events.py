@@ -80,6 +80,8 @@ class StageProgress(RunEvent, tag="StageProgress.v1"):
     lessons: list[LessonRef] | None = None
     chunks: list[str] | None = None
     ok: bool | None = None
+    #: the seat a step is about (``awaiting answer``: a person's seat)
+    role: str | None = None
 
 
 class DebateTurn(RunEvent, tag="DebateTurn.v1"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 
 from tekton_api import deps
 from tekton_api.models import SeatAnswerIn
@@ -21,11 +21,15 @@ DebateIdPath = Annotated[
 
 
 @router.post("/{debate_id}/answers", status_code=201)
-async def answer(debate_id: DebateIdPath, said: SeatAnswerIn, tekton: Platform) -> dict[str, Any]:
+async def answer(
+    debate_id: DebateIdPath, said: SeatAnswerIn, tekton: Platform, request: Request
+) -> dict[str, Any]:
     """Answer for the person's seat a debate waits at (`--role ROLE=human`): a
     debater's position or the mediator's outcome, held to the schema a CI's is (400
     with what is wrong, and the seat waits on); 404 when no debate of that id waits
-    here, 409 when it waits for no answer from that seat."""
-    taken = await tekton.answer(debate_id, make(SeatAnswer, **said.model_dump()))
+    here, 409 when it waits for no answer from that seat. Who answers is the named
+    token's name (TEKTON_API_TOKENS), else `by`."""
+    fields = {**said.model_dump(), "by": deps.decider(request, said.by)}
+    taken = await tekton.answer(debate_id, make(SeatAnswer, **fields))
     made: dict[str, Any] = msgspec.to_builtins(taken)
     return made

@@ -8,7 +8,7 @@ import hmac
 from fastapi import Request
 from nats.aio.client import Client
 
-from tekton_common.errors import UnauthorizedError
+from tekton_common.errors import ProtocolError, UnauthorizedError
 from tekton_common.settings import Settings
 
 
@@ -31,10 +31,31 @@ def history(request: Request) -> str | None:
 
 
 async def authorized(request: Request) -> None:
-    """With TEKTON_API_TOKEN set, `Authorization: Bearer <token>` is required."""
+    """With TEKTON_API_TOKEN or TEKTON_API_TOKENS set, `Authorization: Bearer <token>`
+    is required; a named token's name is who sends the request (`request.state.who`)."""
     token: str | None = request.app.state.token
-    if token is None:
+    named: dict[str, str] = request.app.state.named_tokens
+    request.state.who = None
+    if token is None and not named:
         return
-    given = request.headers.get("authorization", "")
-    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-        raise UnauthorizedError("a bearer token is required")
+    given = request.headers.get("authorization", "").encode()
+    for candidate, name in [*named.items(), *([(token, None)] if token else [])]:
+        if hmac.compare_digest(given, f"Bearer {candidate}".encode()):
+            request.state.who = name
+            return
+    raise UnauthorizedError("a bearer token is required")
+
+
+def who(request: Request) -> str | None:
+    """The name of the named token the request came with, if any."""
+    name: str | None = getattr(request.state, "who", None)
+    return name
+
+
+def decider(request: Request, given: str | None) -> str:
+    """Who decides or answers: a named token's name (it wins over `given`), else
+    `given`; a 400 when neither says."""
+    name = who(request) or given
+    if not name:
+        raise ProtocolError("say who decides: by (or send a named token, TEKTON_API_TOKENS)")
+    return name

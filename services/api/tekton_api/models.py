@@ -150,8 +150,12 @@ class SeatAnswerIn(BaseModel):
         description="a debater's position (PositionReply) or the mediator's outcome "
         "(OutcomeReply, its artifact the stage's)"
     )
-    by: str = Field(
-        min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@ -]+$", description="who answers"
+    by: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.@ -]+$",
+        description="who answers (a named token's name wins)",
     )
 
 
@@ -161,8 +165,12 @@ class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["approve", "reject", "edit"]
-    by: str = Field(
-        min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@ -]+$", description="who decides"
+    by: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.@ -]+$",
+        description="who decides (a named token's name wins)",
     )
     stage: Stage | None = Field(default=None, description="the gated stage (an edit needs it)")
     comment: str | None = Field(

@@ -143,11 +143,14 @@ async def runs(
 
 
 @router.post("/{run_id}/decisions", status_code=201)
-async def decide(run_id: RunIdPath, ask: DecisionIn, tekton: Platform) -> dict[str, Any]:
+async def decide(
+    run_id: RunIdPath, ask: DecisionIn, tekton: Platform, request: Request
+) -> dict[str, Any]:
     """Approve, reject or edit the gate a paused run waits at; the run goes on (or ends,
     rejected). The same decision id twice is one decision (`repeated`); a different
-    decision on a gate already decided is a 409."""
-    fields = ask.model_dump(exclude_none=True)
+    decision on a gate already decided is a 409. Who decides is the named token's name
+    (TEKTON_API_TOKENS), else `by`."""
+    fields = {**ask.model_dump(exclude_none=True), "by": deps.decider(request, ask.by)}
     made: dict[str, Any] = msgspec.to_builtins(
         await tekton.decide(make(DecisionRequest, run_id=run_id, **fields))
     )

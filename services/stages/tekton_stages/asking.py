@@ -67,6 +67,7 @@ def as_run_event(request: StageRequest, data: bytes) -> AnyRunEvent | None:
         return StageProgress(
             stage=stage,
             step="awaiting answer",
+            role=event.role,
             detail=f"the {event.role} seat (round {event.round}) waits for a person until "
             f"{until}: tekton answer {request.debate_id} --role {event.role} --position FILE",
         )
