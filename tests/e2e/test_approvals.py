@@ -96,6 +96,9 @@ def test_approve_goes_on_without_debating_the_stage_again(platform: Fleet) -> No
     assert [(r["stage"], r["decision"], r["decided_by"], r["comment"]) for r in rows] == [
         ("plan", "approve", "alice", "fine")
     ]
+    lessons = {row["stage"]: row for row in lessons_of(platform, run_id)}
+    assert lessons["plan"]["status"] == "approved"
+    assert lessons["plan"]["text"].startswith("approve by alice: {")
 
 
 def test_reject_ends_the_run_with_the_reason(platform: Fleet) -> None:
@@ -105,9 +108,18 @@ def test_reject_ends_the_run_with_the_reason(platform: Fleet) -> None:
     said = platform.run("runs", "reject", run_id, "--by", "bob", "--reason", "too vague")
     assert said.returncode == 0, said.stderr
     events = events_of(platform, run_id)
-    assert kinds(events)[-3:] == ["DecisionRecorded.v1", "StageBlocked.v1", "RunFailed.v1"]
+    assert kinds(events)[-4:] == [
+        "DecisionRecorded.v1",
+        "StageProgress.v1",  # the lesson kept
+        "StageBlocked.v1",
+        "RunFailed.v1",
+    ]
     assert events[-1]["reason"] == "plan rejected by bob: too vague"
     assert platform.json("runs", "show", run_id)["status"] == "failed"
+    # what the person decided is the stage's lesson, not the debate's approval
+    [lesson] = lessons_of(platform, run_id)
+    assert (lesson["stage"], lesson["status"]) == ("plan", "blocked")
+    assert lesson["text"] == "blocked: rejected by bob: too vague"
 
 
 def test_an_edited_artifact_flows_on(platform: Fleet, tmp_path: Path) -> None:
@@ -206,7 +218,15 @@ def test_a_gate_nobody_decides_in_time_blocks_the_run_also_across_a_restart(
     platform.up()
     assert wait_for(lambda: kinds(events_of(platform, run_id))[-1] == "RunFailed.v1", 60)
     events = events_of(platform, run_id)
-    assert kinds(events)[-3:] == ["StageAwaitingApproval.v1", "StageBlocked.v1", "RunFailed.v1"]
+    assert kinds(events)[-4:] == [
+        "StageAwaitingApproval.v1",
+        "StageBlocked.v1",
+        "StageProgress.v1",  # the lesson kept
+        "RunFailed.v1",
+    ]
+    assert lessons_of(platform, run_id)[0]["text"] == (
+        "blocked: no decision before the approval timeout"
+    )
     assert events[-1]["reason"] == "plan blocked: no decision before the approval timeout"
     assert events[-1]["ts"] >= gate["deadline"]
     assert platform.json("runs", "show", run_id)["status"] == "failed"
@@ -414,19 +434,25 @@ def test_a_persons_seat_is_answered_through_the_api(platform: Fleet) -> None:
     assert skeptic[0]["position"]["position"] == "Plan it in two milestones."
 
 
-def lessons_in_milvus(fleet: Fleet, run_id: str) -> int:
-    """The lessons Milvus holds of a run, asked of Milvus itself."""
-    from pymilvus import MilvusClient  # noqa: PLC0415 - only this test talks to Milvus
+def lessons_of(fleet: Fleet, run_id: str) -> list[dict]:
+    """The lessons Milvus holds of a run (stage, status, text), asked of Milvus itself."""
+    from pymilvus import MilvusClient  # noqa: PLC0415 - only these tests talk to Milvus
 
     client = MilvusClient(uri=f"http://127.0.0.1:{fleet.milvus_port}")
     try:
         names = [n for n in client.list_collections() if n.startswith("tekton_lessons_")]
-        return sum(
-            len(client.query(n, filter=f'run_id == "{run_id}"', output_fields=["stage"]))
+        fields = ["stage", "status", "text"]
+        return [
+            row
             for n in names
-        )
+            for row in client.query(n, filter=f'run_id == "{run_id}"', output_fields=fields)
+        ]
     finally:
         client.close()
+
+
+def lessons_in_milvus(fleet: Fleet, run_id: str) -> int:
+    return len(lessons_of(fleet, run_id))
 
 
 def rows_of(fleet: Fleet, run_id: str) -> int:

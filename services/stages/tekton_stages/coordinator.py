@@ -90,6 +90,11 @@ def artifacts_root(settings: Settings) -> Path:
     return settings.home_path / "artifacts"
 
 
+def _goal(events: list[AnyRunEvent]) -> str:
+    """The goal of the run whose log is `events`."""
+    return reruns.started_of(events).goal
+
+
 def _finished(stage: str, done: DebateResult | StageAwaitingApproval) -> StageFinished:
     """A stage's StageFinished, with its debate's figures (or the gate's, which holds them)."""
     if isinstance(done, DebateResult):
@@ -271,11 +276,18 @@ class Coordinator:
             artifact = gates.kept_artifact(gate, decision)
             await self._keep(stage, artifact, _finished(stage, gate), log, output)
             finished[stage] = artifact
+            made = json.dumps(artifact, ensure_ascii=False)[:1500]
+            said = f"{decision.decision} by {decision.by}: {made}"
+            await self._remember(Lesson(log.run_id, stage, "approved", _goal(events), said), log)
 
     async def _reject(
         self, log: EventLog, decision: DecisionRecorded, events: list[AnyRunEvent]
     ) -> None:
         reason = f"rejected by {decision.by}: {decision.comment}"
+        said = f"blocked: {reason}"
+        await self._remember(
+            Lesson(log.run_id, decision.stage, "blocked", _goal(events), said), log
+        )
         tokens, cost, took = reruns.spent(events)
         await log.emit(StageBlocked(stage=decision.stage, reason=reason))
         await log.emit(
@@ -356,6 +368,8 @@ class Coordinator:
             blocked = await log.emit_after(gates.expired(gate), last.seq or 0, f"t{gate.seq}")
         except ConflictError:
             return  # a decision came first
+        said = f"blocked: {blocked.reason}"
+        await self._remember(Lesson(gate.run_id, gate.stage, "blocked", _goal(events), said), log)
         tokens, cost, took = reruns.spent(events)
         await log.emit(
             RunFailed(
@@ -674,14 +688,21 @@ class Coordinator:
     async def _learn(
         self, request: RunRequest, stage: str, outcome: StageOutcome, log: EventLog
     ) -> None:
-        """Keep the stage's outcome as a lesson for later runs."""
+        """Keep the stage's outcome as a lesson for later runs (a gate's once a person
+        decided it: what the person decided is the lesson)."""
+        if outcome.status == "approved" and stage in gates.gated(request, self.settings):
+            return
         if outcome.status == "approved":
             made = json.dumps(outcome.artifact, ensure_ascii=False)[:1500]
             confidence = outcome.debate.confidence if outcome.debate else 0.0
             text = f"approved with confidence {confidence:.2f}: {made}"
         else:
             text = f"blocked: {outcome.reason}"
-        lesson = Lesson(request.run_id, stage, outcome.status, request.goal, text)
+        await self._remember(Lesson(request.run_id, stage, outcome.status, request.goal, text), log)
+
+    async def _remember(self, lesson: Lesson, log: EventLog) -> None:
+        """Keep a lesson in memory, saying so in the run's log (or that it could not)."""
+        stage = lesson.stage
         try:
             with spans.span("remember lesson", {"db.system.name": "milvus"}):
                 await self.memory.remember(lesson)
@@ -689,4 +710,4 @@ class Coordinator:
             detail = f"memory unavailable, lesson not kept: {exc}"
             await log.emit(StageProgress(stage=stage, step="lesson not kept", detail=detail))
             return
-        await log.emit(StageProgress(stage=stage, step="lesson kept", detail=outcome.status))
+        await log.emit(StageProgress(stage=stage, step="lesson kept", detail=lesson.status))
