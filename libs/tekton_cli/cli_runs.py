@@ -388,6 +388,12 @@ def answer_seat(
         ),
     ],
     by: Annotated[str | None, typer.Option(help="who answers (default: this OS user)")] = None,
+    answer_round: Annotated[
+        int | None,
+        typer.Option(
+            "--round", help="the round answered (refused when the seat waits for another)"
+        ),
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Answer for a person's seat of a debate (--role ROLE=human): the debate takes the
@@ -399,6 +405,7 @@ def answer_seat(
             role=role,
             answer=runs.read_json("--position", position),
             by=by or runs.user(),
+            round=answer_round,
         )
         return await debate.answer(settings, check_id("debate id", debate_id), said, as_json)
 

@@ -30,7 +30,6 @@ def _stream(name: str) -> list[str]:
     return [
         f"$JS.API.STREAM.INFO.{name}",
         f"$JS.API.STREAM.CREATE.{name}",
-        f"$JS.API.STREAM.UPDATE.{name}",  # its limits brought to the settings' retention
         f"$JS.API.STREAM.MSG.GET.{name}",
         f"$JS.API.DIRECT.GET.{name}",
         f"$JS.API.DIRECT.GET.{name}.>",
@@ -88,6 +87,9 @@ def stages_rules() -> tuple[list[str], list[str]]:
         "tekton.debates.>",
         *_stream("TEKTON_RUNS"),
         "$JS.API.STREAM.PURGE.TEKTON_RUNS",  # a pruned run's events
+        # the retention settings brought to the usage stream and the bucket (only here)
+        "$JS.API.STREAM.UPDATE.TEKTON_USAGE",
+        f"$JS.API.STREAM.UPDATE.OBJ_{WORKSPACES_BUCKET}",
         # runs' sources and results, exports and imports (the object store bucket)
         *_stream(f"OBJ_{WORKSPACES_BUCKET}"),
         f"$JS.API.STREAM.PURGE.OBJ_{WORKSPACES_BUCKET}",

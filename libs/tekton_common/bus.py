@@ -307,15 +307,17 @@ def replicas(nc: Client) -> int:
     return nc.replicas if isinstance(nc, TracedClient) else 1
 
 
-async def keep_stream(js: JetStreamContext, config: StreamConfig) -> None:
-    """Create the stream, or bring one made before to `config` (a retention setting
-    changed): idempotent across processes."""
+async def keep_stream(js: JetStreamContext, config: StreamConfig, update: bool = False) -> None:
+    """Create the stream; one made before with another configuration is brought to
+    `config` when `update` (the one process allowed to: a retention setting changed),
+    else used as it is. Idempotent across processes."""
     try:
         await js.add_stream(config)
     except nats.js.errors.BadRequestError as exc:
         if exc.err_code != STREAM_CONFIG_DIFFERS:
             raise
-        await js.update_stream(config)
+        if update:
+            await js.update_stream(config)
 
 
 async def open_kv(nc: Client, bucket: str, description: str) -> KeyValue:

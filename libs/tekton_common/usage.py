@@ -170,9 +170,11 @@ class UsageTotals(msgspec.Struct):
         return dict(self.by_ci)
 
 
-async def ensure_usage_stream(nc: Client, days: float = USAGE_RETENTION_DAYS) -> None:
-    """Create the usage stream, keeping records `days` (0: for ever), or bring the
-    existing one to it (idempotent across processes)."""
+async def ensure_usage_stream(
+    nc: Client, days: float = USAGE_RETENTION_DAYS, update: bool = False
+) -> None:
+    """Create the usage stream, keeping records `days` (0: for ever); `update` brings
+    an existing one to it (the stages service; a CI uses it as it is)."""
     await keep_stream(
         nc.jetstream(timeout=3),
         StreamConfig(
@@ -183,6 +185,7 @@ async def ensure_usage_stream(nc: Client, days: float = USAGE_RETENTION_DAYS) ->
             description="model usage of every Tekton CI",
             num_replicas=replicas(nc),
         ),
+        update,
     )
 
 

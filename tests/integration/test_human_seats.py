@@ -67,6 +67,9 @@ async def test_a_seat_waits_alive_and_takes_only_an_answer_that_holds(nc) -> Non
         with pytest.raises(RemoteError, match="waits for no answer from the mediator") as other:
             await tekton.answer("d-human-1", SeatAnswer(role="mediator", answer={}, by="al"))
         assert other.value.code == 409 and "it waits for: skeptic" in str(other.value)
+        late_round = SeatAnswer(role="skeptic", answer=POSITION, by="al", round=2)
+        with pytest.raises(RemoteError, match="waits for round 1's answer, not round 2's"):
+            await tekton.answer("d-human-1", late_round)
         with pytest.raises(NotFoundError, match="no debate d-nobody waits"):
             await tekton.answer("d-nobody", SeatAnswer(role="skeptic", answer=POSITION, by="al"))
         taken = await tekton.answer(

@@ -15,30 +15,63 @@ import pytest
 from tekton_common.contract.events import (
     ArtifactCreated,
     RunFinished,
+    RunResumed,
     RunStarted,
     StageStarted,
 )
+from tekton_common.contract.history import ImportRequest
 from tekton_common.errors import ProtocolError
 from tekton_stages import history
 
 REQUEST = {"goal": "g", "run_id": "r1", "to_stage": "plan"}
+WS = {"name": "other/source", "kind": "git", "size": 1, "digest": "d"}
+PLAN = {
+    "goals": ["g"],
+    "milestones": [{"name": "m", "deliverable": "d", "check": "c"}],
+    "acceptance_criteria": ["a"],
+    "risks": [],
+    "confidence": 0.8,
+}
 
 
 def stored(*events: object) -> list[bytes]:
     return [msgspec.json.encode(e) for e in events]
 
 
-def whole_run(run_id: str = "r1", request: dict | None = None, stage: str = "plan") -> list[bytes]:
+def whole_run(
+    run_id: str = "r1",
+    request: dict | None = None,
+    stage: str = "plan",
+    artifact: dict | None = None,
+    resumed: dict | None = None,
+    result: dict | None = None,
+) -> list[bytes]:
+    went_on = [RunResumed(run_id=run_id, seq=3, done=[], remaining=["plan"], request=resumed)]
+    ended = {"result": result, "branch": f"tekton/{run_id}"} if result else {}
+    made = 4 if resumed else 3
     return stored(
         RunStarted(
             run_id=run_id, seq=1, goal="g", stages=["plan"], output="/x", request=request or REQUEST
         ),
         StageStarted(run_id=run_id, seq=2, stage="plan", debate_id="d1"),
+        *(went_on if resumed else []),
         ArtifactCreated(
-            run_id=run_id, seq=3, stage=stage, name="plan.json", files=[], artifact={"a": 1}
+            run_id=run_id,
+            seq=made,
+            stage=stage,
+            name="plan.json",
+            files=[],
+            artifact=PLAN if artifact is None else artifact,
         ),
         RunFinished(
-            run_id=run_id, seq=4, artifacts=[], output="/x", duration_s=1.0, tokens=1, cost_usd=0.0
+            run_id=run_id,
+            seq=made + 1,
+            artifacts=[],
+            output="/x",
+            duration_s=1.0,
+            tokens=1,
+            cost_usd=0.0,
+            **ended,
         ),
     )
 
@@ -60,6 +93,11 @@ def tar_of(tmp_path: Path, members: dict[str, bytes], link: str | None = None) -
 def test_an_export_of_one_whole_run_reads_back() -> None:
     events = history.checked_events("r1", whole_run())
     assert [e.seq for e in events] == [1, 2, 3, 4] and history.status_of(events[-1]) == "finished"
+    own = {**WS, "name": "r1/source"}
+    retried = history.checked_events("r1", whole_run(resumed={**REQUEST, "workspace": own}))
+    assert history.workspace_digests(retried) == {"d"}  # what the imported repository must be
+    done = history.checked_events("r1", whole_run(result={**WS, "name": "r1/result"}))
+    assert history.status_of(done[-1]) == "finished"
 
 
 @pytest.mark.parametrize(
@@ -73,15 +111,10 @@ def test_an_export_of_one_whole_run_reads_back() -> None:
         ([b'{"type": "Unheard.v9", "run_id": "r1", "seq": 1}'], "no run event this version"),
         (whole_run(request={**REQUEST, "run_id": "other"}), "not its run's own"),
         (whole_run(stage="../../etc"), "artifact of no stage"),
-        (
-            whole_run(
-                request={
-                    **REQUEST,
-                    "workspace": {"name": "other/source", "kind": "git", "size": 1, "digest": "d"},
-                }
-            ),
-            "not its run's own",
-        ),
+        (whole_run(artifact={"goals": 7}), "plan's artifact does not hold to its schema"),
+        (whole_run(resumed={**REQUEST, "workspace": WS}), "not its run's own"),  # a retry's
+        (whole_run(result={**WS, "name": "r1/source"}), "the export's result is not its run's own"),
+        (whole_run(request={**REQUEST, "workspace": WS}), "not its run's own"),
     ],
 )
 def test_an_export_out_of_order_or_of_another_run_is_refused(lines: list[bytes], said: str) -> None:
@@ -132,3 +165,10 @@ def test_the_manifest_names_its_format_and_a_valid_run() -> None:
     ):
         with pytest.raises(ProtocolError, match=said):
             history.manifest_run(wrong)
+
+
+def test_an_import_takes_only_an_object_named_for_an_import() -> None:
+    assert msgspec.convert({"file": "abc/import"}, ImportRequest).file == "abc/import"
+    for wrong in ("victim/source", "victim/result", "a/b/import", "../import"):
+        with pytest.raises(msgspec.ValidationError):
+            msgspec.convert({"file": wrong}, ImportRequest)

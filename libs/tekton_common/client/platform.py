@@ -72,7 +72,7 @@ from tekton_common.contract.runs import (
     new_run_id,
 )
 from tekton_common.contract.workspaces import WorkspaceRef
-from tekton_common.errors import NotFoundError, TransportError
+from tekton_common.errors import NotFoundError, RequestTimeoutError, TransportError
 from tekton_common.gather import gather, gather_all
 from tekton_common.history import RunRow, RunState, all_runs, summarize
 from tekton_common.runlog import follow_events, read_events
@@ -179,7 +179,9 @@ class Tekton:
         subject = debate_answers(debate_id)
         try:
             reply = await self._ask(subject, encode(said), f"debate {debate_id}", 30)
-        except TransportError:
+        except RequestTimeoutError:
+            raise
+        except TransportError:  # no responders: no Rhetor holds such a debate
             raise NotFoundError(f"no debate {debate_id} waits for a person's answer") from None
         return msgspec.json.decode(reply.data, type=SeatAnswered)
 

@@ -50,6 +50,9 @@ class SeatAnswer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     role: Role
     answer: JsonObject
     by: Person
+    #: the round the answer is for (SeatAwaited.round); when given, an answer meant for
+    #: another round is refused
+    round: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
 
 
 class SeatAnswered(msgspec.Struct, frozen=True):

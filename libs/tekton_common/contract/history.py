@@ -9,14 +9,16 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from tekton_common.contract.ids import RunId
-from tekton_common.contract.workspaces import ObjectName
+from tekton_common.contract.ids import ID_CHARS, RunId
 
 #: the oldest a prune may ask about: 100 years, in seconds
 MAX_AGE = 100 * 365 * 86400.0
 Age = Annotated[float, msgspec.Meta(ge=0, le=MAX_AGE)]
 #: the version of the export file's layout (``tekton-run.json``'s ``format``)
 EXPORT_FORMAT = 1
+#: where the caller put an export to import: ``<id>/import`` (nothing else is taken,
+#: and deleted, by an import)
+ImportName = Annotated[str, msgspec.Meta(pattern=f"^[{ID_CHARS}]{{1,64}}/import$", max_length=71)]
 #: a run's status, from its last event
 RunStatus = Literal["finished", "failed", "awaiting approval", "running"]
 
@@ -47,6 +49,8 @@ class RunStorage(msgspec.Struct, frozen=True, kw_only=True):
     objects: list[str]
     object_bytes: int
     lessons: int
+    #: a store that could not be asked (memory unavailable), said, not hidden
+    notes: list[str] = []
 
 
 class PruneReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,6 +61,8 @@ class PruneReport(msgspec.Struct, frozen=True, kw_only=True):
     cutoff: float
     pruned: list[RunStorage]
     kept: int
+    #: what could not be removed this time (memory unavailable: the next prune tries)
+    notes: list[str] = []
 
 
 class ExportRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -79,7 +85,7 @@ class ImportRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """``tekton.runs.import``: the run in the export tar the caller put in the bucket
     as `file` (taken, checked, and deleted)."""
 
-    file: ObjectName
+    file: ImportName
 
 
 class ImportReport(msgspec.Struct, frozen=True, kw_only=True):

@@ -157,6 +157,9 @@ class SeatAnswerIn(BaseModel):
         pattern=r"^[A-Za-z0-9_.@ -]+$",
         description="who answers (a named token's name wins)",
     )
+    round: int | None = Field(
+        default=None, ge=1, le=100, description="the round answered (SeatAwaited.round)"
+    )
 
 
 class DecisionIn(BaseModel):

@@ -39,7 +39,9 @@ def rhetor_extension(context: ServiceContext) -> list[EndpointDef]:
             with spans.quiet_hops():
                 await nc.publish(subject, msgspec.json.encode(event))
 
-        humans = HumanSeats(nc, ask.debate_id, settings.human_seat_timeout)
+        # a seat's wait ends in time for the stage that asked (its stage_timeout)
+        within = max(settings.stage_timeout - 60.0, 1.0)
+        humans = HumanSeats(nc, ask.debate_id, settings.human_seat_timeout, within=within)
         result = await Debate(
             ask, call, context.runtime.guard, settings.debate_turn_timeout, publish, humans
         ).run()

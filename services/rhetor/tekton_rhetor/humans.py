@@ -30,6 +30,7 @@ from tekton_common.contract.debates import HUMAN, SeatAnswer, SeatAnswered
 from tekton_common.contract.events import DebateEvent, SeatAwaited, SeatWaiting
 from tekton_common.contract.schemas import JsonObject
 from tekton_common.errors import ConflictError, ProtocolError, TektonError
+from tekton_common.secrets import failure
 from tekton_common.subjects import debate_answers
 from tekton_common.wire import Response, Usage
 from tekton_rhetor.calls import Attempt
@@ -52,12 +53,19 @@ class HumanSeats:
     """The human seats of one debate, and its answer subscription while it runs."""
 
     def __init__(
-        self, nc: Client, debate_id: str, timeout: float, keepalive: float = KEEPALIVE
+        self,
+        nc: Client,
+        debate_id: str,
+        timeout: float,
+        keepalive: float = KEEPALIVE,
+        within: float | None = None,
     ) -> None:
         self.nc = nc
         self.debate_id = debate_id
         self.timeout = timeout
         self.keepalive = keepalive
+        #: every seat's wait ends by then (monotonic): the debate's whole time
+        self.until = time.monotonic() + within if within is not None else None
         self.waiting: dict[str, _Waiting] = {}
         self._sub: Subscription | None = None
 
@@ -85,14 +93,16 @@ class HumanSeats:
         answer = asyncio.get_running_loop().create_future()
         self.waiting[role] = _Waiting(number, check, answer)
         started = time.monotonic()
-        deadline = round(time.time() + self.timeout, 3)
+        limit = self.timeout if self.until is None else min(self.timeout, self.until - started)
+        limit = max(limit, 0.0)
+        deadline = round(time.time() + limit, 3)
         await emit(SeatAwaited(role=role, round=number, ask=question, kind=kind, deadline=deadline))
         try:
             while not answer.done():
-                left = self.timeout - (time.monotonic() - started)
+                left = limit - (time.monotonic() - started)
                 if left <= 0:
-                    error = f"no answer from the person in the {role} seat in {self.timeout:g}s"
-                    return Attempt(error=error, timed_out=True, latency=self.timeout)
+                    error = f"no answer from the person in the {role} seat in {limit:g}s"
+                    return Attempt(error=error, timed_out=True, latency=limit)
                 await asyncio.wait({answer}, timeout=min(self.keepalive, left))
                 if not answer.done():
                     waited = round(time.monotonic() - started, 1)
@@ -112,6 +122,17 @@ class HumanSeats:
 
     async def _answer(self, msg: Msg) -> None:
         try:
+            await self._take(msg)
+        except Exception as exc:  # an answer must never go unanswered
+            if msg.reply:
+                headers = {
+                    ERROR_HEADER: f"internal error: {failure(exc)}",
+                    ERROR_CODE_HEADER: "500",
+                }
+                await self.nc.publish(msg.reply, b"", headers=headers)
+
+    async def _take(self, msg: Msg) -> None:
+        try:
             said = decode(msg.data, SeatAnswer)
             waiting = self.waiting.get(said.role)
             if waiting is None or waiting.answer.done():
@@ -119,6 +140,11 @@ class HumanSeats:
                 raise ConflictError(
                     f"debate {self.debate_id} waits for no answer from the {said.role} seat "
                     f"(it waits for: {now})"
+                )
+            if said.round is not None and said.round != waiting.round:
+                raise ConflictError(
+                    f"the {said.role} seat waits for round {waiting.round}'s answer, "
+                    f"not round {said.round}'s"
                 )
             if errors := waiting.check(said.answer):
                 raise ProtocolError(

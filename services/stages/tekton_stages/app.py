@@ -43,6 +43,7 @@ from tekton_common.subjects import (
     stage_run,
 )
 from tekton_common.telemetry import observe
+from tekton_common.usage import ensure_usage_stream
 from tekton_stages.coordinator import Coordinator
 from tekton_stages.history import History
 from tekton_stages.memory import Memory
@@ -69,7 +70,11 @@ def make_setup(settings: Settings) -> Setup:
         js = nc.jetstream(timeout=30)
         keep = functools.partial(workspace.keep_for, js, settings.workspace_retention_days)
         await bus.patiently(keep, "workspaces bucket")
-        history = History(js, settings, memory)
+        usage = functools.partial(
+            ensure_usage_stream, nc, settings.usage_retention_days, update=True
+        )
+        await bus.patiently(usage, "usage stream")
+        history = History(js, settings, memory, coordinator.active)
         if settings.run_retention_days:
             spawn(history.keep(settings.run_retention_days))
         if settings.postgres_dsn:

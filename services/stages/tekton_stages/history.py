@@ -21,14 +21,18 @@ import shutil
 import tarfile
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
 from nats.js import JetStreamContext
+from nats.js.api import RawStreamMsg
+from pydantic import ValidationError
 
 from tekton_common import workspace
 from tekton_common.artifact_files import run_folder, write_artifact
+from tekton_common.artifacts import artifact_model
 from tekton_common.contract.events import (
     AnyRunEvent,
     ArtifactCreated,
@@ -50,7 +54,7 @@ from tekton_common.contract.history import (
     RunStorage,
 )
 from tekton_common.contract.ids import check_run_id, valid_id
-from tekton_common.contract.runs import Lesson
+from tekton_common.contract.runs import Lesson, new_run_id
 from tekton_common.errors import ConflictError, NotFoundError, ProtocolError
 from tekton_common.runlog import RUNS_STREAM, read_stored, restore, run_ids, run_subject
 from tekton_common.settings import Settings
@@ -58,6 +62,7 @@ from tekton_common.stages import STAGES
 from tekton_stages import db, reruns
 from tekton_stages.coordinator import artifacts_root
 from tekton_stages.memory import Memory, MemoryUnavailableError
+from tekton_stages.worktrees import result_branch
 
 log = logging.getLogger(__name__)
 #: every table that holds a run's rows, those that others refer to last
@@ -68,7 +73,10 @@ MANIFEST = "tekton-run.json"
 EVENTS = "events.jsonl"
 LESSONS = "lessons.jsonl"
 #: what an export holds besides its objects, and the most each may weigh
-MEMBER_LIMITS = {MANIFEST: 64 * 1024, EVENTS: 256 * 1024 * 1024, LESSONS: 1024 * 1024}
+MEMBER_LIMITS = {MANIFEST: 64 * 1024, EVENTS: 32 * 1024 * 1024, LESSONS: 1024 * 1024}
+#: the most events an import takes, and the largest (what NATS carries by default)
+MAX_EVENTS = 20_000
+MAX_EVENT = 1024 * 1024
 #: how often the stages service prunes by its retention setting (seconds)
 PRUNE_EVERY = 3600.0
 
@@ -93,7 +101,11 @@ def checked_events(run_id: str, lines: list[bytes]) -> list[AnyRunEvent]:
     if not lines:
         raise ProtocolError("the export holds no events")
     events: list[AnyRunEvent] = []
+    if len(lines) > MAX_EVENTS:
+        raise ProtocolError(f"the export holds more than {MAX_EVENTS} events")
     for seq, line in enumerate(lines, 1):
+        if len(line) > MAX_EVENT:
+            raise ProtocolError(f"event {seq} of the export is larger than {MAX_EVENT} bytes")
         event = read_run_event(line)
         if event is None:
             raise ProtocolError(f"event {seq} of the export is no run event this version reads")
@@ -107,19 +119,46 @@ def checked_events(run_id: str, lines: list[bytes]) -> list[AnyRunEvent]:
         events.append(event)
     if not isinstance(events[0], RunStarted):
         raise ProtocolError("the export's first event is no RunStarted")
-    request = reruns.request_of(events)  # a request this version reads, of this run
-    if request.run_id != run_id or (
-        request.workspace is not None and request.workspace.name != f"{run_id}/source"
-    ):
-        raise ProtocolError("the export's request is not its run's own")
+    _its_own(run_id, events)
     if status_of(events[-1]) == "running":
         raise ProtocolError("the export's run had not ended (nor waited at a gate)")
     return events
 
 
+def _its_own(run_id: str, events: list[AnyRunEvent]) -> None:
+    """Every request of the run (as started, and each retry's) is its own, and so are
+    its repository and its result; every artifact holds to its stage's schema."""
+    for request in reruns.requests_of(events):
+        if request.run_id != run_id or (
+            request.workspace is not None and request.workspace.name != f"{run_id}/source"
+        ):
+            raise ProtocolError("the export's request is not its run's own")
+    for event in events:
+        if (
+            isinstance(event, RunFinished)
+            and event.result is not None
+            and (event.result.name != f"{run_id}/result" or event.branch != result_branch(run_id))
+        ):
+            raise ProtocolError("the export's result is not its run's own")
+        if isinstance(event, ArtifactCreated):
+            try:
+                artifact_model(event.stage).model_validate(event.artifact)
+            except ValidationError as exc:
+                said = f"{event.stage}'s artifact does not hold to its schema"
+                raise ProtocolError(f"event {event.seq} of the export: {said}: {exc}") from None
+
+
+def workspace_digests(events: list[AnyRunEvent]) -> set[str]:
+    """The digests the run's requests name its repository by."""
+    return {r.workspace.digest for r in reruns.requests_of(events) if r.workspace is not None}
+
+
 def checked_lessons(run_id: str, data: bytes) -> list[Lesson]:
     """An imported run's lessons: its own, one per stage at most."""
-    lessons = [msgspec.json.decode(line, type=Lesson) for line in data.splitlines() if line]
+    try:
+        lessons = [msgspec.json.decode(line, type=Lesson) for line in data.splitlines() if line]
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(f"the export's lessons are not lessons: {exc}") from None
     stages = [lesson.stage for lesson in lessons]
     wrong = [lesson for lesson in lessons if lesson.run_id != run_id or lesson.stage not in STAGES]
     if wrong or len(set(stages)) != len(stages):
@@ -190,13 +229,29 @@ def _folder_size(folder: Path) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
+def stored_at(msg: RawStreamMsg, event: AnyRunEvent | None) -> float:
+    """When this installation stored a message (epoch seconds): an imported run's age
+    is counted from its import, not from when it ended elsewhere."""
+    text = msg.time if isinstance(msg.time, str) else ""
+    try:
+        whole, _, fraction = text.rstrip("Z").partition(".")
+        at = datetime.fromisoformat(f"{whole}.{(fraction or '0')[:6]}+00:00")
+    except ValueError:
+        return event.ts if event is not None else 0.0
+    return at.timestamp()
+
+
 class History:
     """Measure, prune, export and import runs (the stages service's endpoints)."""
 
-    def __init__(self, js: JetStreamContext, settings: Settings, memory: Memory) -> None:
+    def __init__(
+        self, js: JetStreamContext, settings: Settings, memory: Memory, active: set[str]
+    ) -> None:
         self.js = js
         self.settings = settings
         self.memory = memory
+        #: runs this process drives now (the coordinator's): never pruned under it
+        self.active = active
         self.root = artifacts_root(settings)
         self._pool: Any = None
 
@@ -206,12 +261,7 @@ class History:
             self._pool = await db.connect(self.settings.postgres_dsn, max_size=2)
         return self._pool
 
-    async def storage(self, run_id: str, stored: list[bytes] | None = None) -> RunStorage:
-        """What one run keeps, store by store."""
-        stored = await read_stored(self.js, run_id) if stored is None else stored
-        if not stored:
-            raise NotFoundError(f"no run {run_id}")
-        last = read_run_event(stored[-1])
+    async def _count_rows(self, run_id: str) -> tuple[int, int]:
         rows = row_bytes = 0
         if (pool := await self._rows()) is not None:
             async with pool.acquire() as conn:
@@ -222,12 +272,26 @@ class History:
                         f"FROM {table} t WHERE run_id = $1",
                         run_id,
                     )
-                    rows, row_bytes = rows + count, row_bytes + size
+                    rows, row_bytes = rows + count, row_bytes + int(size)
+        return rows, row_bytes
+
+    async def storage(self, run_id: str, stored: list[bytes] | None = None) -> RunStorage:
+        """What one run keeps, store by store (memory unavailable: said in `notes`)."""
+        stored = await read_stored(self.js, run_id) if stored is None else stored
+        if not stored:
+            raise NotFoundError(f"no run {run_id}")
+        last = read_run_event(stored[-1])
+        rows, row_bytes = await self._count_rows(run_id)
         files, file_bytes = await asyncio.to_thread(_folder_size, run_folder(self.root, run_id))
         objects = {}
         for name in (f"{run_id}/{what}" for what in OBJECTS):
             if (info := await workspace.find_object(self.js, name)) is not None:
                 objects[name] = info
+        notes: list[str] = []
+        try:
+            lessons = len(await self.memory.lessons(run_id))
+        except MemoryUnavailableError as exc:
+            lessons, notes = 0, [f"lessons not counted: {exc}"]
         return RunStorage(
             run_id=run_id,
             status=status_of(last),
@@ -235,44 +299,77 @@ class History:
             events=len(stored),
             event_bytes=sum(len(data) for data in stored),
             rows=rows,
-            row_bytes=int(row_bytes),
+            row_bytes=row_bytes,
             artifact_files=files,
             artifact_bytes=file_bytes,
             objects=list(objects),
             object_bytes=sum(info.size or 0 for info in objects.values()),
-            lessons=len(await self.memory.lessons(run_id)),
+            lessons=lessons,
+            notes=notes,
         )
 
+    async def _ended_before(self, run_id: str, cutoff: float) -> int | None:
+        """The stream sequence of the run's last event when it ended (finished or
+        failed) before `cutoff`, by when this installation stored it; else None."""
+        last = await self.js.get_last_msg(RUNS_STREAM, run_subject(run_id))
+        event = read_run_event(last.data or b"{}")
+        if status_of(event) not in ("finished", "failed") or run_id in self.active:
+            return None
+        return last.seq if stored_at(last, event) < cutoff else None
+
     async def prune(self, ask: PruneRequest) -> PruneReport:
-        """Remove every run that ended before the cutoff, from every store; runs still
-        running or waiting at a gate stay, however old."""
+        """Remove every run that ended before the cutoff, from every store, one run at a
+        time; a run still running or waiting at a gate stays, however old, and so does
+        one that went on (a retry) while it was measured."""
         cutoff = time.time() - ask.older_than
         ids = await run_ids(self.js)
-        old: list[RunStorage] = []
+        pruned: list[RunStorage] = []
+        notes: list[str] = []
         for run_id in ids:
-            last = await self.js.get_last_msg(RUNS_STREAM, run_subject(run_id))
-            event = read_run_event(last.data or b"{}")
-            if status_of(event) in ("finished", "failed") and event and event.ts < cutoff:
-                old.append(await self.storage(run_id))
-        if not ask.dry_run and old:
-            await self._remove([run.run_id for run in old])
-            log.info("pruned %d runs that ended before %s", len(old), time.ctime(cutoff))
-        return PruneReport(dry_run=ask.dry_run, cutoff=cutoff, pruned=old, kept=len(ids) - len(old))
+            if (seq := await self._ended_before(run_id, cutoff)) is None:
+                continue
+            run = await self.storage(run_id)
+            if not ask.dry_run:
+                if await self._ended_before(run_id, cutoff) != seq:
+                    continue  # it went on meanwhile
+                notes += await self._remove(run_id)
+            pruned.append(run)
+        if pruned and not ask.dry_run:
+            log.info("pruned %d runs that ended before %s", len(pruned), time.ctime(cutoff))
+        return PruneReport(
+            dry_run=ask.dry_run,
+            cutoff=cutoff,
+            pruned=pruned,
+            kept=len(ids) - len(pruned),
+            notes=notes,
+        )
 
-    async def _remove(self, run_ids: list[str]) -> None:
+    async def _delete_rows(self, run_id: str) -> None:
         if (pool := await self._rows()) is not None:
             async with pool.acquire() as conn, conn.transaction():
                 for table in ROW_TABLES:
                     await conn.execute(
-                        f"DELETE FROM {table} WHERE run_id = ANY($1)",  # one of ROW_TABLES
-                        run_ids,
+                        f"DELETE FROM {table} WHERE run_id = $1",  # one of ROW_TABLES
+                        run_id,
                     )
-        await self.memory.forget(run_ids)
-        for run_id in run_ids:
-            await asyncio.to_thread(shutil.rmtree, run_folder(self.root, run_id), True)
-            for what in OBJECTS:
-                await workspace.delete_object(self.js, f"{run_id}/{what}")
+
+    async def _remove(self, run_id: str) -> list[str]:
+        """The run gone from every store, its events last (rows once more after them: a
+        recorder catching up may have written some meanwhile). What could not go is
+        said; the lessons of a run whose events are gone are asked again next time."""
+        notes: list[str] = []
+        await self._delete_rows(run_id)
+        try:
+            await self.memory.forget([run_id])
+        except MemoryUnavailableError as exc:
+            notes.append(f"{run_id}: lessons not removed, the next prune tries again: {exc}")
+        await asyncio.to_thread(shutil.rmtree, run_folder(self.root, run_id), True)
+        for what in OBJECTS:
+            await workspace.delete_object(self.js, f"{run_id}/{what}")
+        if not notes:  # else the run stays listed, so its lessons are found again
             await self.js.purge_stream(RUNS_STREAM, subject=run_subject(run_id))
+            await self._delete_rows(run_id)
+        return notes
 
     async def keep(self, days: float) -> None:
         """Prune runs that ended more than `days` ago, every hour (until cancelled)."""
@@ -285,29 +382,31 @@ class History:
             await asyncio.sleep(PRUNE_EVERY - 60.0)
 
     async def export(self, ask: ExportRequest) -> ExportReady:
-        """The run as a tar file in the workspaces bucket (``<run>/export``)."""
+        """The run as a tar file in the workspaces bucket (``<nonce>/export``)."""
         stored = await read_stored(self.js, ask.run_id)
         run = await self.storage(ask.run_id, stored)
         if run.status == "running":
             raise ProtocolError(
                 f"run {ask.run_id} is still running: export it once it ends or waits at a gate"
             )
-        lessons = await self.memory.lessons(ask.run_id)
+        try:
+            lessons = await self.memory.lessons(ask.run_id)
+        except MemoryUnavailableError:
+            lessons = []  # said in run.notes
         manifest = {"format": EXPORT_FORMAT, "run_id": ask.run_id, "exported_at": time.time()}
+        name = f"{new_run_id()}/export"  # its own: two exports at once do not meet
         with tempfile.TemporaryDirectory() as scratch:
             packed = Path(scratch) / "export.tar"
             with tarfile.open(packed, mode="w") as tar:
                 _add(tar, MANIFEST, json.dumps(manifest).encode())
                 _add(tar, EVENTS, b"\n".join(stored) + b"\n")
                 _add(tar, LESSONS, b"".join(msgspec.json.encode(x) + b"\n" for x in lessons))
-                for name in run.objects:
-                    what = name.rsplit("/", 1)[1]
-                    await workspace.download(self.js, name, Path(scratch) / what)
+                for object_name in run.objects:
+                    what = object_name.rsplit("/", 1)[1]
+                    await workspace.download(self.js, object_name, Path(scratch) / what)
                     tar.add(Path(scratch) / what, arcname=f"objects/{what}")
-            info = await workspace.put(self.js, f"{ask.run_id}/export", packed)
-        return ExportReady(
-            file=f"{ask.run_id}/export", size=info.size or 0, digest=info.digest or "", run=run
-        )
+            info = await workspace.put(self.js, name, packed)
+        return ExportReady(file=name, size=info.size or 0, digest=info.digest or "", run=run)
 
     async def restore(self, ask: ImportRequest) -> tuple[ImportReport, AnyRunEvent]:
         """The run in the export `ask.file` kept here as it was (and the file deleted);
@@ -334,12 +433,34 @@ class History:
         lines = [line for line in found[EVENTS].split(b"\n") if line]
         events = checked_events(run_id, lines)
         lessons = checked_lessons(run_id, found.get(LESSONS, b""))
+        digests = workspace_digests(events)
+        if digests and "objects/source" not in found:
+            raise ProtocolError("the export lacks the repository its run started from")
         if await read_stored(self.js, run_id):
             raise ConflictError(f"run {run_id} is already here (prune it to import it again)")
+        try:
+            return await self._write(run_id, found, events, lines, lessons, digests)
+        except ConflictError:
+            raise  # another import of it came first: what is here is that one's
+        except BaseException:
+            await self._undo(run_id)
+            raise
+
+    async def _write(
+        self,
+        run_id: str,
+        found: dict[str, Any],
+        events: list[AnyRunEvent],
+        lines: list[bytes],
+        lessons: list[Lesson],
+        digests: set[str],
+    ) -> tuple[ImportReport, AnyRunEvent]:
         objects = []
         for what in OBJECTS:
             if (path := found.get(f"objects/{what}")) is not None:
-                await workspace.put(self.js, f"{run_id}/{what}", path)
+                info = await workspace.put(self.js, f"{run_id}/{what}", path)
+                if what == "source" and digests - {info.digest}:
+                    raise ProtocolError("the export's repository is not the one its run names")
                 objects.append(f"{run_id}/{what}")
         folder = run_folder(self.root, run_id)
         files = 0
@@ -364,3 +485,14 @@ class History:
             notes=notes,
         )
         return report, events[-1]
+
+    async def _undo(self, run_id: str) -> None:
+        """What an import that failed half way wrote, removed again (best effort)."""
+        with contextlib.suppress(Exception):
+            await self.js.purge_stream(RUNS_STREAM, subject=run_subject(run_id))
+        with contextlib.suppress(Exception):
+            await self.memory.forget([run_id])
+        await asyncio.to_thread(shutil.rmtree, run_folder(self.root, run_id), True)
+        for what in OBJECTS:
+            with contextlib.suppress(Exception):
+                await workspace.delete_object(self.js, f"{run_id}/{what}")

@@ -6,6 +6,7 @@ coordinator does the work."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
@@ -38,7 +39,19 @@ def request_of(events: Sequence[AnyRunEvent]) -> RunRequest:
     """The request the run goes on with: the last retry's, else RunStarted's (without
     the fields older versions had: ``output``; ``repo``, a path no request may name)."""
     changed = (e.request for e in reversed(events) if isinstance(e, RunResumed) and e.request)
-    stored = next(changed, None) or started_of(events).request
+    latest: dict[str, Any] | None = next(changed, None)
+    return read_request(latest or started_of(events).request)
+
+
+def requests_of(events: Sequence[AnyRunEvent]) -> list[RunRequest]:
+    """Every request the run was asked or went on with: RunStarted's, then each retry's."""
+    changed = [e.request for e in events if isinstance(e, RunResumed) and e.request]
+    return [read_request(stored) for stored in [started_of(events).request, *changed]]
+
+
+def read_request(stored: dict[str, Any]) -> RunRequest:
+    """A request as a log keeps it (without the fields older versions had: ``output``;
+    ``repo``, a path no request may name)."""
     return convert({k: v for k, v in stored.items() if k not in ("output", "repo")}, RunRequest)
 
 
