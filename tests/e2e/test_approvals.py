@@ -434,21 +434,32 @@ def test_a_persons_seat_is_answered_through_the_api(platform: Fleet) -> None:
     assert skeptic[0]["position"]["position"] == "Plan it in two milestones."
 
 
+_MILVUS: dict[int, Any] = {}  # one client per Milvus: a new one per poll is refused
+
+
 def lessons_of(fleet: Fleet, run_id: str) -> list[dict]:
     """The lessons Milvus holds of a run (stage, status, text), asked of Milvus itself."""
     from pymilvus import MilvusClient  # noqa: PLC0415 - only these tests talk to Milvus
+    from pymilvus.exceptions import MilvusException  # noqa: PLC0415
 
-    client = MilvusClient(uri=f"http://127.0.0.1:{fleet.milvus_port}")
-    try:
-        names = [n for n in client.list_collections() if n.startswith("tekton_lessons_")]
-        fields = ["stage", "status", "text"]
-        return [
-            row
-            for n in names
-            for row in client.query(n, filter=f'run_id == "{run_id}"', output_fields=fields)
-        ]
-    finally:
-        client.close()
+    fields = ["stage", "status", "text"]
+    for attempt in (1, 2, 3):
+        if fleet.milvus_port not in _MILVUS:
+            _MILVUS[fleet.milvus_port] = MilvusClient(uri=f"http://127.0.0.1:{fleet.milvus_port}")
+        client = _MILVUS[fleet.milvus_port]
+        try:
+            names = [n for n in client.list_collections() if n.startswith("tekton_lessons_")]
+            return [
+                row
+                for n in names
+                for row in client.query(n, filter=f'run_id == "{run_id}"', output_fields=fields)
+            ]
+        except MilvusException:
+            _MILVUS.pop(fleet.milvus_port).close()
+            if attempt == 3:
+                raise
+            time.sleep(1.0)
+    raise AssertionError("unreachable")
 
 
 def lessons_in_milvus(fleet: Fleet, run_id: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -147,7 +148,17 @@ async def test_sigterm_is_graceful(start_ci, nc) -> None:
 async def test_numa_status_reports_the_platform(start_ci, nc) -> None:
     start_ci("apollo")
     start_ci("numa", module="tekton_numa", extra_args=["--components", "apollo,athena,numa"])
-    status = msgspec.json.decode((await nc.request("tekton.numa.status", b"", timeout=5)).data)
+
+    async def current() -> dict:
+        return msgspec.json.decode((await nc.request("tekton.numa.status", b"", timeout=5)).data)
+
+    status = await current()
+    for _ in range(40):  # a heartbeat late under load: the status follows within seconds
+        apollo = next(c for c in status["cis"] if c["ci"] == "apollo-ci")
+        if apollo["responding"] == 1 and apollo["active"] == 1:
+            break
+        await asyncio.sleep(0.25)
+        status = await current()
     assert status["type"] == "platform_status.v1"
     assert status["expected"] == ["apollo-ci", "athena-ci", "numa-ci"]
     assert status["missing"] == ["athena-ci"] and status["healthy"] is False
