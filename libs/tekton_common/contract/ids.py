@@ -32,7 +32,9 @@ DebateId = Id
 InstanceId = Id
 #: a person who decides or answers: a name, as given (letters, digits and ``_ . @ -``
 #: and spaces); never a subject token or a path
-Person = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.@ -]+$", min_length=1, max_length=100)]
+PERSON_PATTERN = r"^[A-Za-z0-9_.@ -]+$"
+MAX_PERSON = 100
+Person = Annotated[str, msgspec.Meta(pattern=PERSON_PATTERN, min_length=1, max_length=MAX_PERSON)]
 
 
 class InvalidIdError(ProtocolError):

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tekton_api.config import MODELS_HELP
-from tekton_common.contract.ids import ID_CHARS, MAX_RUN_ID
+from tekton_common.contract.ids import ID_CHARS, MAX_PERSON, MAX_RUN_ID, PERSON_PATTERN
 from tekton_common.contract.limits import MAX_GOAL, MAX_MODEL, ROUNDS, THRESHOLD
 from tekton_common.contract.runs import APPROVAL_TIMEOUT
 from tekton_common.contract.seats import MAX_SEATS, SEAT_PATTERN
@@ -39,6 +39,10 @@ ModelField = Annotated[
         max_length=MAX_MODEL,
         description=f"one model for every turn: {MODELS_HELP}, or a profile of the configuration",
     ),
+]
+#: who decides or answers (contract.ids.Person)
+PersonField = Annotated[
+    str | None, Field(min_length=1, max_length=MAX_PERSON, pattern=PERSON_PATTERN)
 ]
 ThresholdField = Annotated[float, Field(ge=THRESHOLD[0], le=THRESHOLD[1])]
 RoundsField = Annotated[int, Field(ge=ROUNDS[0], le=ROUNDS[1])]
@@ -150,13 +154,7 @@ class SeatAnswerIn(BaseModel):
         description="a debater's position (PositionReply) or the mediator's outcome "
         "(OutcomeReply, its artifact the stage's)"
     )
-    by: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=100,
-        pattern=r"^[A-Za-z0-9_.@ -]+$",
-        description="who answers (a named token's name wins)",
-    )
+    by: PersonField = Field(default=None, description="who answers (a named token's name wins)")
     round: int | None = Field(
         default=None, ge=1, le=100, description="the round answered (SeatAwaited.round)"
     )
@@ -168,13 +166,7 @@ class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["approve", "reject", "edit"]
-    by: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=100,
-        pattern=r"^[A-Za-z0-9_.@ -]+$",
-        description="who decides (a named token's name wins)",
-    )
+    by: PersonField = Field(default=None, description="who decides (a named token's name wins)")
     stage: Stage | None = Field(default=None, description="the gated stage (an edit needs it)")
     comment: str | None = Field(
         default=None, max_length=4000, description="a note; a rejection's reason"

@@ -207,10 +207,17 @@ class Debate:
         kind: Literal["position", "outcome"] = "outcome" if role == "mediator" else "position"
         return await self.humans.ask(role, number, question, kind, check, self._event)
 
+    def _outcome(self, outcome: JsonObject) -> tuple[OutcomeReply | None, list[str]]:
+        """A mediator's outcome read, and what is wrong with it: its artifact, then its
+        fields."""
+        reply, errors = parse_outcome(outcome)
+        return reply, [
+            f"artifact.{e}" for e in self.schema.errors(outcome.get("artifact"))
+        ] + errors
+
     def _outcome_errors(self, outcome: JsonObject) -> list[str]:
-        """What is wrong with a mediator's outcome: its fields, then its artifact."""
-        _, errors = parse_outcome(outcome)
-        return [f"artifact.{e}" for e in self.schema.errors(outcome.get("artifact"))] + errors
+        """What is wrong with a mediator's outcome (a person's answer is held to it)."""
+        return self._outcome(outcome)[1]
 
     async def _debater_turn(
         self, role: str, number: int, last: list[TurnRecord] | None
@@ -351,8 +358,7 @@ class Debate:
             outcome, _ = loads_object(attempt.reply.content)
             reply, errors = (None, ["reply is not a JSON object"])
             if outcome is not None:
-                reply, _ = parse_outcome(outcome)
-                errors = self._outcome_errors(outcome)
+                reply, errors = self._outcome(outcome)
             record.outcome, record.error = outcome, "; ".join(errors) or None
             await self._event(TurnTaken(turn=record))
             if not errors and reply is not None:

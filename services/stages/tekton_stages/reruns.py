@@ -38,9 +38,7 @@ def started_of(events: Sequence[AnyRunEvent]) -> RunStarted:
 def request_of(events: Sequence[AnyRunEvent]) -> RunRequest:
     """The request the run goes on with: the last retry's, else RunStarted's (without
     the fields older versions had: ``output``; ``repo``, a path no request may name)."""
-    changed = (e.request for e in reversed(events) if isinstance(e, RunResumed) and e.request)
-    latest: dict[str, Any] | None = next(changed, None)
-    return read_request(latest or started_of(events).request)
+    return requests_of(events)[-1]
 
 
 def requests_of(events: Sequence[AnyRunEvent]) -> list[RunRequest]:
