@@ -204,12 +204,15 @@ def show_usage(
     ctx: typer.Context,
     ci: Annotated[str | None, typer.Option(help="only this CI")] = None,
     run_id: Annotated[str | None, typer.Option("--run", help="only this run id")] = None,
+    day: Annotated[
+        str | None, typer.Option(help="only this UTC day, YYYY-MM-DD (tokens and cost)")
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Tokens and cost per CI, run or model, and budget verdicts."""
 
     async def go(settings: Settings) -> int:
-        ledger = await usage.usage(settings, ci, check_run_id(run_id) if run_id else None)
+        ledger = await usage.usage(settings, ci, check_run_id(run_id) if run_id else None, day)
         output.print_json(ledger) if as_json else print(usage.render(ledger))
         return 0
 

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 
 import click
 
-from tekton_cli import cli_fleet, cli_runs
+from tekton_cli import cli_fleet, cli_runs, cli_tools
 from tekton_cli.app import app, spread_lists
 
 app.add_typer(cli_fleet.commands)
 app.add_typer(cli_runs.commands)
+app.add_typer(cli_tools.commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

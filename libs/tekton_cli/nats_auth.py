@@ -58,12 +58,20 @@ def _common(user: str) -> tuple[list[str], list[str]]:
     return publish, subscribe
 
 
+#: CIs whose tools read runs' events (the stream TEKTON_RUNS)
+RUN_READERS = ("apollo", "telos", "metis", "prometheus", "rhetor")
+
+
 def ci_rules(spec: CISpec) -> tuple[list[str], list[str]]:
     """Publish and subscribe allow lists of one CI's process."""
     user = str(spec.ci_id)
     publish, subscribe = _common(user)
     publish.append(f"tekton.usage.{spec.name}")
+    # other CIs' tools (each CI decides what it grants whom) and the event of each call
+    publish += ["tekton.ci.*.tools", "tekton.ci.*.tool.*", "tekton.tools.events"]
     subscribe += [f"tekton.ci.{spec.name}.>", "tekton.team.chat"]
+    if spec.name in RUN_READERS:  # their tools read runs' events
+        publish += _stream("TEKTON_RUNS")
     if spec.name == "rhetor":
         publish += ["tekton.ci.*.chat", "tekton.ci.*.stream", "tekton.debates.>", "$SRV.PING.>"]
         publish += ["tekton.team.chat"]
@@ -71,9 +79,11 @@ def ci_rules(spec: CISpec) -> tuple[list[str], list[str]]:
     elif spec.name == "budget":
         publish += [*_kv("tekton-budget", write=True)]
         subscribe += ["tekton.budget.>"]
+    elif spec.name == "hermes":  # its services tool asks every micro service
+        publish += ["$SRV.INFO", "$SRV.INFO.>"]
     elif spec.name == "numa":
         publish += ["$SRV.>"]
-        subscribe += ["tekton.numa.>"]
+        subscribe += ["tekton.numa.>", "tekton.fleet.events", "tekton.tools.events"]
     return publish, subscribe
 
 

@@ -28,10 +28,10 @@ from tekton_common import bus
 from tekton_common.errors import TektonError
 from tekton_common.history import history_dsn
 from tekton_common.settings import Settings
+from tekton_common.subjects import FLEET_EVENTS
 
 log = logging.getLogger(__name__)
 SUPERVISOR = "tekton-supervisor"
-FLEET_EVENTS = "tekton.fleet.events"
 
 
 class Watch(msgspec.Struct):

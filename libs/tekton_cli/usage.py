@@ -9,10 +9,12 @@ from tekton_common.contract.platform import UsageReport
 from tekton_common.settings import Settings
 
 
-async def usage(settings: Settings, ci: str | None, run: str | None) -> UsageReport:
+async def usage(
+    settings: Settings, ci: str | None, run: str | None, day: str | None = None
+) -> UsageReport:
     """The ledger's answer; when the Budget CI is down, totals read from the stream."""
     async with Tekton.connect(settings) as tekton:
-        return await tekton.usage(ci, run)
+        return await tekton.usage(ci, run, day)
 
 
 def render(report: UsageReport) -> str:
@@ -34,7 +36,8 @@ def render(report: UsageReport) -> str:
     total = report.total
     lines = [
         table(headers, rows),
-        f"total: {total.calls} calls, {total.tokens} tokens, ${total.cost_usd:.4f}",
+        f"total{f' on {report.day} (UTC)' if report.day else ''}: {total.calls} calls, "
+        f"{total.tokens} tokens, ${total.cost_usd:.4f}, {total.tool_calls} tool calls",
     ]
     if report.policy and report.limits:
         lines.append(

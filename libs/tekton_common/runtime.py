@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,9 +13,11 @@ from opentelemetry.trace import Span
 from tekton_common import __version__, spans
 from tekton_common.budget import BudgetGuard
 from tekton_common.catalog import CISpec
+from tekton_common.contract.tools import ToolExchange
 from tekton_common.metrics import Metrics
 from tekton_common.providers import ModelReply, ModelRequest, Provider
 from tekton_common.settings import Settings
+from tekton_common.tools.box import Toolbox
 from tekton_common.usage import UsageRecord
 from tekton_common.wire import (
     ChatRequest,
@@ -27,6 +30,8 @@ from tekton_common.wire import (
     StreamError,
     StreamStart,
     Turn,
+    Usage,
+    add_tokens,
 )
 
 Emit = Callable[[msgspec.Struct], Awaitable[None]]
@@ -50,6 +55,8 @@ class CIRuntime:
         self.max_tokens = override.max_tokens or spec.max_tokens
         self.metrics = Metrics(self.ai_id)
         self.guard = BudgetGuard(self.ai_id)
+        self.toolbox = Toolbox(self.ai_id, settings)
+        self.toolbox.on_call = self._tool_used
         self._overrides: dict[str, Provider] = {}
         #: called with each model call's usage record (the service publishes it)
         self.on_usage: Callable[[UsageRecord], None] | None = None
@@ -109,10 +116,8 @@ class CIRuntime:
         with spans.agent(self.ai_id, request.run_id):
             self.guard.check(request.run_id)
             provider = self._provider(request)
-            asked = self._model_request(request)
-            with self._model_span(provider, asked) as current:
-                reply = await provider.complete(asked)
-                self._account(reply, request.run_id, provider.name, current)
+            asked = await self._with_tools(request, self._model_request(request))
+            reply = await self._complete(provider, asked)
         return Response(
             ai_id=self.ai_id,
             content=reply.content,
@@ -139,10 +144,14 @@ class CIRuntime:
             try:
                 self.guard.check(request.run_id)
                 provider = self._provider(request)
-                asked = self._model_request(request)
-                with self._model_span(provider, asked) as current:
-                    reply = await provider.stream(asked, on_chunk)
-                    self._account(reply, request.run_id, provider.name, current)
+                asked = await self._with_tools(request, self._model_request(request))
+                if asked.tools:  # tool rounds first; the answer then comes in one piece
+                    reply = await self._complete(provider, asked)
+                    await on_chunk(reply.content)
+                else:
+                    with self._model_span(provider, asked) as current:
+                        reply = await provider.stream(asked, on_chunk)
+                        self._account(reply, request.run_id, provider.name, current)
             except Exception as exc:  # the stream must end with a message, whatever failed
                 error = f"{type(exc).__name__}: {exc}"
                 await emit(StreamError(ai_id=self.ai_id, error=error, request_id=rid))
@@ -157,6 +166,53 @@ class CIRuntime:
                 request_id=rid,
             )
         )
+
+    async def _with_tools(self, request: ChatRequest, asked: ModelRequest) -> ModelRequest:
+        """A free-text request offers the model its tools (a structured reply, such as a
+        debate position, is answered from the prompt alone)."""
+        if request.json_schema is not None or self.settings.tool_rounds == 0:
+            return asked
+        tools = await self.toolbox.offered()
+        return msgspec.structs.replace(asked, tools=tools) if tools else asked
+
+    async def _complete(self, provider: Provider, asked: ModelRequest) -> ModelReply:
+        """One reply, through as many tool rounds as the model asks for (at most
+        ``tool_rounds``; the last call must answer); usage summed over the calls."""
+        used, cost = Usage(), 0.0
+        while True:
+            with self._model_span(provider, asked) as current:
+                reply = await provider.complete(asked)
+                self._account(reply, asked.run_id, provider.name, current)
+            add_tokens(used, reply.usage)
+            cost += reply.cost_usd
+            if not reply.tool_calls or not asked.tools or asked.tools_done:
+                break
+            answers = await asyncio.gather(
+                *(self.toolbox.answer(call, asked.run_id) for call in reply.tool_calls)
+            )
+            exchange = ToolExchange(text=reply.content, calls=reply.tool_calls, answers=answers)
+            exchanges = [*asked.exchanges, exchange]
+            asked = msgspec.structs.replace(
+                asked,
+                exchanges=exchanges,
+                tools_done=len(exchanges) >= self.settings.tool_rounds,
+            )
+        return msgspec.structs.replace(reply, usage=used, cost_usd=cost, tool_calls=[])
+
+    def _tool_used(self, tool: str, run_id: str | None) -> None:
+        """A tool call the model made, as a usage entry (no tokens)."""
+        if self.on_usage is not None:
+            self.on_usage(
+                UsageRecord(
+                    ci=self.ai_id,
+                    model=self.model,
+                    provider="tool",
+                    usage=Usage(),
+                    cost_usd=0.0,
+                    run_id=run_id,
+                    tool=tool,
+                )
+            )
 
     def _model_span(self, provider: Provider, asked: ModelRequest) -> Any:
         return spans.model_call(

@@ -27,6 +27,7 @@ from tekton_common.runtime import CIRuntime
 from tekton_common.secrets import read_secret
 from tekton_common.socket_server import SocketServer
 from tekton_common.subjects import ci_group
+from tekton_common.tools.mcp_in import ExternalTools
 from tekton_common.usage import UsageOutbox, ensure_usage_stream
 from tekton_common.wire import RegistryRecord
 
@@ -148,7 +149,13 @@ class CIService(Lifecycle):
         self.runtime.on_usage = self.usage.add
         self.spawn(self.runtime.guard.watch(nc))
         context = ServiceContext(nc, self.runtime, self.spawn)
-        return ci_endpoints(self.runtime) + (self.extra(context) if self.extra else [])
+        extras = self.extra(context) if self.extra else []  # may add tools to the toolbox
+        self.runtime.toolbox.nc = nc
+        if servers := self.settings.ci_override(self.runtime.spec).mcp:
+            external = ExternalTools(self.runtime.ai_id, servers)
+            self.runtime.toolbox.external = external
+            self.spawn(external.run())
+        return ci_endpoints(self.runtime) + self.runtime.toolbox.endpoints() + extras
 
     async def joined_bus(self, nc: Client) -> None:
         """Registered in the KV registry."""

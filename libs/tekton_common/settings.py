@@ -23,6 +23,23 @@ from tekton_common.providers.models import ModelConfig
 ENV_PREFIX = "TEKTON_"
 
 
+class McpServer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An external MCP server a CI uses: a command it starts (stdio) or a URL
+    (streamable HTTP), and the tools of it the CI's model may call."""
+
+    command: list[str] = []
+    url: str | None = None
+    #: environment for the command (its values are secrets' names to read, never values)
+    env: dict[str, str] = {}
+    tools: list[str] = []
+
+    def __post_init__(self) -> None:
+        if bool(self.command) == bool(self.url):
+            raise ValueError("an MCP server needs a command or a url (one of them)")
+        if not self.tools:
+            raise ValueError("an MCP server needs `tools`, the names its CI may call")
+
+
 class CIOverride(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Per-CI settings from ``[ci.<name>]`` in tekton.toml."""
 
@@ -32,6 +49,11 @@ class CIOverride(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     prompt: str | None = None
     budget_tokens: int | None = None
     budget_cost_usd: float | None = None
+    #: tools this CI's model may call beyond its own non-sensitive ones: ``<ci>_<tool>``
+    #: names or patterns (``budget_*``); a sensitive tool only by its exact name
+    tools: list[str] = []
+    #: external MCP servers whose allowed tools join the CI's own (``[ci.<name>.mcp.<server>]``)
+    mcp: dict[str, McpServer] = {}
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -105,6 +127,13 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     budget_ci_cost_usd: float = 0.0
     budget_run_tokens: int = 0
     budget_run_cost_usd: float = 0.0
+    #: model turns a reply may spend calling tools before it must answer
+    tool_rounds: Annotated[int, msgspec.Meta(ge=0, le=16)] = 4
+    #: the MCP bridge's streamable HTTP port (``tekton mcp``)
+    mcp_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8093
+    #: tools MCP clients may see beyond every non-sensitive one (names or patterns; a
+    #: sensitive tool only by its exact name)
+    mcp_tools: list[str] = []
     ci: dict[str, CIOverride] = {}
     models: ModelConfig = ModelConfig()
 
@@ -201,7 +230,11 @@ def load_settings(
     merged.update(_prefixed(env))
     merged.update(given)
     merged["home"] = str(home)
-    for listed in ("seats", "approve"):  # TEKTON_SEATS, TEKTON_APPROVE: comma-separated
+    for listed in (
+        "seats",
+        "approve",
+        "mcp_tools",
+    ):  # TEKTON_SEATS, TEKTON_APPROVE: comma-separated
         if isinstance(merged.get(listed), str):
             merged[listed] = [s.strip() for s in merged[listed].split(",") if s.strip()]
     for key in ("nats_url", "model", "postgres_dsn", "milvus_uri", "local_model_sha256"):

@@ -190,6 +190,22 @@ def model_call(
     )
 
 
+def tool_call(tool: str, call_id: str | None = None, ci: str | None = None) -> Any:
+    """``execute_tool {tool}``: one tool call a model (or an MCP client) made."""
+    if _UNTRACED.get():
+        return _NOTHING
+    return span(
+        f"execute_tool {tool}",
+        {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": tool,
+            "gen_ai.tool.type": "function",
+            "gen_ai.tool.call.id": call_id,
+            "gen_ai.agent.name": ci,
+        },
+    )
+
+
 def record_reply(
     current: Span, model: str, usage: Usage, finish_reason: str, cost_usd: float, text: str
 ) -> None:

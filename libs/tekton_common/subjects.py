@@ -35,6 +35,13 @@ RUNS_IMPORT = "tekton.runs.import"
 MEMORY_INFO = "tekton.memory.info"
 BUDGET_USAGE = "tekton.budget.usage"
 USAGE = "tekton.usage.{name}"
+#: a CI's tools: the list, one tool's calls, and the event of every call served
+CI_TOOLS = "tekton.ci.{name}.tools"
+CI_TOOL = "tekton.ci.{name}.tool.{tool}"
+TOOL_EVENTS = "tekton.tools.events"
+#: what the supervisor publishes (restarts, crash loops) and answers (a restart)
+FLEET_EVENTS = "tekton.fleet.events"
+FLEET_RESTART = "tekton.fleet.restart"
 
 #: every subject the contract fixes (../shared/ARCHITECTURE.md)
 CONTRACT_SUBJECTS = (
@@ -64,6 +71,11 @@ OWN_SUBJECTS = (
     MEMORY_INFO,
     BUDGET_USAGE,
     USAGE,
+    CI_TOOLS,
+    CI_TOOL,
+    TOOL_EVENTS,
+    FLEET_EVENTS,
+    FLEET_RESTART,
 )
 
 
@@ -95,6 +107,16 @@ def ci_chat(ci: CIId) -> str:
 def ci_stream(ci: CIId) -> str:
     """Streaming chat subject of a CI."""
     return CI_STREAM.format(name=ci.name)
+
+
+def ci_tools(name: str) -> str:
+    """Where a CI lists its tools: ``tekton.ci.<name>.tools``."""
+    return CI_TOOLS.format(name=check_id("CI name", name))
+
+
+def ci_tool(name: str, tool: str) -> str:
+    """Where a CI serves one tool: ``tekton.ci.<name>.tool.<tool>``."""
+    return CI_TOOL.format(name=check_id("CI name", name), tool=check_id("tool", tool))
 
 
 def srv(verb: str, name: str | None = None) -> str:

@@ -40,7 +40,7 @@ def usage_subject(ci: str) -> str:
 
 
 class UsageRecord(msgspec.Struct, frozen=True, tag_field="type", tag="usage.v1"):
-    """One model call."""
+    """One model call, or (`tool` set, no tokens) one tool call a model made."""
 
     ci: str
     model: str
@@ -49,6 +49,12 @@ class UsageRecord(msgspec.Struct, frozen=True, tag_field="type", tag="usage.v1")
     cost_usd: float
     run_id: str | None = None
     ts: float = msgspec.field(default_factory=time.time)
+    tool: str | None = None
+
+
+def day_of(ts: float) -> str:
+    """The UTC day of a timestamp, ``YYYY-MM-DD`` (the ledger's period)."""
+    return time.strftime("%Y-%m-%d", time.gmtime(ts))
 
 
 class UsageBatch(msgspec.Struct, frozen=True, tag_field="type", tag="usage_batch.v1"):
@@ -132,6 +138,7 @@ class Tally(msgspec.Struct):
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
     cost_usd: float = 0.0
+    tool_calls: int = 0
 
     @property
     def tokens(self) -> int:
@@ -140,34 +147,47 @@ class Tally(msgspec.Struct):
 
     def add(self, record: UsageRecord) -> None:
         """Count one record."""
+        if record.tool is not None:
+            self.tool_calls += 1
+            return
         self.calls += 1
         add_tokens(self, record.usage)
         self.cost_usd += record.cost_usd
 
 
 class UsageTotals(msgspec.Struct):
-    """Totals by CI, by run and by model."""
+    """Totals by CI, by run, by model and by UTC day (and by CI within each day)."""
 
     total: Tally = msgspec.field(default_factory=Tally)
     by_ci: dict[str, Tally] = {}
     by_run: dict[str, Tally] = {}
     by_model: dict[str, Tally] = {}
+    by_day: dict[str, Tally] = {}
+    by_day_ci: dict[str, dict[str, Tally]] = {}
 
     def add(self, record: UsageRecord) -> None:
         """Count one record everywhere it belongs."""
+        day = day_of(record.ts)
         self.total.add(record)
         self.by_ci.setdefault(record.ci, Tally()).add(record)
-        self.by_model.setdefault(record.model, Tally()).add(record)
+        self.by_day.setdefault(day, Tally()).add(record)
+        self.by_day_ci.setdefault(day, {}).setdefault(record.ci, Tally()).add(record)
+        if record.tool is None:
+            self.by_model.setdefault(record.model, Tally()).add(record)
         if record.run_id:
             self.by_run.setdefault(record.run_id, Tally()).add(record)
 
-    def only(self, ci: str | None = None, run: str | None = None) -> dict[str, Tally]:
-        """The groups a query asked for (all CIs when neither is given)."""
+    def only(
+        self, ci: str | None = None, run: str | None = None, day: str | None = None
+    ) -> dict[str, Tally]:
+        """The groups a query asked for (all CIs when neither is given; within one UTC
+        day when `day` is)."""
+        by_ci = self.by_day_ci.get(day, {}) if day is not None else self.by_ci
         if ci is not None:
-            return {ci: self.by_ci.get(ci, Tally())}
+            return {ci: by_ci.get(ci, Tally())}
         if run is not None:
             return {run: self.by_run.get(run, Tally())}
-        return dict(self.by_ci)
+        return dict(by_ci)
 
 
 async def ensure_usage_stream(

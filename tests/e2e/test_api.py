@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,12 +141,13 @@ def test_checks_and_the_roster(api: httpx.Client) -> None:
 
 
 def test_a_bearer_token_guards_the_api(platform: Fleet) -> None:
-    port = free_port()
+    port, mcp_port = free_port(), free_port()
     env = {
         **platform.env,
         "TEKTON_API_TOKEN": "api-token-xyz",
         "TEKTON_API_TOKENS": "alice=tok-alice-1,bob=tok-bob-2",
         "TEKTON_API_PORT": str(port),
+        "TEKTON_MCP_PORT": str(mcp_port),
     }
     gated = platform.run("run", "--goal", "Who decides", "--to", "plan", "--approve", "plan")
     assert gated.returncode == 4, gated.stderr
@@ -170,6 +172,11 @@ def test_a_bearer_token_guards_the_api(platform: Fleet) -> None:
             alice = {"Authorization": "Bearer tok-alice-1"}
             made = client.post(url, json={"decision": "approve", "by": "mallory"}, headers=alice)
             assert made.status_code == 201 and made.json()["by"] == "alice", made.text
+        # the MCP bridge beside it takes the same token
+        mcp_url = f"http://127.0.0.1:{mcp_port}/mcp"
+        assert httpx.post(mcp_url, json={}).status_code == 401
+        names = asyncio.run(_mcp_tools(mcp_url, {"Authorization": "Bearer api-token-xyz"}))
+        assert "numa_status" in names
     finally:
         proc.terminate()
         proc.wait(10)
@@ -204,6 +211,54 @@ def default_config(api: httpx.Client) -> None:
     """Runs started here use the built-in defaults again (schemathesis saved random, valid
     values, such as one round, with which a run may rightly block)."""
     assert api.put("/config", json={}).status_code == 200
+
+
+async def _mcp_tools(url: str, headers: dict[str, str]) -> set[str]:
+    import httpx2  # noqa: PLC0415 - the mcp SDK's HTTP client
+    from mcp import Client  # noqa: PLC0415
+    from mcp.client.streamable_http import streamable_http_client  # noqa: PLC0415
+
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        return {t.name for t in (await client.list_tools()).tools}
+
+
+def test_mcp_clients_list_and_call_the_tools_over_stdio_and_http(platform: Fleet) -> None:
+    from mcp import Client, StdioServerParameters  # noqa: PLC0415
+
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    yesterday = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
+
+    async def over_stdio() -> tuple[set[str], Any, Any, Any]:
+        command = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "tekton_cli.main", "mcp", "--stdio"],
+            env=platform.env,
+        )
+        async with Client(command) as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            before = await client.call_tool("budget_usage", {"period": "yesterday"})
+            today = await client.call_tool("budget_usage", {"period": "today"})
+            bad = await client.call_tool("budget_usage", {"period": "last week"})
+            return names, before, today, bad
+
+    names, before, today, bad = asyncio.run(over_stdio())
+    expected = {"numa_status", "numa_events", "budget_usage", "hermes_registry"}
+    assert expected | {"apollo_runs", "rhetor_roster", "rhetor_transcript"} <= names
+    assert not before.is_error and before.structured_content["day"] == yesterday
+    assert not today.is_error and today.structured_content["day"] == day
+    ledger = json.loads(platform.run("usage", "--day", day, "--json").stdout)
+    assert today.structured_content["total"] == ledger["total"]  # the ledger's own figure
+    assert ledger["total"]["calls"] > 0  # the module's runs spent tokens today
+    assert f"on {day} (UTC): $" in today.content[0].text
+    assert bad.is_error and "invalid input" in bad.content[0].text
+    # the same tools over streamable HTTP, served beside the API
+    assert expected <= asyncio.run(_mcp_tools(f"http://127.0.0.1:{platform.mcp_port}/mcp", {}))
+    printed = platform.run("mcp")
+    assert f"http://127.0.0.1:{platform.mcp_port}/mcp" in printed.stdout
+    assert '"--stdio"' in printed.stdout
 
 
 def test_dashboard_launches_a_run_and_shows_it_live(

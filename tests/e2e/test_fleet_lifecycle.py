@@ -37,6 +37,7 @@ class Fleet:
         self.nats_port = free_port()
         self.milvus_port = free_port()
         self.api_port = free_port()
+        self.mcp_port = free_port()
         self.port_base, self.ci_port_base = base, base + 100
         self.env = {
             k: v
@@ -49,6 +50,7 @@ class Fleet:
                 "TEKTON_NATS_PORT": str(self.nats_port),
                 "TEKTON_MILVUS_PORT": str(self.milvus_port),
                 "TEKTON_API_PORT": str(self.api_port),
+                "TEKTON_MCP_PORT": str(self.mcp_port),
                 "TEKTON_PORT_BASE": str(base),
                 "TEKTON_CI_PORT_BASE": str(base + 100),
                 "TEKTON_HEARTBEAT_INTERVAL": "0.5",

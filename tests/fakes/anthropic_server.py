@@ -4,7 +4,8 @@ It answers ``POST /v1/messages`` as JSON or as server-sent events, keeps a recor
 every request, simulates prompt caching (a cache_control breakpoint first creates a
 cache entry, an identical prefix later reads it), and plays scripted faults: an HTTP
 status with headers (429 with retry-after, 529 overloaded, 400 invalid request), a
-mid-stream ``overloaded_error``, a slow reply, or a fixed text (say, JSON).
+mid-stream ``overloaded_error``, a slow reply, a fixed text (say, JSON), or ``tool_use``
+blocks (as JSON and as streamed ``input_json_delta`` events).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class Step:
     delay: float = 0.0
     text: str | None = None
     fail_mid_stream: bool = False
+    #: tools the reply asks to call, (name, input) each: ``tool_use`` blocks after the
+    #: text, and ``stop_reason: tool_use``
+    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 def _tokens(text: str) -> int:
@@ -123,24 +127,37 @@ class FakeAnthropic:
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},
             )
+        uses = self._tool_uses(step)
         return JSONResponse(
             {
                 "id": f"msg_fake_{len(self.requests)}",
                 "type": "message",
                 "role": "assistant",
                 "model": body["model"],
-                "content": [{"type": "text", "text": text}],
-                "stop_reason": "end_turn",
+                "content": ([{"type": "text", "text": text}] if text else []) + uses,
+                "stop_reason": "tool_use" if uses else "end_turn",
                 "stop_sequence": None,
                 "usage": usage,
             }
         )
 
+    def _tool_uses(self, step: Step) -> list[dict[str, Any]]:
+        return [
+            {
+                "type": "tool_use",
+                "id": f"toolu_fake_{len(self.requests)}_{i}",
+                "name": n,
+                "input": a,
+            }
+            for i, (n, a) in enumerate(step.tool_calls)
+        ]
+
     @staticmethod
     def _answer(body: dict[str, Any]) -> str:
         last = body["messages"][-1]["content"]
         if isinstance(last, list):
-            last = " ".join(block.get("text", "") for block in last)
+            # a tool result's content is what the model read last
+            last = " ".join(str(b.get("text") or b.get("content") or "") for b in last)
         return f"fake claude reply to: {last}"
 
     def _usage(self, body: dict[str, Any], text: str) -> dict[str, int]:
@@ -235,11 +252,26 @@ class FakeAnthropic:
                 )
                 return
         yield send("content_block_stop", {"type": "content_block_stop", "index": 0})
+        uses = self._tool_uses(step)
+        for index, use in enumerate(uses, start=1):
+            block = {**use, "input": {}}
+            yield send(
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": block},
+            )
+            partial = json.dumps(use["input"])
+            for cut in range(0, len(partial), 8):
+                delta = {"type": "input_json_delta", "partial_json": partial[cut : cut + 8]}
+                yield send(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": index, "delta": delta},
+                )
+            yield send("content_block_stop", {"type": "content_block_stop", "index": index})
         yield send(
             "message_delta",
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "delta": {"stop_reason": "tool_use" if uses else "end_turn", "stop_sequence": None},
                 "usage": {"output_tokens": usage["output_tokens"]},
             },
         )

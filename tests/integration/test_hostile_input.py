@@ -175,6 +175,13 @@ def test_nats_endpoints_survive_generated_garbage(env, start_many, bus) -> None:
         "tekton.runs.start",
         "tekton.runs.resume",
         "tekton.memory.info",
+        # tools: typed inputs, hostile calls (a call's input is decoded into its Struct)
+        "tekton.ci.numa.tools",
+        "tekton.ci.numa.tool.status",
+        "tekton.ci.numa.tool.events",
+        "tekton.ci.apollo.tool.runs",
+        "tekton.ci.apollo.tool.run",
+        "tekton.ci.rhetor.tool.transcript",
     ]
     payloads = st.one_of(
         st.binary(max_size=200),

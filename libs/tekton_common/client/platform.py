@@ -27,7 +27,7 @@ from nats.aio.msg import Msg
 from tekton_common import bus, workspace
 from tekton_common.catalog import CIId
 from tekton_common.client.bus import BusClient, StreamEvent, error_of, raise_for_error
-from tekton_common.contract.codec import encode
+from tekton_common.contract.codec import encode, make
 from tekton_common.contract.debates import (
     DebateRequest,
     DebateResult,
@@ -95,7 +95,7 @@ from tekton_common.subjects import (
     debate_events,
     srv,
 )
-from tekton_common.usage import read_usage
+from tekton_common.usage import Tally, read_usage
 from tekton_common.wire import Response, TeamReply
 
 STAGES_SERVICE = "tekton-stages"
@@ -314,20 +314,25 @@ class Tekton:
         return await all_runs(self.nc.jetstream(timeout=10), dsn)
 
     # -- the platform ----------------------------------------------------------------------------
-    async def usage(self, ci: str | None, run: str | None) -> UsageReport:
-        """The Budget CI's ledger; when it is not running, totals read from the stream."""
-        query = UsageQuery(
-            ci=str(CIId.from_str(ci)) if ci else None, run=check_run_id(run) if run else None
+    async def usage(self, ci: str | None, run: str | None, day: str | None = None) -> UsageReport:
+        """The Budget CI's ledger (all time, or one UTC `day`); when it is not running,
+        totals read from the stream."""
+        query = make(
+            UsageQuery,
+            ci=str(CIId.from_str(ci)) if ci else None,
+            run=check_run_id(run) if run else None,
+            day=day,
         )
         try:
             msg = await self.nc.request(BUDGET_USAGE, encode(query), timeout=5)
         except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
             totals = await read_usage(self.nc)
             return UsageReport(
-                total=totals.total,
-                groups=totals.only(query.ci, query.run),
+                total=totals.by_day.get(day, Tally()) if day else totals.total,
+                groups=totals.only(query.ci, query.run, day),
                 by_model=totals.by_model,
                 source="TEKTON_USAGE stream (the Budget CI is not running)",
+                day=day,
             )
         raise_for_error(msg, "budget-ci")
         return msgspec.json.decode(msg.data, type=UsageReport)

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from tekton_common.contract import debates, events, history, platform, runs, workspaces
+from tekton_common.contract import debates, events, history, platform, runs, tools, workspaces
 from tekton_common.contract.schemas import JsonSchema
 from tekton_common.usage import UsageBatch, UsageRecord
 from tekton_common.wire import (
@@ -72,6 +72,11 @@ MESSAGES: dict[str, tuple[Any, str]] = {
     "UsageQuery": (platform.UsageQuery, "tekton.budget.usage"),
     "UsageReport": (platform.UsageReport, "the reply to tekton.budget.usage"),
     "MemoryInfo": (platform.MemoryInfo, "the reply to tekton.memory.info"),
+    "ToolListRequest": (tools.ToolListRequest, "tekton.ci.<name>.tools"),
+    "ToolList": (tools.ToolList, "the reply to tekton.ci.<name>.tools"),
+    "ToolInvocation": (tools.ToolInvocation, "tekton.ci.<name>.tool.<tool>"),
+    "ToolResult": (tools.ToolResult, "the reply to a tool call"),
+    "ToolCalled": (tools.ToolCalled, "tekton.tools.events (every call a CI served)"),
     "MicroReply": (platform.MicroReply, "$SRV.PING|INFO|STATS (NATS micro, kept as sent)"),
     "RegistryRecord": (RegistryRecord, "KV bucket tekton-registry, key <ci>.<instance>"),
     "UsageRecord": (UsageRecord, "tekton.usage.<name> (stream TEKTON_USAGE), older senders"),

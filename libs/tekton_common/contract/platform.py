@@ -90,11 +90,17 @@ class Roster(msgspec.Struct, frozen=True, tag_field="type", tag="roster.v1"):
     cis: list[RosterEntry]
 
 
+#: a UTC day, ``YYYY-MM-DD``
+Day = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+
 class UsageQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A usage question: one CI, one run, or (neither) every CI."""
+    """A usage question: one CI, one run, or (neither) every CI; all time, or one UTC
+    `day`."""
 
     ci: CIKey | None = None
     run: CIKey | None = None
+    day: Day | None = None
 
 
 class Limits(msgspec.Struct, frozen=True):
@@ -115,6 +121,8 @@ class UsageReport(msgspec.Struct, frozen=True, tag_field="type", tag="budget_usa
     policy: str | None = None
     limits: Limits | None = None
     source: str = "the Budget CI's ledger"
+    #: the UTC day `total` and `groups` cover, or None for all time
+    day: str | None = None
 
 
 class MemoryInfo(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tekton_common.contract.tools import ModelToolCall
 from tekton_common.errors import NotReadyError, ProviderError
 from tekton_common.providers.base import ModelReply, ModelRequest, OnChunk
 from tekton_common.providers.models import EFFORT, ModelConfig
@@ -29,16 +30,37 @@ def request_params(model: str, request: ModelRequest) -> dict[str, Any]:
         # prefix (another debater) reads it from the cache
         last = messages[request.cache_prefix - 1]
         last["content"] = [{"type": "text", "text": last["content"], "cache_control": EPHEMERAL}]
+    for exchange in request.exchanges:
+        said: list[dict[str, Any]] = (
+            [{"type": "text", "text": exchange.text}] if exchange.text else []
+        )
+        said += [
+            {"type": "tool_use", "id": c.id, "name": c.name, "input": c.input}
+            for c in exchange.calls
+        ]
+        messages.append({"role": "assistant", "content": said})
+        answers = [
+            {"type": "tool_result", "tool_use_id": a.id, "content": a.content, "is_error": a.error}
+            for a in exchange.answers
+        ]
+        messages.append({"role": "user", "content": answers})
     output_config: dict[str, Any] = {"effort": EFFORT.get(request.capability, "medium")}
     if request.json_schema is not None:
         output_config["format"] = {"type": "json_schema", "schema": request.json_schema}
-    return {
+    params: dict[str, Any] = {
         "model": model,
         "max_tokens": request.max_tokens,
         "system": [{"type": "text", "text": request.system, "cache_control": EPHEMERAL}],
         "messages": messages,
         "output_config": output_config,
     }
+    if request.tools:
+        params["tools"] = [
+            {"name": t.name, "description": t.description, "input_schema": t.input_schema}
+            for t in request.tools
+        ]
+        params["tool_choice"] = {"type": "none" if request.tools_done else "auto"}
+    return params
 
 
 class AnthropicProvider:
@@ -98,12 +120,18 @@ class AnthropicProvider:
             cache_read_input_tokens=message.usage.cache_read_input_tokens or 0,
         )
         text = "".join(b.text for b in message.content if getattr(b, "type", "") == "text")
+        calls = [
+            ModelToolCall(id=b.id, name=b.name, input=b.input if isinstance(b.input, dict) else {})
+            for b in message.content
+            if getattr(b, "type", "") == "tool_use"
+        ]
         return ModelReply(
             content=text,
             model=message.model,
             usage=usage,
             finish_reason=message.stop_reason or "end_turn",
             cost_usd=self.config.cost(message.model, usage),
+            tool_calls=calls,
         )
 
     async def complete(self, request: ModelRequest) -> ModelReply:

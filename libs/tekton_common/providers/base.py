@@ -8,6 +8,7 @@ from typing import Protocol
 import msgspec
 
 from tekton_common.contract.schemas import JsonObject, JsonSchema
+from tekton_common.contract.tools import ModelToolCall, ToolExchange, ToolSpec
 from tekton_common.wire import Turn, Usage
 
 
@@ -29,6 +30,11 @@ class ModelRequest(msgspec.Struct, frozen=True):
     run_id: str | None = None
     #: what the caller says about the call's purpose (debate role, round)
     hints: JsonObject = {}
+    #: tools the model may call, the tool rounds of this reply so far, and whether the
+    #: model must now answer without calling more (its last round)
+    tools: list[ToolSpec] = []
+    exchanges: list[ToolExchange] = []
+    tools_done: bool = False
 
 
 class ModelReply(msgspec.Struct, frozen=True):
@@ -39,6 +45,8 @@ class ModelReply(msgspec.Struct, frozen=True):
     usage: Usage
     finish_reason: str = "end_turn"
     cost_usd: float = 0.0
+    #: tools the model asks to call before it answers (empty: this is the answer)
+    tool_calls: list[ModelToolCall] = []
 
 
 OnChunk = Callable[[str], Awaitable[None]]

@@ -9,8 +9,10 @@ CI and the cause, the key never in the message.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from tekton_common.contract.tools import ModelToolCall
 from tekton_common.errors import ProviderError
 from tekton_common.providers.base import ModelReply, ModelRequest, OnChunk
 from tekton_common.providers.grammar import narrowed
@@ -32,8 +34,26 @@ def request_body(
     """The /chat/completions arguments for a request; for a server that holds the model
     to the schema as a grammar, the schema narrowed (`grammar.narrowed`, lists and prose
     within `grammar`'s items and characters)."""
-    messages = [{"role": "system", "content": request.system}]
+    messages: list[dict[str, Any]] = [{"role": "system", "content": request.system}]
     messages += [{"role": t.role, "content": t.content} for t in request.messages]
+    for exchange in request.exchanges:
+        messages.append(
+            {
+                "role": "assistant",
+                "content": exchange.text or None,
+                "tool_calls": [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": json.dumps(c.input)},
+                    }
+                    for c in exchange.calls
+                ],
+            }
+        )
+        messages += [
+            {"role": "tool", "tool_call_id": a.id, "content": a.content} for a in exchange.answers
+        ]
     body: dict[str, Any] = {
         "model": model,
         "messages": messages,
@@ -53,11 +73,38 @@ def request_body(
                 "strict": True,
             },
         }
+    if request.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": t.input_schema,
+                },
+            }
+            for t in request.tools
+        ]
+        body["tool_choice"] = "none" if request.tools_done else "auto"
     if stream:
         body["stream_options"] = {"include_usage": True}
     if extra:
         body["extra_body"] = extra
     return body
+
+
+def _tool_call(call: Any) -> ModelToolCall:
+    """A tool call of a reply; arguments that are not a JSON object become ``{}`` (the
+    tool then says which field it misses)."""
+    try:
+        arguments = json.loads(call.function.arguments or "{}")
+    except ValueError:
+        arguments = {}
+    return ModelToolCall(
+        id=call.id or call.function.name,
+        name=call.function.name,
+        input=arguments if isinstance(arguments, dict) else {},
+    )
 
 
 def _usage(usage: Any) -> Usage:
@@ -122,7 +169,14 @@ class OpenAICompatProvider:
         where = f"{request.ci}: {self.model} at {self._client.base_url} failed: {cause}"
         return ProviderError(redact(where, self._key))
 
-    def _reply(self, model: str, text: str, usage: Usage, finish: str) -> ModelReply:
+    def _reply(
+        self,
+        model: str,
+        text: str,
+        usage: Usage,
+        finish: str,
+        calls: list[ModelToolCall] | None = None,
+    ) -> ModelReply:
         model = self.model if self._own_name else model
         return ModelReply(
             content=text,
@@ -130,6 +184,7 @@ class OpenAICompatProvider:
             usage=usage,
             finish_reason=finish,
             cost_usd=self.config.cost(model, usage),
+            tool_calls=calls or [],
         )
 
     async def complete(self, request: ModelRequest) -> ModelReply:
@@ -144,6 +199,7 @@ class OpenAICompatProvider:
                 choice.message.content or "",
                 _usage(data.usage),
                 choice.finish_reason or "stop",
+                [_tool_call(c) for c in choice.message.tool_calls or []],
             )
         except (self._sdk.OpenAIError, IndexError, AttributeError, TypeError) as exc:
             raise self._fail(request, exc) from None

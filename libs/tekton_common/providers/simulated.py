@@ -4,7 +4,9 @@ Free-text replies name the CI and its role and say they are simulated. When the 
 asks for JSON (a JSON Schema in the request), the reply is an instance of that schema,
 built deterministically from the input: a debate position (its vote follows the debate
 role: the skeptic asks for a revision in the opening round, then accepts), a mediator's
-outcome, an artifact. Latency and faults (errors, hangs, invalid JSON, JSON of the
+outcome, an artifact. Offered tools whose keywords a free-text request names are called
+first (`wanted_tools`), and the reply repeats what they returned, saying that the rest
+is simulated. Latency and faults (errors, hangs, invalid JSON, JSON of the
 wrong shape) can be injected for benchmarks and fault tests.
 """
 
@@ -15,14 +17,18 @@ import functools
 import hashlib
 import json
 import random
+import re
 from typing import Any
 
+from tekton_common.catalog import CATALOG
+from tekton_common.contract.tools import ModelToolAnswer, ModelToolCall, ToolSpec
 from tekton_common.errors import ConfigError, ProviderError
 from tekton_common.providers.base import ModelReply, ModelRequest, OnChunk
 from tekton_common.providers.schema_fill import SchemaFiller
 from tekton_common.wire import Usage
 
 SIMULATED = "simulated"
+_CI_NAMES = sorted(spec.name for spec in CATALOG)
 FAULT_KINDS = ("error", "timeout", "invalid_json", "wrong_schema")
 
 _APPROACH = {
@@ -112,6 +118,38 @@ def simulated_diff(ci: str) -> str:
     )
 
 
+def wanted_tools(tools: list[ToolSpec], prompt: str) -> list[ModelToolCall]:
+    """The tools a prompt asks for by their keywords, with what the prompt says of their
+    inputs: an enum value it names (``yesterday``), a CI it names (``hermes``)."""
+    words = set(re.findall(r"[a-z0-9]+", prompt.lower()))
+    calls = []
+    for index, tool in enumerate(tools):
+        if not words & set(tool.keywords):
+            continue
+        arguments: dict[str, Any] = {}
+        for field, schema in tool.input_schema.get("properties", {}).items():
+            options = schema.get("enum") or [
+                v for alt in schema.get("anyOf", []) for v in alt.get("enum", [])
+            ]
+            if picked := [o for o in options if isinstance(o, str) and o in words]:
+                arguments[field] = picked[0]
+            elif field == "ci" and (named := [n for n in _CI_NAMES if n in words]):
+                arguments[field] = named[0]
+        calls.append(ModelToolCall(id=f"sim-{index}", name=tool.name, input=arguments))
+    return calls[:3]
+
+
+def _quoted(answer: ModelToolAnswer) -> str:
+    """What a tool answered, as the simulated model repeats it."""
+    if answer.error:
+        return f"{answer.name} failed: {answer.content[:300]}."
+    try:
+        summary = json.loads(answer.content).get("summary", "")
+    except (ValueError, AttributeError):
+        summary = answer.content[:300]
+    return f"{answer.name} says: {summary}."
+
+
 class SimulatedProvider:
     """Replies without calling any model; `model` is always ``simulated``."""
 
@@ -157,6 +195,10 @@ class SimulatedProvider:
 
     def _reply(self, request: ModelRequest, fault: str | None = None) -> ModelReply:
         prompt = request.messages[-1].content if request.messages else ""
+        first = request.tools and not request.exchanges and not request.tools_done
+        if first and (calls := wanted_tools(request.tools, prompt)):
+            usage = Usage(input_tokens=_words(prompt), output_tokens=len(calls))
+            return ModelReply(content="", model=SIMULATED, usage=usage, tool_calls=calls)
         digest = hashlib.sha256(f"{request.ci}\0{prompt}".encode()).digest()
         if request.json_schema is not None:
             if fault == "wrong_schema":
@@ -180,10 +222,18 @@ class SimulatedProvider:
         options = _APPROACH.get(request.capability, _APPROACH["chat"])
         approach = options[digest[0] % len(options)]
         topic = " ".join(prompt.split())[:120] or "(empty message)"
-        content = (
-            f'[simulated {request.ci}, {request.role}] On "{topic}": I would {approach}. '
-            f"This is a simulated reply; no model was called (ref {digest[:4].hex()})."
-        )
+        if request.exchanges:
+            looked = " ".join(_quoted(a) for e in request.exchanges for a in e.answers)
+            content = (
+                f'[simulated {request.ci}, {request.role}] On "{topic}": {looked} '
+                "The rest of this reply is simulated; no model was called, and the lines "
+                f"above are what the tools returned (ref {digest[:4].hex()})."
+            )
+        else:
+            content = (
+                f'[simulated {request.ci}, {request.role}] On "{topic}": I would {approach}. '
+                f"This is a simulated reply; no model was called (ref {digest[:4].hex()})."
+            )
         if fault == "invalid_json":
             content = content[: len(content) // 2]
         input_tokens = _system_words(request.system) + sum(

@@ -1,4 +1,4 @@
-"""Numa's process: the numa CI plus the ``tekton.numa.status`` endpoint."""
+"""Numa's process: the numa CI plus the ``tekton.numa.status`` endpoint and its tools."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from tekton_common.service import ServiceContext
 from tekton_common.subjects import NUMA_STATUS
 from tekton_common.wire import encode
 from tekton_numa.status import platform_status
+from tekton_numa.tools import numa_tools
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,6 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
 
     def extra(context: ServiceContext) -> list[EndpointDef]:
+        settings = context.runtime.settings
+        context.runtime.toolbox.add(*numa_tools(context.nc, settings, expected, context.spawn))
+
         async def status(_request: Request) -> bytes:
             return encode(await platform_status(context.nc, context.runtime.settings, expected))
 

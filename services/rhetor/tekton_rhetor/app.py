@@ -22,6 +22,7 @@ from tekton_rhetor.debate import Debate
 from tekton_rhetor.humans import HumanSeats
 from tekton_rhetor.roster import RosterKeeper
 from tekton_rhetor.team import moderate
+from tekton_rhetor.tools import rhetor_tools
 
 
 def rhetor_extension(context: ServiceContext) -> list[EndpointDef]:
@@ -30,6 +31,7 @@ def rhetor_extension(context: ServiceContext) -> list[EndpointDef]:
     stats = CallStats()
     call = asker(nc, stats)
     roster = RosterKeeper(nc, settings, stats)
+    context.runtime.toolbox.add(*rhetor_tools(nc, roster))
 
     async def debate(request: Request) -> bytes:
         ask = decode(request.data, DebateRequest)

@@ -8,6 +8,8 @@ a CI or a run reaches its limit. ``tekton.budget.usage`` answers with the totals
 from __future__ import annotations
 
 import logging
+import time
+from typing import Annotated, Literal
 
 import msgspec
 import nats.js.errors
@@ -24,13 +26,22 @@ from tekton_common.budget import (
     run_limit,
     scope_key,
 )
+from tekton_common.catalog import CIId
 from tekton_common.contract.codec import decode
-from tekton_common.contract.platform import Limits, UsageQuery, UsageReport
+from tekton_common.contract.platform import CIKey, Day, Limits, UsageQuery, UsageReport
 from tekton_common.micro import EndpointDef
 from tekton_common.service import ServiceContext
 from tekton_common.settings import Settings
 from tekton_common.subjects import BUDGET_USAGE
-from tekton_common.usage import USAGE_SUBJECTS, Tally, UsageRecord, UsageTotals, decode_usage
+from tekton_common.tools.base import Tool
+from tekton_common.usage import (
+    USAGE_SUBJECTS,
+    Tally,
+    UsageRecord,
+    UsageTotals,
+    day_of,
+    decode_usage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,16 +97,79 @@ class Ledger:
             limits=Limits(
                 ci=ci_limit(self.settings, ci) if ci else default, run=run_limit(self.settings)
             ),
-            total=self.totals.total,
-            groups=self.totals.only(f"{ci.removesuffix('-ci')}-ci" if ci else None, query.run),
+            total=self.totals.by_day.get(query.day, Tally()) if query.day else self.totals.total,
+            groups=self.totals.only(
+                f"{ci.removesuffix('-ci')}-ci" if ci else None, query.run, query.day
+            ),
             by_model=self.totals.by_model,
             verdicts=dict(self.verdicts),
+            day=query.day,
         )
 
 
+class UsageInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Which usage: a period, and optionally one CI or one run."""
+
+    period: Annotated[
+        Literal["all", "today", "yesterday"],
+        msgspec.Meta(description="all time, or one UTC day (unless `day` names one)"),
+    ] = "all"
+    day: Annotated[Day, msgspec.Meta(description="a UTC day, YYYY-MM-DD")] | None = None
+    ci: Annotated[CIKey, msgspec.Meta(description="one CI (apollo or apollo-ci)")] | None = None
+    run: Annotated[CIKey, msgspec.Meta(description="one run's id")] | None = None
+
+    def query(self, now: float) -> UsageQuery:
+        """The ledger query this input asks."""
+        day = self.day
+        if day is None and self.period != "all":
+            day = day_of(now - (86400 if self.period == "yesterday" else 0))
+        return UsageQuery(ci=self.ci, run=self.run, day=day)
+
+
+def usage_line(report: UsageReport) -> str:
+    """One line of a usage report: cost, tokens and calls, and the dearest groups."""
+    when = f"on {report.day} (UTC)" if report.day else "in all"
+    total = report.total
+    line = (
+        f"{when}: ${total.cost_usd:.6f} for {total.tokens:,} tokens over {total.calls} model "
+        f"calls and {total.tool_calls} tool calls"
+    )
+    dearest = sorted(report.groups.items(), key=lambda kv: (-kv[1].cost_usd, -kv[1].tokens))
+    shown = [f"{k} ${t.cost_usd:.6f} / {t.tokens:,} tokens" for k, t in dearest[:5] if t.calls]
+    if report.verdicts:
+        shown.append(f"{len(report.verdicts)} budget verdicts")
+    return line + ("; " + ", ".join(shown) if shown else "")
+
+
+def budget_tools(ledger: Ledger) -> list[Tool]:
+    """The ledger as a tool."""
+
+    async def usage(asked: UsageInput) -> UsageReport:
+        query = asked.query(time.time())
+        if query.ci:
+            query = msgspec.structs.replace(query, ci=str(CIId.from_str(query.ci)))
+        return ledger.report(query)
+
+    return [
+        Tool(
+            ci="budget",
+            name="usage",
+            description="Tokens and cost from the usage ledger (every model call of every "
+            "CI): all time or one UTC day, for every CI or one CI or one run, by model too; "
+            "and the budget verdicts in force.",
+            input=UsageInput,
+            output=UsageReport,
+            run=usage,
+            summary=usage_line,
+            keywords=("cost", "costs", "spent", "spend", "usage", "tokens", "budget"),
+        )
+    ]
+
+
 def budget_extension(context: ServiceContext) -> list[EndpointDef]:
-    """The Budget CI's ledger and its query endpoint."""
+    """The Budget CI's ledger, its query endpoint and its tools."""
     ledger = Ledger(context.runtime.settings)
+    context.runtime.toolbox.add(*budget_tools(ledger))
 
     async def follow() -> None:
         nc = context.nc

@@ -1,0 +1,256 @@
+"""A CI's toolbox: the tools it serves on the bus, and the tools its model may call.
+
+Serving (`serve`): every call is checked against the policy (`base.may_call`), decoded
+into the tool's typed input, run, and its output scrubbed of secrets; a refused, invalid
+or failed call is an error reply with its code (403, 400, 500), never a dead CI; each
+call served leaves a `ToolCalled` event on ``tekton.tools.events``.
+
+Calling (`offered`, `answer`): the CI's model is offered its own tools and those
+``[ci.<name>] tools`` grants it from other CIs (listed over NATS) and from external
+MCP servers (`mcp_in`). A call of an own tool runs here; another CI's goes over NATS. The
+model always gets an answer: a failure is told to it as an error result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import msgspec
+import nats.errors
+from nats.aio.client import Client
+from nats.micro.request import Request
+
+from tekton_common import spans
+from tekton_common.catalog import CATALOG
+from tekton_common.client.bus import raise_for_error
+from tekton_common.contract.codec import decode, encode
+from tekton_common.contract.tools import (
+    MAX_INPUT_BYTES,
+    MAX_RESULT_CHARS,
+    ModelToolAnswer,
+    ModelToolCall,
+    ToolCalled,
+    ToolInvocation,
+    ToolList,
+    ToolListRequest,
+    ToolOutcomeKind,
+    ToolResult,
+    ToolSpec,
+)
+from tekton_common.errors import ProtocolError, TektonError
+from tekton_common.micro import EndpointDef
+from tekton_common.secrets import failure, scrub
+from tekton_common.settings import Settings
+from tekton_common.subjects import TOOL_EVENTS, ci_tool, ci_tools
+from tekton_common.tools.base import (
+    Tool,
+    ToolInputError,
+    ToolRefusedError,
+    UnknownToolError,
+    may_call,
+)
+
+if TYPE_CHECKING:
+    from tekton_common.tools.mcp_in import ExternalTools
+
+log = logging.getLogger(__name__)
+#: how long another CI's tool list is trusted before it is asked again
+LIST_TTL = 30.0
+
+
+def _outcome(exc: BaseException) -> ToolOutcomeKind:
+    if isinstance(exc, ToolRefusedError):
+        return "refused"
+    if isinstance(exc, ProtocolError):
+        return "invalid"
+    if isinstance(exc, UnknownToolError):
+        return "unknown"
+    return "failed"
+
+
+class Toolbox:
+    """One CI's tools (`ci`: its id, ``apollo-ci``)."""
+
+    def __init__(self, ci: str, settings: Settings) -> None:
+        self.ci = ci
+        self.name = ci.removesuffix("-ci")
+        self.settings = settings
+        self.tools: dict[str, Tool] = {}
+        self.nc: Client | None = None
+        self.external: ExternalTools | None = None
+        #: called with the name of each tool call the model made (a usage entry)
+        self.on_call: Callable[[str, str | None], None] | None = None
+        self._lists: dict[str, tuple[float, list[ToolSpec]]] = {}
+
+    def add(self, *tools: Tool) -> None:
+        """Serve `tools` (each must be this CI's)."""
+        for tool in tools:
+            if tool.ci != self.name:
+                raise ValueError(f"{tool.full_name} is not a tool of {self.ci}")
+            self.tools[tool.full_name] = tool
+
+    def specs(self) -> list[ToolSpec]:
+        """The CI's own tools as listed."""
+        return [tool.spec() for tool in self.tools.values()]
+
+    # -- serving -----------------------------------------------------------------------
+    def endpoints(self) -> list[EndpointDef]:
+        """The list endpoint and one endpoint per tool."""
+
+        async def listing(request: Request) -> bytes:
+            asked = (
+                decode(request.data, ToolListRequest) if request.data.strip() else ToolListRequest()
+            )
+            specs = self.specs()
+            allowed = [s.name for s in specs if may_call(self.settings, asked.caller, s)]
+            return encode(ToolList(ci=self.ci, tools=specs, allowed=allowed))
+
+        def handler(tool: Tool) -> Callable[[Request], Awaitable[bytes]]:
+            async def call(request: Request) -> bytes:
+                if len(request.data) > MAX_INPUT_BYTES:
+                    raise ToolInputError(f"{tool.full_name}: input over {MAX_INPUT_BYTES} bytes")
+                invocation = (
+                    decode(request.data, ToolInvocation)
+                    if request.data.strip()
+                    else ToolInvocation()
+                )
+                return encode(await self.serve(tool.full_name, invocation))
+
+            return call
+
+        defs = [EndpointDef("tools", listing, subject=ci_tools(self.name))]
+        for tool in self.tools.values():
+            defs.append(
+                EndpointDef(
+                    f"tool_{tool.name}", handler(tool), subject=ci_tool(self.name, tool.name)
+                )
+            )
+        return defs
+
+    async def serve(self, name: str, invocation: ToolInvocation) -> ToolResult:
+        """Run one call of an own tool for `invocation.caller`."""
+        started = time.perf_counter()
+        try:
+            tool = self.tools.get(name)
+            if tool is None:
+                raise UnknownToolError(f"{self.ci} has no tool {name!r}")
+            spec = tool.spec()
+            if not may_call(self.settings, invocation.caller, spec):
+                raise ToolRefusedError(
+                    f"{invocation.caller} may not call {name}: not granted by configuration "
+                    f"([ci.<name>] tools, or mcp_tools for clients)"
+                )
+            typed = tool.decode(invocation.input)
+            output = await tool.run(typed)
+            summary = scrub(tool.summary(output))
+            # a tool's output never carries a secret's value, whatever its data held
+            data = msgspec.json.decode(scrub(msgspec.json.encode(output).decode()))
+        except Exception as exc:
+            self._event(name, invocation, started, _outcome(exc), failure(exc))
+            if isinstance(exc, TektonError):
+                raise
+            raise TektonError(f"{name} failed: {failure(exc)}") from None
+        self._event(name, invocation, started, "ok", None)
+        elapsed = round(time.perf_counter() - started, 6)
+        return ToolResult(tool=name, output=data, summary=summary, elapsed_s=elapsed)
+
+    def _event(
+        self,
+        name: str,
+        invocation: ToolInvocation,
+        started: float,
+        outcome: ToolOutcomeKind,
+        error: str | None,
+    ) -> None:
+        if outcome != "ok":
+            log.warning("%s call by %s: %s (%s)", name, invocation.caller, outcome, error)
+        if self.nc is None or not self.nc.is_connected:
+            return
+        event = ToolCalled(
+            ci=self.ci,
+            tool=name,
+            caller=invocation.caller,
+            outcome=outcome,
+            elapsed_s=round(time.perf_counter() - started, 6),
+            error=error,
+            run_id=invocation.run_id,
+            ts=time.time(),
+        )
+        task = asyncio.get_running_loop().create_task(self.nc.publish(TOOL_EVENTS, encode(event)))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    # -- calling -------------------------------------------------------------------------
+    async def offered(self) -> list[ToolSpec]:
+        """Every tool this CI's model may call now."""
+        own = [s for s in self.specs() if may_call(self.settings, self.ci, s)]
+        grants = self.settings.ci[self.name].tools if self.name in self.settings.ci else []
+        owners = {grant.split("_", 1)[0] for grant in grants}  # "budget_*" → "budget"
+        others = [
+            spec.name
+            for spec in CATALOG
+            if spec.name != self.name and any(fnmatch.fnmatchcase(spec.name, o) for o in owners)
+        ]
+        found = await asyncio.gather(*(self._listed(ci) for ci in others))
+        remote = [s for specs in found for s in specs]
+        external = self.external.specs() if self.external is not None else []
+        return own + remote + external
+
+    async def _listed(self, name: str) -> list[ToolSpec]:
+        """Another CI's tools this CI may call (none when it does not answer)."""
+        cached = self._lists.get(name)
+        if cached is not None and time.monotonic() - cached[0] < LIST_TTL:
+            return cached[1]
+        if self.nc is None:
+            return []
+        payload = encode(ToolListRequest(caller=self.ci))
+        try:
+            msg = await self.nc.request(ci_tools(name), payload, timeout=2)
+            raise_for_error(msg, f"{name}-ci")
+            listing = msgspec.json.decode(msg.data, type=ToolList)
+        except (nats.errors.Error, TektonError, msgspec.DecodeError) as exc:
+            log.info("tools of %s-ci not listed: %s", name, failure(exc))
+            return []
+        specs = [s for s in listing.tools if s.name in listing.allowed]
+        self._lists[name] = (time.monotonic(), specs)
+        return specs
+
+    async def answer(self, call: ModelToolCall, run_id: str | None) -> ModelToolAnswer:
+        """Run a call the model made and tell it what came back (or what went wrong)."""
+        with spans.tool_call(call.name, call.id, self.ci) as current:
+            if self.on_call is not None:
+                self.on_call(call.name, run_id)
+            try:
+                result = await self._call(call, run_id)
+            except Exception as exc:  # the model is told; the reply goes on
+                said = failure(exc, 500)
+                spans.fail(current, said)
+                return ModelToolAnswer(id=call.id, name=call.name, content=said, error=True)
+        text = msgspec.json.encode({"summary": result.summary, "output": result.output}).decode()
+        if len(text) > MAX_RESULT_CHARS:
+            text = text[: MAX_RESULT_CHARS - 20] + " …(cut)"
+        return ModelToolAnswer(id=call.id, name=call.name, content=text)
+
+    async def _call(self, call: ModelToolCall, run_id: str | None) -> ToolResult:
+        invocation = ToolInvocation(input=call.input, caller=self.ci, run_id=run_id)
+        if call.name in self.tools:
+            return await self.serve(call.name, invocation)
+        if self.external is not None and self.external.has(call.name):
+            return await self.external.call(call.name, call.input)
+        owner, _, short = call.name.partition("_")
+        known = {s.name for s in await self._listed(owner)} if owner != self.name else set()
+        if call.name not in known or self.nc is None:
+            raise ToolRefusedError(f"{call.name} is not a tool {self.ci} may call")
+        try:
+            msg = await self.nc.request(ci_tool(owner, short), encode(invocation), timeout=30)
+        except nats.errors.NoRespondersError:
+            raise TektonError(f"{owner}-ci is not running (no one serves {call.name})") from None
+        except nats.errors.TimeoutError:
+            raise TektonError(f"{owner}-ci did not answer {call.name} within 30 s") from None
+        raise_for_error(msg, f"{owner}-ci")
+        result: ToolResult = msgspec.json.decode(msg.data, type=ToolResult)
+        return result
