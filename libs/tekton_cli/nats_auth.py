@@ -53,6 +53,7 @@ def _common(user: str) -> tuple[list[str], list[str]]:
         *_kv("tekton-registry", write=True),
         *_kv("tekton-budget", write=False),
         *_stream("TEKTON_USAGE"),
+        "tekton.errors",  # its unexpected failures
     ]
     subscribe = [f"_INBOX.{user}.>", "$SRV.>"]
     return publish, subscribe
@@ -79,11 +80,20 @@ def ci_rules(spec: CISpec) -> tuple[list[str], list[str]]:
     elif spec.name == "budget":
         publish += [*_kv("tekton-budget", write=True)]
         subscribe += ["tekton.budget.>"]
+    elif spec.name == "engram":  # lessons, kept by the stages service
+        publish += ["tekton.memory.search", "tekton.memory.keep"]
+    elif spec.name == "athena":  # a run's repository, held by the stages service
+        publish += ["tekton.workspaces.search"]
+    elif spec.name == "terma":  # a command in a run's sandbox (a sensitive tool)
+        publish += ["tekton.sandbox.run"]
     elif spec.name == "hermes":  # its services tool asks every micro service
         publish += ["$SRV.INFO", "$SRV.INFO.>"]
+    elif spec.name == "sophia":  # its measurements: every service's micro stats
+        publish += ["$SRV.STATS", "$SRV.STATS.>"]
     elif spec.name == "numa":
-        publish += ["$SRV.>"]
+        publish += ["$SRV.>", "tekton.fleet.restart"]
         subscribe += ["tekton.numa.>", "tekton.fleet.events", "tekton.tools.events"]
+        subscribe += ["tekton.errors"]
     return publish, subscribe
 
 
@@ -116,6 +126,10 @@ def stages_rules() -> tuple[list[str], list[str]]:
         "tekton.runs.export",
         "tekton.runs.import",
         "tekton.memory.info",
+        "tekton.memory.search",
+        "tekton.memory.keep",
+        "tekton.workspaces.search",
+        "tekton.sandbox.run",
         "tekton.debates.>",
     ]
     return publish, subscribe
@@ -125,7 +139,10 @@ def users() -> dict[str, tuple[list[str], list[str]]]:
     """User → (publish allow list, subscribe allow list); the operator gets everything."""
     table = {str(spec.ci_id): ci_rules(spec) for spec in CATALOG}
     table[STAGES] = stages_rules()
-    table[SUPERVISOR] = (["tekton.fleet.events"], [f"_INBOX.{SUPERVISOR}.>"])
+    table[SUPERVISOR] = (
+        ["tekton.fleet.events"],
+        [f"_INBOX.{SUPERVISOR}.>", "tekton.fleet.restart"],
+    )
     table[OPERATOR] = ([">"], [">"])
     return table
 

@@ -6,7 +6,8 @@ with the same command, after a backoff that doubles from ``restart_backoff`` sec
 ``restart_limit`` restarts within ``restart_window`` seconds is a crash loop, and the
 supervisor stops restarting it and says so. Each restart and crash loop is logged,
 published on NATS (``tekton.fleet.events``) and kept in ``run/supervisor.state`` for
-`tekton status`. `tekton down` removes a pid file before it stops the process, so a
+`tekton status`. A CI's restart can be asked on NATS (``tekton.fleet.restart``, Numa's
+`numa_restart` tool). `tekton down` removes a pid file before it stops the process, so a
 process stopped on purpose is never brought back.
 """
 
@@ -22,13 +23,17 @@ from pathlib import Path
 
 import msgspec
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 
-from tekton_cli.procs import alive, helper_settings, read_record, run_dir, spawn
+from tekton_cli.procs import alive, helper_settings, read_record, run_dir, spawn, stop_process
 from tekton_common import bus
+from tekton_common.catalog import CIId
+from tekton_common.contract.codec import decode, encode
+from tekton_common.contract.platform import RestartReply, RestartRequest
 from tekton_common.errors import TektonError
 from tekton_common.history import history_dsn
 from tekton_common.settings import Settings
-from tekton_common.subjects import FLEET_EVENTS
+from tekton_common.subjects import FLEET_EVENTS, FLEET_RESTART
 
 log = logging.getLogger(__name__)
 SUPERVISOR = "tekton-supervisor"
@@ -111,10 +116,33 @@ class Supervisor:
             del self.watches[gone]
         await asyncio.to_thread(state_file(settings).write_bytes, msgspec.json.encode(self.watches))
 
+    async def restart(self, msg: Msg) -> None:
+        """Answer ``tekton.fleet.restart``: stop a CI's process, so that the next pass
+        starts it again (a restart like any other, within the crash-loop limits)."""
+        try:
+            asked = decode(msg.data, RestartRequest)
+            name = str(CIId.from_str(asked.ci))
+        except TektonError as exc:
+            reply = RestartReply(ci="?", restarting=False, detail=str(exc))
+        else:
+            record = read_record(self.settings, name)
+            if record is None or alive(record) is None:
+                reply = RestartReply(name, False, f"{name} is not running under this supervisor")
+            else:
+                log.warning("restart of %s asked on the bus", name)
+                task = asyncio.create_task(asyncio.to_thread(stop_process, record, 10.0))
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+                reply = RestartReply(
+                    name, True, f"{name} (pid {record.pid}) stopped; it starts again"
+                )
+        with contextlib.suppress(Exception):
+            await msg.respond(encode(reply))
+
     async def run(self) -> None:
         """Watch until stopped; reach NATS when it is there (events are best effort)."""
         with contextlib.suppress(TektonError):
             self.nc = await bus.connect(self.settings, SUPERVISOR)
+            await self.nc.subscribe(FLEET_RESTART, cb=self.restart)
         while True:
             try:
                 await self.check()

@@ -25,10 +25,13 @@ from nats.micro import add_service
 from nats.micro.service import Service
 
 from tekton_common import __version__, bus
+from tekton_common.contract.codec import encode
+from tekton_common.contract.platform import ErrorReported
 from tekton_common.http_server import HealthServer, bind_failure
 from tekton_common.metrics import Metrics
 from tekton_common.micro import Dispatcher, EndpointDef, add_endpoints, log_failure
 from tekton_common.settings import Settings
+from tekton_common.subjects import ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +137,17 @@ class Lifecycle:
     def started(self) -> None:
         """The ports are open (a subclass logs them)."""
 
+    def _report(self, endpoint: str, error: str) -> None:
+        """Publish an unexpected failure on ``tekton.errors`` (Numa keeps the latest)."""
+        if self.nc is None or not self.nc.is_connected:
+            return
+        event = ErrorReported(service=self.name, endpoint=endpoint, error=error, ts=time.time())
+        task = asyncio.get_running_loop().create_task(self.nc.publish(ERRORS, encode(event)))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
     async def _join(self) -> None:
         self.nc = await self.connect()
+        self.dispatcher.report = self._report
         definitions = await self.endpoints(self.nc)
         self.micro = await add_service(
             self.nc,

@@ -57,6 +57,9 @@ class Dispatcher:
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
+        #: told of each request that failed unexpectedly (endpoint, error): the service
+        #: publishes it on ``tekton.errors``
+        self.report: Callable[[str, str], None] | None = None
         self.inflight: set[asyncio.Task[None]] = set()
         self.accepting = True
 
@@ -90,6 +93,8 @@ class Dispatcher:
                     error = f"internal error: {failure(exc)}"
                     log.exception("endpoint %s failed", definition.name)
                     await request.respond_error("500", error)
+                    if self.report is not None:
+                        self.report(definition.name, error)
                 finally:
                     elapsed = time.perf_counter_ns() - started
                     _fold_stats(endpoint(), elapsed, error)

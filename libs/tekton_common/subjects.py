@@ -33,12 +33,19 @@ RUNS_PRUNE = "tekton.runs.prune"
 RUNS_EXPORT = "tekton.runs.export"
 RUNS_IMPORT = "tekton.runs.import"
 MEMORY_INFO = "tekton.memory.info"
+MEMORY_SEARCH = "tekton.memory.search"
+MEMORY_KEEP = "tekton.memory.keep"
+#: a run's repository for the specialists' tools (the stages service)
+WORKSPACES_SEARCH = "tekton.workspaces.search"
+SANDBOX_RUN = "tekton.sandbox.run"
 BUDGET_USAGE = "tekton.budget.usage"
 USAGE = "tekton.usage.{name}"
 #: a CI's tools: the list, one tool's calls, and the event of every call served
 CI_TOOLS = "tekton.ci.{name}.tools"
 CI_TOOL = "tekton.ci.{name}.tool.{tool}"
 TOOL_EVENTS = "tekton.tools.events"
+#: a service's unexpected failures (500s), as they happen
+ERRORS = "tekton.errors"
 #: what the supervisor publishes (restarts, crash loops) and answers (a restart)
 FLEET_EVENTS = "tekton.fleet.events"
 FLEET_RESTART = "tekton.fleet.restart"
@@ -69,11 +76,16 @@ OWN_SUBJECTS = (
     RUNS_EXPORT,
     RUNS_IMPORT,
     MEMORY_INFO,
+    MEMORY_SEARCH,
+    MEMORY_KEEP,
+    WORKSPACES_SEARCH,
+    SANDBOX_RUN,
     BUDGET_USAGE,
     USAGE,
     CI_TOOLS,
     CI_TOOL,
     TOOL_EVENTS,
+    ERRORS,
     FLEET_EVENTS,
     FLEET_RESTART,
 )

@@ -26,7 +26,13 @@ from tests.helpers import http_get, wait_for
 def platform(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("runs") / "home"
     # spans reach the trace files quickly
-    with running(home, TEKTON_SIMULATED_LATENCY_MS="20", OTEL_BSP_SCHEDULE_DELAY="100") as fleet:
+    with running(
+        home,
+        TEKTON_SIMULATED_LATENCY_MS="20",
+        OTEL_BSP_SCHEDULE_DELAY="100",
+        # the sensitive tools, for the operator's `tekton tools call` (docs/tools.md)
+        TEKTON_MCP_TOOLS="terma_run,engram_keep,numa_restart",
+    ) as fleet:
         yield fleet
 
 
@@ -404,6 +410,46 @@ def test_a_repository_run_applies_checks_and_brings_back_a_branch(
     )
     shown = platform.run("runs", "show", run_id).stdout
     assert "TEKTON_SIMULATED_CHANGE.md" in shown and "test `" in shown and " ok (1 passed," in shown
+
+
+def tool(fleet: Fleet, name: str, **given: object) -> dict:
+    done = fleet.run("tools", "call", name, "--input", json.dumps(given), "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_specialists_tools_see_the_repository_memory_and_fleet(
+    platform: Fleet, tmp_path: Path
+) -> None:
+    repo = git_repo(tmp_path / "shop")
+    goal = ["--goal", "Rate limit the shop API", "--repo", str(repo)]
+    code, events = run_json(platform, *goal, "--from", "code", "--to", "code")
+    assert code == 0, events[-1:]
+    run_id = events[0]["run_id"]
+    hits = tool(platform, "athena_search", run_id=run_id, query="rate limit per minute")
+    assert "limits.py" in {c["path"] for c in hits["output"]["chunks"]}
+    nats = platform.env["TEKTON_NATS_PORT"]
+    reach = f"socket.create_connection(('127.0.0.1', {nats}), 2)"
+    command = f'ls; cat limits.py; python3 -c "import socket; {reach}" || echo no-network'
+    ran = tool(platform, "terma_run", run_id=run_id, command=command)["output"]
+    assert ran["tree"] == "result" and ran["exit_code"] == 0 and ran["sandbox"] == "bwrap"
+    assert "TEKTON_SIMULATED_CHANGE.md" in ran["output"]  # the run's change applied
+    assert "def rate_limit" in ran["output"] and "no-network" in ran["output"]
+    text = "Put the limiter behind one function; measure before tuning it."
+    kept = tool(platform, "engram_keep", stage="plan", goal="Rate limit", text=text)["output"]
+    found = tool(platform, "engram_lessons", query="limiter behind one function", stage="plan")
+    assert kept["run_id"] in {h["run_id"] for h in found["output"]["hits"]}
+    measured = tool(platform, "sophia_metrics")["output"]
+    assert any(t["requests"] > 0 for t in measured["traffic"])
+    assert any(x["p95_ms"] is not None for x in measured["latency"])
+    assert measured["tokens"] and measured["tokens"][-1]["tokens"] > 0
+    # a restart asked of the supervisor, seen in Numa's fleet events
+    restarted = tool(platform, "numa_restart", ci="hermes")["output"]
+    assert restarted["restarting"] is True, restarted
+    assert wait_for(
+        lambda: "process.restarted hermes-ci" in tool(platform, "numa_events")["summary"], 60
+    )
+    assert wait_for(lambda: platform.run("tools", "call", "hermes_registry").returncode == 0, 60)
 
 
 def test_a_change_that_never_applies_is_repaired_then_blocked(

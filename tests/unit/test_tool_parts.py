@@ -14,6 +14,7 @@ from tekton_common.providers.simulated import wanted_tools
 from tekton_common.settings import load_settings
 from tekton_common.tools.base import Tool, ToolInputError, may_call
 from tekton_common.wire import Turn
+from tekton_specialists.measures import quantile
 
 
 class Asked(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -119,3 +120,20 @@ def test_the_simulated_model_calls_what_a_prompt_names() -> None:
     [call] = wanted_tools([usage, spec("numa_status")], "What did apollo cost yesterday?")
     assert call.name == "budget_usage" and call.input == {"period": "yesterday", "ci": "apollo"}
     assert wanted_tools([usage], "hello there") == []
+    transcript = ToolSpec(
+        name="rhetor_transcript",
+        ci="rhetor-ci",
+        description="d",
+        input_schema={"properties": {"run_id": {"type": "string"}}, "required": ["run_id"]},
+        keywords=["debate"],
+    )
+    assert wanted_tools([transcript], "how did the debate go?") == []  # no run id given
+
+
+def test_percentiles_from_cumulative_buckets() -> None:
+    buckets = [(0.01, 50.0), (0.1, 90.0), (1.0, 100.0), (float("inf"), 100.0)]
+    assert quantile(buckets, 0.5) == pytest.approx(0.01)
+    assert quantile(buckets, 0.7) == pytest.approx(0.01 + 0.09 * 0.5)
+    assert quantile(buckets, 0.95) == pytest.approx(0.1 + 0.9 * 0.5)
+    assert quantile([(0.1, 0.0), (float("inf"), 0.0)], 0.5) is None
+    assert quantile([(0.1, 1.0), (float("inf"), 3.0)], 0.99) == pytest.approx(0.1)

@@ -10,8 +10,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from tekton_common.budget import Limit, Verdict
-from tekton_common.contract.ids import ID_PATTERN
+from tekton_common.contract.ids import ID_PATTERN, RunId
 from tekton_common.contract.limits import Confidence
+from tekton_common.contract.runs import Chunk
 from tekton_common.usage import Tally
 
 TeamMode = Literal["pass_through", "directed", "synthesis", "consensus"]
@@ -123,6 +124,110 @@ class UsageReport(msgspec.Struct, frozen=True, tag_field="type", tag="budget_usa
     source: str = "the Budget CI's ledger"
     #: the UTC day `total` and `groups` cover, or None for all time
     day: str | None = None
+
+
+class ErrorReported(msgspec.Struct, frozen=True, tag_field="type", tag="error_reported.v1"):
+    """A request a service failed unexpectedly (a 500), published on ``tekton.errors``
+    (Numa's `numa_events` shows the latest)."""
+
+    service: str
+    endpoint: str
+    error: str
+    ts: float
+
+
+class RestartRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A restart of one CI's processes, asked of whatever supervises them
+    (``tekton.fleet.restart``; the embedded supervisor answers)."""
+
+    ci: CIKey
+
+
+class RestartReply(msgspec.Struct, frozen=True):
+    """What the supervisor did: `restarting` when it stopped the process to start it
+    again, else why not."""
+
+    ci: str
+    restarting: bool
+    detail: str
+
+
+class LessonQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Lessons closest to a question (``tekton.memory.search``)."""
+
+    query: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    stage: CIKey | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
+
+
+class LessonHit(msgspec.Struct, frozen=True):
+    """One lesson found, and how close it is (higher is closer)."""
+
+    run_id: str
+    stage: str
+    status: str
+    goal: str
+    text: str
+    score: float
+
+
+class LessonHits(msgspec.Struct, frozen=True, tag_field="type", tag="lesson_hits.v1"):
+    """The reply to ``tekton.memory.search``."""
+
+    hits: list[LessonHit]
+
+
+class KeepLesson(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A lesson a CI keeps for later runs (``tekton.memory.keep``)."""
+
+    stage: CIKey
+    goal: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=8000)]
+
+
+class LessonKept(msgspec.Struct, frozen=True, tag_field="type", tag="lesson_kept.v1"):
+    """The reply to ``tekton.memory.keep``: the lesson's key (its run id)."""
+
+    run_id: str
+    stage: str
+
+
+class RepoSearch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A question for a run's repository (``tekton.workspaces.search``)."""
+
+    run_id: RunId
+    query: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    limit: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
+
+
+class RepoHits(msgspec.Struct, frozen=True, tag_field="type", tag="repo_hits.v1"):
+    """The chunks of the run's repository closest to the question."""
+
+    run_id: str
+    chunks: list[Chunk]
+
+
+class SandboxCommand(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One command in a run's repository, sandboxed (``tekton.sandbox.run``)."""
+
+    run_id: RunId
+    command: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 60.0
+
+
+class SandboxRan(msgspec.Struct, frozen=True, tag_field="type", tag="sandbox_ran.v1"):
+    """What the command did, on which commit of which tree (``result``: the run's change
+    applied; ``workspace``: as it came)."""
+
+    run_id: str
+    commit: str
+    tree: Literal["result", "workspace"]
+    command: str
+    exit_code: int | None
+    output: str
+    duration_s: float
+    timed_out: bool
+    sandbox: str
 
 
 class MemoryInfo(msgspec.Struct, frozen=True, omit_defaults=True):

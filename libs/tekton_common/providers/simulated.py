@@ -120,7 +120,8 @@ def simulated_diff(ci: str) -> str:
 
 def wanted_tools(tools: list[ToolSpec], prompt: str) -> list[ModelToolCall]:
     """The tools a prompt asks for by their keywords, with what the prompt says of their
-    inputs: an enum value it names (``yesterday``), a CI it names (``hermes``)."""
+    inputs: an enum value it names (``yesterday``), a CI it names (``hermes``); never one
+    whose required input the prompt does not give."""
     words = set(re.findall(r"[a-z0-9]+", prompt.lower()))
     calls = []
     for index, tool in enumerate(tools):
@@ -135,6 +136,8 @@ def wanted_tools(tools: list[ToolSpec], prompt: str) -> list[ModelToolCall]:
                 arguments[field] = picked[0]
             elif field == "ci" and (named := [n for n in _CI_NAMES if n in words]):
                 arguments[field] = named[0]
+        if set(tool.input_schema.get("required", [])) - set(arguments):
+            continue  # it would have to make up an input (a run's id, a command)
         calls.append(ModelToolCall(id=f"sim-{index}", name=tool.name, input=arguments))
     return calls[:3]
 

@@ -19,6 +19,7 @@ Who may call what (`may_call`), least privilege first:
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -85,8 +86,13 @@ class Tool:
         """``<ci>_<tool>``: what models and MCP clients call it."""
         return f"{self.ci}_{self.name}"
 
+    @functools.cached_property
+    def listed(self) -> ToolSpec:
+        """How it is listed (made once: every free-text request offers it)."""
+        return self.spec()
+
     def spec(self) -> ToolSpec:
-        """How it is listed."""
+        """How it is listed, made now."""
         return ToolSpec(
             name=self.full_name,
             ci=f"{self.ci}-ci",

@@ -96,7 +96,7 @@ class Toolbox:
 
     def specs(self) -> list[ToolSpec]:
         """The CI's own tools as listed."""
-        return [tool.spec() for tool in self.tools.values()]
+        return [tool.listed for tool in self.tools.values()]
 
     # -- serving -----------------------------------------------------------------------
     def endpoints(self) -> list[EndpointDef]:
@@ -139,7 +139,7 @@ class Toolbox:
             tool = self.tools.get(name)
             if tool is None:
                 raise UnknownToolError(f"{self.ci} has no tool {name!r}")
-            spec = tool.spec()
+            spec = tool.listed
             if not may_call(self.settings, invocation.caller, spec):
                 raise ToolRefusedError(
                     f"{invocation.caller} may not call {name}: not granted by configuration "

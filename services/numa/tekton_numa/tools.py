@@ -1,9 +1,11 @@
-"""Numa's tools: the platform's live status, and the fleet's recent events.
+"""Numa's tools: the platform's live status, the fleet's recent events, and (granted by
+name only) a CI's restart, asked of the supervisor on ``tekton.fleet.restart``.
 
 Fleet events are what the supervisor publishes on ``tekton.fleet.events`` (restarts,
-crash loops) and what every CI publishes of the tool calls it served on
-``tekton.tools.events`` (refused and failed calls among them); Numa keeps the latest of
-both from the moment it starts. Nothing is read from another process's disk.
+crash loops), what every CI publishes of the tool calls it served on
+``tekton.tools.events`` (refused and failed calls among them), and every service's
+unexpected failures on ``tekton.errors``; Numa keeps the latest from the moment it
+starts. Nothing is read from another process's disk.
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 import msgspec
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from tekton_common.catalog import CIId
+from tekton_common.contract.codec import decode, encode
+from tekton_common.contract.platform import RestartReply, RestartRequest
 from tekton_common.settings import Settings
-from tekton_common.subjects import FLEET_EVENTS, TOOL_EVENTS
+from tekton_common.subjects import ERRORS, FLEET_EVENTS, FLEET_RESTART, TOOL_EVENTS
 from tekton_common.tools.base import Tool
 from tekton_numa.status import PlatformStatus, platform_status
 
@@ -31,8 +37,8 @@ class StatusInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class FleetEvent(msgspec.Struct, frozen=True):
-    """One event on the bus: a process restarted or in a crash loop, or a tool call
-    that was refused or failed."""
+    """One event on the bus: a process restarted or in a crash loop, a tool call that
+    was refused or failed, a request a service failed unexpectedly."""
 
     subject: str
     kind: str
@@ -77,7 +83,9 @@ class EventLog:
             kind = str(data.get("type", "?"))
             if kind == "tool_called.v1" and data.get("outcome") == "ok":
                 return  # successful calls are not news
-            about = str(data.get("name") or data.get("tool") or "?")
+            about = str(data.get("name") or data.get("tool") or data.get("service") or "?")
+            if kind == "error_reported.v1":
+                about = f"{about} {data.get('endpoint', '')}"
             detail = str(data.get("error") or data.get("restarts") or "")
             ts = data.get("ts")
             self.events.append(
@@ -90,8 +98,8 @@ class EventLog:
                 )
             )
 
-        await nc.subscribe(FLEET_EVENTS, cb=on_event)
-        await nc.subscribe(TOOL_EVENTS, cb=on_event)
+        for subject in (FLEET_EVENTS, TOOL_EVENTS, ERRORS):
+            await nc.subscribe(subject, cb=on_event)
 
     def recent(self, asked: EventsInput) -> FleetEvents:
         """The newest `limit` events of the last `since_s` seconds."""
@@ -110,7 +118,7 @@ def _status_line(status: PlatformStatus) -> str:
 
 def _events_line(found: FleetEvents) -> str:
     if not found.events:
-        return "no restarts, crash loops or failed tool calls since Numa started listening"
+        return "no restarts, crash loops, failed tool calls or errors since Numa started listening"
     shown = [f"{e.kind} {e.about}" for e in found.events[-5:]]
     return f"{len(found.events)} events, newest: " + "; ".join(shown)
 
@@ -131,6 +139,21 @@ def numa_tools(
     async def events(asked: EventsInput) -> FleetEvents:
         return log.recent(asked)
 
+    async def restart(asked: RestartRequest) -> RestartReply:
+        ci = str(CIId.from_str(asked.ci))
+        try:
+            msg = await nc.request(FLEET_RESTART, encode(RestartRequest(ci=ci)), timeout=5)
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+            return RestartReply(
+                ci,
+                False,
+                "no supervisor answers on this bus: under docker compose or Kubernetes the "
+                "orchestrator's restart policy owns restarts (docker compose restart, "
+                "kubectl rollout restart)",
+            )
+        reply: RestartReply = decode(msg.data, RestartReply)
+        return reply
+
     return [
         Tool(
             ci="numa",
@@ -141,17 +164,30 @@ def numa_tools(
             output=PlatformStatus,
             run=status,
             summary=_status_line,
-            keywords=("down", "status", "wrong", "health", "healthy", "up", "running", "platform"),
+            keywords=("down", "status", "wrong", "health", "healthy", "platform"),
         ),
         Tool(
             ci="numa",
             name="events",
             description="Recent fleet events: processes the supervisor restarted or gave "
-            "up on (crash loops), and tool calls that were refused or failed.",
+            "up on (crash loops), tool calls that were refused or failed, and requests "
+            "services failed unexpectedly (500s).",
             input=EventsInput,
             output=FleetEvents,
             run=events,
             summary=_events_line,
-            keywords=("restart", "restarted", "crash", "events", "wrong", "errors", "failing"),
+            keywords=("restarted", "crash", "events", "wrong", "errors", "failing"),
+        ),
+        Tool(
+            ci="numa",
+            name="restart",
+            description="Restart one CI's processes, asked of whatever supervises them "
+            "(the embedded supervisor of `tekton up`).",
+            input=RestartRequest,
+            output=RestartReply,
+            run=restart,
+            summary=lambda r: r.detail,
+            sensitive=True,  # granted by name only ([ci.numa] tools, mcp_tools)
+            keywords=("restart",),
         ),
     ]

@@ -1,11 +1,16 @@
 """The specialists' tools over their components' data, read from the bus only.
 
+- Engram: lessons in retrieval memory (the stages service's ``tekton.memory.search``
+  and ``tekton.memory.keep``);
+- Athena: a run's repository searched, Terma: a command in its sandbox (the stages
+  service's ``tekton.workspaces.search`` and ``tekton.sandbox.run``);
 - Hermes: the registry (KV ``tekton-registry``) and the micro services on the bus;
 - Apollo: runs and their state (the event log, ``TEKTON_RUNS``);
 - Telos: a run's goal and acceptance criteria; Prometheus: its plan; Metis: its backlog
   (the artifacts in the run's events).
 
-The Budget CI's tools sit beside its ledger (`budget`).
+Sophia's measurements are in `measures`; the Budget CI's tools sit beside its ledger
+(`budget`).
 """
 
 from __future__ import annotations
@@ -14,19 +19,40 @@ import time
 from typing import Annotated, Any, Literal
 
 import msgspec
+import nats.errors
 from nats.aio.client import Client
 
+from tekton_common.client.bus import raise_for_error
+from tekton_common.contract.codec import encode
 from tekton_common.contract.events import ArtifactCreated, RunStarted
 from tekton_common.contract.ids import RunId
-from tekton_common.contract.platform import MicroReply
+from tekton_common.contract.platform import (
+    KeepLesson,
+    LessonHits,
+    LessonKept,
+    LessonQuery,
+    MicroReply,
+    RepoHits,
+    RepoSearch,
+    SandboxCommand,
+    SandboxRan,
+)
+from tekton_common.errors import TransportError
 from tekton_common.gather import gather_all
 from tekton_common.history import RunRow, RunState, rows_from_log, summarize
 from tekton_common.registry import is_active, read_bucket
 from tekton_common.runlog import read_events
 from tekton_common.settings import Settings
-from tekton_common.subjects import srv
+from tekton_common.subjects import (
+    MEMORY_KEEP,
+    MEMORY_SEARCH,
+    SANDBOX_RUN,
+    WORKSPACES_SEARCH,
+    srv,
+)
 from tekton_common.tools.base import Tool, UnknownToolError
 from tekton_common.wire import RegistryRecord
+from tekton_specialists.measures import sophia_tools
 
 
 class NoInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -201,7 +227,7 @@ def apollo_tools(nc: Client) -> list[Tool]:
             output=Runs,
             run=runs,
             summary=runs_line,
-            keywords=("runs", "running", "failed", "finished", "pipeline"),
+            keywords=("runs", "pipeline"),
         ),
         Tool(
             ci="apollo",
@@ -215,7 +241,7 @@ def apollo_tools(nc: Client) -> list[Tool]:
                 f"run {s.run_id} {s.status}, stages done: "
                 f"{', '.join(s.done) or 'none'}" + (f"; {s.reason}" if s.reason else "")
             ),
-            keywords=("run", "state", "progress"),
+            keywords=("progress",),
         ),
     ]
 
@@ -241,10 +267,118 @@ def artifact_tool(
     )
 
 
+async def _ask(nc: Client, subject: str, message: msgspec.Struct, kind: type[Any]) -> Any:
+    """One request to the stages service (memory), its errors kept."""
+    try:
+        msg = await nc.request(subject, encode(message), timeout=30)
+    except nats.errors.NoRespondersError:
+        raise TransportError("the stages service, which keeps memory, is not running") from None
+    except nats.errors.TimeoutError:
+        raise TransportError("the stages service did not answer within 30 s") from None
+    raise_for_error(msg, "tekton-stages")
+    return msgspec.json.decode(msg.data, type=kind)
+
+
+def engram_tools(nc: Client) -> list[Tool]:
+    """Lessons in retrieval memory (Milvus, through the stages service)."""
+
+    async def lessons(asked: LessonQuery) -> LessonHits:
+        found: LessonHits = await _ask(nc, MEMORY_SEARCH, asked, LessonHits)
+        return found
+
+    async def keep(asked: KeepLesson) -> LessonKept:
+        kept: LessonKept = await _ask(nc, MEMORY_KEEP, asked, LessonKept)
+        return kept
+
+    def hits_line(found: LessonHits) -> str:
+        shown = "; ".join(
+            f"{h.stage} of {h.run_id} ({h.score}): {h.text[:80]}" for h in found.hits[:3]
+        )
+        return f"{len(found.hits)} lessons" + (f": {shown}" if shown else "")
+
+    return [
+        Tool(
+            ci="engram",
+            name="lessons",
+            description="Search the lessons past runs left in retrieval memory (closest "
+            "first; one stage's, or every stage's).",
+            input=LessonQuery,
+            output=LessonHits,
+            run=lessons,
+            summary=hits_line,
+            keywords=("lessons", "lesson", "remember", "memory", "learned"),
+        ),
+        Tool(
+            ci="engram",
+            name="keep",
+            description="Keep a lesson for later runs of a stage (later runs recall it).",
+            input=KeepLesson,
+            output=LessonKept,
+            run=keep,
+            summary=lambda kept: f"kept as {kept.run_id} for the {kept.stage} stage",
+            sensitive=True,  # what later runs read: granted by name only
+        ),
+    ]
+
+
+def repository_tools(nc: Client, name: str) -> list[Tool]:
+    """Athena's search of a run's repository; Terma's command in its sandbox."""
+
+    async def search(asked: RepoSearch) -> RepoHits:
+        found: RepoHits = await _ask(nc, WORKSPACES_SEARCH, asked, RepoHits)
+        return found
+
+    async def command(asked: SandboxCommand) -> SandboxRan:
+        ran: SandboxRan = await _ask(nc, SANDBOX_RUN, asked, SandboxRan)
+        return ran
+
+    if name == "athena":
+        return [
+            Tool(
+                ci="athena",
+                name="search",
+                description="Search a run's repository: the file chunks closest to a "
+                "question (from retrieval memory, indexed when the run began).",
+                input=RepoSearch,
+                output=RepoHits,
+                run=search,
+                summary=lambda hits: (
+                    f"{len(hits.chunks)} chunks: "
+                    + ", ".join(f"{c.path}:{c.start}-{c.end}" for c in hits.chunks[:6])
+                ),
+                keywords=("repository", "repo", "code", "file", "files", "where"),
+            )
+        ]
+    return [
+        Tool(
+            ci="terma",
+            name="run",
+            description="Run one shell command in a fresh worktree of a run's repository "
+            "(its change applied once it has one), in the sandbox the checks use: no "
+            "network, limits on time, memory and output.",
+            input=SandboxCommand,
+            output=SandboxRan,
+            run=command,
+            summary=lambda ran: (
+                f"`{ran.command[:80]}` on {ran.tree} {ran.commit[:10]}: "
+                f"exit {ran.exit_code}{' (timed out)' if ran.timed_out else ''} in "
+                f"{ran.duration_s}s, sandbox {ran.sandbox}"
+            ),
+            sensitive=True,  # granted by name only
+        )
+    ]
+
+
 def specialist_tools(name: str, nc: Client, settings: Settings) -> list[Tool]:
     """The tools of one specialist CI (none for those without data of their own yet)."""
     if name == "hermes":
         return hermes_tools(nc, settings)
+    if name == "engram":
+        return engram_tools(nc)
+    if name == "sophia":
+        return sophia_tools(nc, settings)
+    if name in ("athena", "terma"):
+        return repository_tools(nc, name)
     if name == "apollo":
         return apollo_tools(nc)
     if name == "telos":

@@ -49,6 +49,7 @@ from tekton_stages.history import History
 from tekton_stages.memory import Memory
 from tekton_stages.recorder import Recorder
 from tekton_stages.stage import run_stage
+from tekton_stages.workbench import Workbench
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ def make_setup(settings: Settings) -> Setup:
         return [
             *(stage_endpoint(s) for s in DIAMOND),
             EndpointDef("memory_info", memory_info, subject=MEMORY_INFO),
+            *Workbench(js, coordinator.trees, memory, settings).endpoints(),
             EndpointDef("runs_start", start, subject=RUNS_START),
             EndpointDef("runs_resume", resume, subject=RUNS_RESUME),
             EndpointDef("runs_decide", decide, subject=RUNS_DECIDE),

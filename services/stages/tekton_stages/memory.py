@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
+from tekton_common.contract.ids import check_id
 from tekton_common.contract.platform import MemoryInfo
 from tekton_common.contract.runs import Chunk, Lesson
 from tekton_common.errors import TransportError
@@ -227,6 +228,14 @@ class Memory:
         where = f'stage == "{stage}" and run_key != "{key(exclude_run)}"'
         fields = ["run_id", "stage", "status", "goal", "text"]
         return [Lesson(**row) for row in await self._search(name, query, limit, where, fields)]
+
+    async def search(self, query: str, stage: str | None, limit: int) -> list[dict[str, Any]]:
+        """The lessons of any run closest to `query` (of one stage, if named), with
+        their score."""
+        name = await self._collection((await self._names())[0], LESSON_FIELDS)
+        where = f'stage == "{check_id("stage", stage)}"' if stage else ""
+        fields = ["run_id", "stage", "status", "goal", "text"]
+        return await self._search(name, query, limit, where, fields)
 
     async def lessons(self, run_id: str) -> list[Lesson]:
         """Every lesson of one run (an export carries them; a prune counts them)."""
