@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from msgspec.structs import replace
 
 from tekton_common.contract.debates import Position, TurnRecord, outcome_schema
 from tekton_rhetor import quorum
+from tekton_rhetor.debate import votes_of
 from tekton_rhetor.validate import ArtifactSchema, parse_position
 
 
@@ -101,3 +103,16 @@ def test_outcome_schema_lifts_defs() -> None:
     assert schema["properties"]["artifact"]["properties"]["x"] == {"$ref": "#/$defs/X"}
     assert {"artifact", "status", "rationale", "confidence"} <= set(schema["required"])
     assert "$defs" not in schema["properties"]["artifact"]
+
+
+def test_two_seats_of_one_ci_or_two_people_keep_both_votes() -> None:
+    people = [
+        replace(turn("accept"), ci="human", role="skeptic"),
+        replace(turn("reject"), ci="human", role="pragmatist"),
+        replace(turn("accept"), ci="apollo-ci", role="proponent"),
+    ]
+    assert votes_of(people) == {
+        "human:skeptic": "accept",
+        "human:pragmatist": "reject",
+        "apollo-ci": "accept",
+    }

@@ -12,6 +12,7 @@ Consensus-free: the proponent alone, then the mediator. Every turn is an event o
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -89,6 +90,18 @@ def position_errors(answer: JsonObject) -> list[str]:
     """What is wrong with a person's position (held to what a CI's is)."""
     position, _, error = parse_position(json.dumps(answer))
     return [] if position is not None else [error or "not a position"]
+
+
+def votes_of(turns: list[TurnRecord]) -> dict[str, str]:
+    """Each seat's vote by its CI, or by ``<ci>:<role>`` where one CI (or two people:
+    ``human``) holds two seats of the round."""
+    held = collections.Counter(t.ci for t in turns)
+    return {
+        (t.ci if held[t.ci] == 1 else f"{t.ci}:{t.role}"): (
+            t.position.vote if t.position else "abstain"
+        )
+        for t in turns
+    }
 
 
 class Debate:
@@ -285,11 +298,19 @@ class Debate:
     ) -> list[TurnRecord]:
         self._check_budget()
         last = rounds[-1] if rounds else None
-        turns = list(await asyncio.gather(*(self._debater_turn(r, number, last) for r in roles)))
+        tasks = [asyncio.create_task(self._debater_turn(r, number, last)) for r in roles]
+        try:
+            turns = list(await asyncio.gather(*tasks))
+        except BaseException:  # one turn failed the debate: the others (a person's wait) end too
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         self.transcript.extend(turns)
         share = quorum.accept_share(turns)
-        votes = {t.ci: (t.position.vote if t.position else "abstain") for t in turns}
-        await self._event(RoundEnded(round=number, accept_share=round(share, 4), votes=votes))
+        await self._event(
+            RoundEnded(round=number, accept_share=round(share, 4), votes=votes_of(turns))
+        )
         return turns
 
     async def _mediate(self, rounds: list[list[TurnRecord]], share: float) -> OutcomeReply:
@@ -460,7 +481,7 @@ class Debate:
             risks=list(outcome.risks),
             checklist=list(outcome.checklist),
             confidence=outcome.confidence,
-            votes={t.ci: (t.position.vote if t.position else "abstain") for t in last},
+            votes=votes_of(last),
             accept_share=round(quorum.accept_share(last), 4),
             loops_run=len(rounds),
             repairs=self.repairs,
