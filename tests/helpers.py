@@ -17,6 +17,7 @@ from typing import Self
 
 from tekton_cli.procs import milvus_serves
 from tekton_common.catalog import STAGES_PORT_OFFSET, get_ci
+from tekton_common.client import SocketClient
 
 BIN = Path(sys.executable).parent
 PORT_SPAN = 81  # component ports run from base+0 to base+80 (Hephaestus)
@@ -48,6 +49,16 @@ def free_base(span: int = PORT_SPAN) -> int:
         if _span_free(base, span):
             return base
     raise RuntimeError("no free port span found")
+
+
+async def streamed(port: int, content: str, **fields: object) -> list[dict]:
+    """A streamed request on a CI's socket: every event, stream_start to its end."""
+    async with SocketClient("127.0.0.1", port) as client:
+        await client.send({"content": content, "stream": True, **fields})
+        events = [await client.receive()]
+        while events[-1]["type"] not in ("stream_end", "stream_error"):
+            events.append(await client.receive())
+    return events
 
 
 def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05) -> bool:

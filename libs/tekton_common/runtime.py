@@ -15,7 +15,7 @@ from tekton_common.budget import BudgetGuard
 from tekton_common.catalog import CISpec
 from tekton_common.contract.tools import ToolExchange
 from tekton_common.metrics import Metrics
-from tekton_common.providers import ModelReply, ModelRequest, Provider
+from tekton_common.providers import ModelReply, ModelRequest, OnChunk, Provider
 from tekton_common.settings import Settings
 from tekton_common.tools.box import Toolbox
 from tekton_common.usage import UsageRecord
@@ -145,13 +145,7 @@ class CIRuntime:
                 self.guard.check(request.run_id)
                 provider = self._provider(request)
                 asked = await self._with_tools(request, self._model_request(request))
-                if asked.tools:  # tool rounds first; the answer then comes in one piece
-                    reply = await self._complete(provider, asked)
-                    await on_chunk(reply.content)
-                else:
-                    with self._model_span(provider, asked) as current:
-                        reply = await provider.stream(asked, on_chunk)
-                        self._account(reply, request.run_id, provider.name, current)
+                reply = await self._complete(provider, asked, on_chunk)
             except Exception as exc:  # the stream must end with a message, whatever failed
                 error = f"{type(exc).__name__}: {exc}"
                 await emit(StreamError(ai_id=self.ai_id, error=error, request_id=rid))
@@ -175,13 +169,22 @@ class CIRuntime:
         tools = await self.toolbox.offered()
         return msgspec.structs.replace(asked, tools=tools) if tools else asked
 
-    async def _complete(self, provider: Provider, asked: ModelRequest) -> ModelReply:
+    async def _complete(
+        self, provider: Provider, asked: ModelRequest, on_chunk: OnChunk | None = None
+    ) -> ModelReply:
         """One reply, through as many tool rounds as the model asks for (at most
-        ``tool_rounds``; the last call must answer); usage summed over the calls."""
+        ``tool_rounds``; the last call must answer); usage summed over the calls. With
+        `on_chunk`, every round streams (what the model says before it calls a tool
+        too, a blank line after it)."""
         used, cost = Usage(), 0.0
         while True:
             with self._model_span(provider, asked) as current:
-                reply = await provider.complete(asked)
+                if on_chunk is None:
+                    reply = await provider.complete(asked)
+                else:
+                    reply = await provider.stream(asked, on_chunk)
+                    if reply.tool_calls and reply.content:
+                        await on_chunk("\n\n")
                 self._account(reply, asked.run_id, provider.name, current)
             add_tokens(used, reply.usage)
             cost += reply.cost_usd

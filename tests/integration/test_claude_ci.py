@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from tekton_common.catalog import get_ci
-from tekton_common.client import SocketClient
 from tekton_common.providers.models import PREMIUM
 from tests.fakes.anthropic_server import Step
+from tests.helpers import streamed
 
 KEY = "sk-ant-e2e-secret-key-value"
 
@@ -26,11 +26,7 @@ async def test_ask_apollo_reaches_anthropic_with_its_system_prompt(
     assert body["output_config"]["effort"] == "high"
 
     # streaming reaches the socket path chunk by chunk
-    async with SocketClient("127.0.0.1", apollo.ci_port) as client:
-        await client.send({"content": "one two three four five six seven", "stream": True})
-        events = [await client.receive()]
-        while events[-1]["type"] not in ("stream_end", "stream_error"):
-            events.append(await client.receive())
+    events = await streamed(apollo.ci_port, "one two three four five six seven")
     chunks = [e["content"] for e in events if e["type"] == "stream_chunk"]
     assert events[-1]["type"] == "stream_end" and len(chunks) > 1
     assert "".join(chunks) == "fake claude reply to: one two three four five six seven"

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tekton_common.contract.tools import ModelToolAnswer, ToolExchange, ToolSpec
 from tekton_common.errors import ProviderError
 from tekton_common.providers import ModelRequest
 from tekton_common.providers.models import ModelConfig
@@ -98,3 +99,49 @@ async def test_mid_stream_error_and_unreachable_endpoint(fake) -> None:
     with pytest.raises(ProviderError, match="cannot connect") as info:
         await dead.complete(request())
     assert "k-secret" not in str(info.value)
+
+
+SPEC = ToolSpec(
+    name="numa_status",
+    ci="numa-ci",
+    description="The fleet's status.",
+    input_schema={"type": "object", "properties": {"ci": {"type": "string"}}},
+)
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_tool_calls_are_read_and_answered(fake, streaming: bool) -> None:
+    """Tool calls come back whole (streamed: assembled from fragments), and the next
+    round carries the calls and their answers in the OpenAI shape."""
+    fake.script.append(Step(text="", tool_calls=[("numa_status", {"ci": "hermes-ci"})] * 2))
+    local = provider(fake)
+    asked = request(tools=[SPEC])
+    pieces: list[str] = []
+    if streaming:
+        reply = await local.stream(asked, _collect(pieces))
+    else:
+        reply = await local.complete(asked)
+    assert [c.input for c in reply.tool_calls] == [{"ci": "hermes-ci"}] * 2
+    assert len({c.id for c in reply.tool_calls}) == 2 and reply.finish_reason == "tool_calls"
+    first = fake.requests[0]
+    assert first["tools"][0]["function"]["name"] == "numa_status"
+    assert first["tool_choice"] == "auto"
+    answers = [
+        ModelToolAnswer(id=c.id, name=c.name, content="hermes-ci: up") for c in reply.tool_calls
+    ]
+    exchange = ToolExchange(text="", calls=reply.tool_calls, answers=answers)
+    final = await local.complete(request(tools=[SPEC], exchanges=[exchange], tools_done=True))
+    second = fake.requests[1]
+    assert second["tool_choice"] == "none"
+    said, *results = second["messages"][-3:]
+    assert said["tool_calls"][0]["function"]["arguments"] == '{"ci": "hermes-ci"}'
+    assert [r["role"] for r in results] == ["tool", "tool"]
+    assert results[0]["tool_call_id"] == reply.tool_calls[0].id
+    assert final.content == "fake local reply to: hermes-ci: up" and not final.tool_calls
+
+
+def _collect(into: list[str]):
+    async def on_chunk(text: str) -> None:
+        into.append(text)
+
+    return on_chunk

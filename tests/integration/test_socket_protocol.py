@@ -11,7 +11,7 @@ import pytest
 
 from tekton_common.client import SocketClient, ai_send, ai_send_sync
 from tekton_common.errors import RemoteError, RequestTimeoutError, TransportError, UnknownCIError
-from tests.helpers import free_port
+from tests.helpers import free_port, streamed
 
 
 @pytest.fixture
@@ -58,11 +58,8 @@ async def test_ping_health_info_chat(apollo) -> None:
 
 
 async def test_streaming_reply(apollo) -> None:
+    events = await streamed(apollo.ci_port, "stream it", request_id="s1")
     async with SocketClient("127.0.0.1", apollo.ci_port) as client:
-        await client.send({"content": "stream it", "stream": True, "request_id": "s1"})
-        events = [await client.receive()]
-        while events[-1]["type"] not in ("stream_end", "stream_error"):
-            events.append(await client.receive())
         whole = await client.request({"content": "stream it"})
     assert events[0]["type"] == "stream_start" and events[-1]["type"] == "stream_end"
     chunks = events[1:-1]

@@ -19,7 +19,7 @@ from tekton_common.errors import NotFoundError, RemoteError, TransportError
 from tekton_common.subjects import BUDGET_USAGE, TOOL_EVENTS
 from tekton_common.usage import day_of
 from tests.fakes.anthropic_server import Step
-from tests.helpers import wait_for
+from tests.helpers import streamed, wait_for
 
 KEY = "sk-ant-tools-secret-value"
 
@@ -37,7 +37,7 @@ def numa(start_ci, components: str = "numa,hermes"):
 
 async def test_claude_calls_numas_status_and_answers_from_it(env, start_ci, fake_anthropic) -> None:
     env.extra.update({"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": fake_anthropic.url})
-    numa(start_ci)
+    numa_ci = numa(start_ci)
     # the model asks for the status and for a tool it was not offered, then answers
     fake_anthropic.script.append(
         Step(text="Let me look.", tool_calls=[("numa_status", {}), ("budget_usage", {})])
@@ -59,6 +59,17 @@ async def test_claude_calls_numas_status_and_answers_from_it(env, start_ci, fake
     # the final reply is the model's, after it read the tool's result
     assert "fake claude reply to:" in asked.stdout and "hermes-ci" in asked.stdout
     assert KEY not in asked.stdout + status["content"]
+
+    # streamed, every round streams: what the model says before its call, then its answer
+    checking = Step(text="Checking the fleet now.", tool_calls=[("numa_status", {})])
+    fake_anthropic.script.append(checking)
+    events = await streamed(numa_ci.ci_port, "Is hermes up?")
+    chunks = [e["content"] for e in events if e["type"] == "stream_chunk"]
+    assert events[-1]["type"] == "stream_end" and len(chunks) > 3
+    said = "".join(chunks)
+    assert said.startswith("Checking the fleet now.\n\nfake claude reply to:")
+    assert "hermes-ci" in said and events[-1]["usage"]["output_tokens"] > 0
+    assert len(fake_anthropic.requests) == 4 and fake_anthropic.requests[2]["stream"]
 
 
 async def test_offline_numa_names_the_ci_that_is_down(env, start_ci) -> None:

@@ -93,17 +93,16 @@ def request_body(
     return body
 
 
-def _tool_call(call: Any) -> ModelToolCall:
-    """A tool call of a reply; arguments that are not a JSON object become ``{}`` (the
-    tool then says which field it misses)."""
+def _tool_call(index: int, call_id: str | None, name: str, arguments: str | None) -> ModelToolCall:
+    """The `index`th tool call of a reply; arguments that are not a JSON object become
+    ``{}`` (the tool then says which field it misses); a server that gives no id (some
+    local ones) gets one made of the name and index."""
     try:
-        arguments = json.loads(call.function.arguments or "{}")
+        parsed = json.loads(arguments or "{}")
     except ValueError:
-        arguments = {}
+        parsed = {}
     return ModelToolCall(
-        id=call.id or call.function.name,
-        name=call.function.name,
-        input=arguments if isinstance(arguments, dict) else {},
+        id=call_id or f"{name}_{index}", name=name, input=parsed if isinstance(parsed, dict) else {}
     )
 
 
@@ -199,14 +198,19 @@ class OpenAICompatProvider:
                 choice.message.content or "",
                 _usage(data.usage),
                 choice.finish_reason or "stop",
-                [_tool_call(c) for c in choice.message.tool_calls or []],
+                [
+                    _tool_call(i, c.id, c.function.name, c.function.arguments)
+                    for i, c in enumerate(choice.message.tool_calls or [])
+                ],
             )
         except (self._sdk.OpenAIError, IndexError, AttributeError, TypeError) as exc:
             raise self._fail(request, exc) from None
 
     async def stream(self, request: ModelRequest, on_chunk: OnChunk) -> ModelReply:
-        """Stream deltas to `on_chunk`."""
+        """Stream deltas to `on_chunk`; tool calls, which arrive in fragments, are
+        assembled by their index."""
         parts: list[str] = []
+        calls: dict[int, _Fragments] = {}
         usage, finish, model = Usage(), "stop", self.model
         try:
             events = await self._client.chat.completions.create(
@@ -221,7 +225,28 @@ class OpenAICompatProvider:
                         if text := choice.delta.content:
                             parts.append(text)
                             await on_chunk(text)
+                        for piece in choice.delta.tool_calls or []:
+                            calls.setdefault(piece.index, _Fragments()).add(piece)
                         finish = choice.finish_reason or finish
         except (self._sdk.OpenAIError, AttributeError, TypeError) as exc:
             raise self._fail(request, exc) from None
-        return self._reply(model, "".join(parts), usage, finish)
+        assembled = [calls[i].call(i) for i in sorted(calls)]
+        return self._reply(model, "".join(parts), usage, finish, assembled)
+
+
+class _Fragments:
+    """One streamed tool call: its id and name come once, its arguments in pieces."""
+
+    def __init__(self) -> None:
+        self.id = ""
+        self.name = ""
+        self.arguments: list[str] = []
+
+    def add(self, piece: Any) -> None:
+        self.id = piece.id or self.id
+        if piece.function is not None:
+            self.name = piece.function.name or self.name
+            self.arguments.append(piece.function.arguments or "")
+
+    def call(self, index: int) -> ModelToolCall:
+        return _tool_call(index, self.id, self.name, "".join(self.arguments))

@@ -255,7 +255,7 @@ class SimulatedProvider:
     async def stream(self, request: ModelRequest, on_chunk: OnChunk) -> ModelReply:
         """Deliver the same answer as `complete`, a few words per chunk."""
         reply = await self.complete(request)
-        words = reply.content.split(" ")
+        words = reply.content.split(" ") if reply.content else []
         for start in range(0, len(words), 4):
             piece = " ".join(words[start : start + 4])
             await on_chunk(piece if start == 0 else " " + piece)
