@@ -68,8 +68,9 @@ def ci_rules(spec: CISpec) -> tuple[list[str], list[str]]:
     user = str(spec.ci_id)
     publish, subscribe = _common(user)
     publish.append(f"tekton.usage.{spec.name}")
-    # other CIs' tools (each CI decides what it grants whom) and the event of each call
-    publish += ["tekton.ci.*.tools", "tekton.ci.*.tool.*", "tekton.tools.events"]
+    # other CIs' tools, as itself (each CI decides what it grants whom), and the event
+    # of each call it serves
+    publish += ["tekton.ci.*.tools", f"tekton.ci.*.tool.*.{user}", "tekton.tools.events"]
     subscribe += [f"tekton.ci.{spec.name}.>", "tekton.team.chat"]
     if spec.name in RUN_READERS:  # their tools read runs' events
         publish += _stream("TEKTON_RUNS")

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 from pathlib import Path
 
@@ -70,6 +71,25 @@ def named_tokens() -> dict[str, str]:
             )
         found[token] = name
     return found
+
+
+def api_tokens() -> dict[str, str | None]:
+    """Every bearer token the API (and the MCP bridge beside it) takes, token → the name
+    it sends as: the named ones, and ``TEKTON_API_TOKEN`` (no name). Empty: no token is
+    asked for."""
+    tokens: dict[str, str | None] = dict(named_tokens())
+    if (token := read_secret("TEKTON_API_TOKEN")) is not None:
+        tokens[token] = None
+    return tokens
+
+
+def bearer(header: bytes, tokens: dict[str, str | None]) -> tuple[bool, str | None]:
+    """Whether an ``Authorization`` header carries one of `tokens` (compared in
+    constant time), and that token's name."""
+    for candidate, name in tokens.items():
+        if hmac.compare_digest(header, f"Bearer {candidate}".encode()):
+            return True, name
+    return False, None
 
 
 def scrub(text: str) -> str:

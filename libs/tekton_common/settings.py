@@ -19,6 +19,7 @@ import msgspec
 from tekton_common.catalog import CISpec, get_ci
 from tekton_common.errors import ConfigError
 from tekton_common.providers.models import ModelConfig
+from tekton_common.secrets import SECRET_NAMES
 
 ENV_PREFIX = "TEKTON_"
 
@@ -29,7 +30,8 @@ class McpServer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     command: list[str] = []
     url: str | None = None
-    #: environment for the command (its values are secrets' names to read, never values)
+    #: environment for the command (its values are secrets' names to read, never values;
+    #: never one of Tekton's own, such as ANTHROPIC_API_KEY)
     env: dict[str, str] = {}
     tools: list[str] = []
 
@@ -38,6 +40,8 @@ class McpServer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError("an MCP server needs a command or a url (one of them)")
         if not self.tools:
             raise ValueError("an MCP server needs `tools`, the names its CI may call")
+        if own := sorted(set(self.env.values()) & set(SECRET_NAMES)):
+            raise ValueError(f"an MCP server may not be given Tekton's own secrets: {own}")
 
 
 class CIOverride(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -42,7 +42,7 @@ BUDGET_USAGE = "tekton.budget.usage"
 USAGE = "tekton.usage.{name}"
 #: a CI's tools: the list, one tool's calls, and the event of every call served
 CI_TOOLS = "tekton.ci.{name}.tools"
-CI_TOOL = "tekton.ci.{name}.tool.{tool}"
+CI_TOOL = "tekton.ci.{name}.tool.{tool}.{caller}"
 TOOL_EVENTS = "tekton.tools.events"
 #: a service's unexpected failures (500s), as they happen
 ERRORS = "tekton.errors"
@@ -126,9 +126,25 @@ def ci_tools(name: str) -> str:
     return CI_TOOLS.format(name=check_id("CI name", name))
 
 
-def ci_tool(name: str, tool: str) -> str:
-    """Where a CI serves one tool: ``tekton.ci.<name>.tool.<tool>``."""
-    return CI_TOOL.format(name=check_id("CI name", name), tool=check_id("tool", tool))
+def ci_tool(name: str, tool: str, caller: str) -> str:
+    """Where `caller` (a CI's id, ``mcp`` or ``operator``) calls one tool of a CI:
+    ``tekton.ci.<name>.tool.<tool>.<caller>``. The caller is in the subject so that NATS
+    permissions bind it: a CI's user may publish only calls that name itself."""
+    return CI_TOOL.format(
+        name=check_id("CI name", name),
+        tool=check_id("tool", tool),
+        caller=check_id("caller", caller),
+    )
+
+
+def ci_tool_served(name: str, tool: str) -> str:
+    """What a CI subscribes to for one tool: its calls from every caller."""
+    return CI_TOOL.format(name=check_id("CI name", name), tool=check_id("tool", tool), caller="*")
+
+
+def tool_caller(subject: str) -> str:
+    """The caller a tool call's subject names (its last token)."""
+    return subject.rsplit(".", 1)[-1]
 
 
 def srv(verb: str, name: str | None = None) -> str:

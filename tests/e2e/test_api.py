@@ -177,9 +177,12 @@ def test_a_bearer_token_guards_the_api(platform: Fleet) -> None:
         assert httpx.post(mcp_url, json={}).status_code == 401
         names = asyncio.run(_mcp_tools(mcp_url, {"Authorization": "Bearer api-token-xyz"}))
         assert "numa_status" in names
+        named = asyncio.run(_mcp_tools(mcp_url, {"Authorization": "Bearer tok-bob-2"}))
+        assert named == names  # a named token too
     finally:
         proc.terminate()
-        proc.wait(10)
+        # one owner of the signals stops both servers: a clean exit, not a re-raised kill
+        assert proc.wait(15) == 0
 
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")

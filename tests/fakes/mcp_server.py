@@ -1,6 +1,7 @@
 """A small external MCP server on stdio, for a CI to use: `lookup` (allowed by the
 test's configuration) and `wipe` (not); `lookup` also says whether any model key
-reached its environment."""
+reached its environment, and repeats the token it was given (``NOTES_TOKEN``), as a
+careless server might."""
 
 from __future__ import annotations
 
@@ -40,9 +41,17 @@ async def call_tool(
             content=[types.TextContent(text=f"refused: {params.name}")], is_error=True
         )
     leaked = any(k.startswith(("ANTHROPIC_", "TEKTON_")) for k in os.environ)
-    note = {"key": arguments["key"], "note": f"the note for {arguments['key']}", "leaked": leaked}
+    token = os.environ.get("NOTES_TOKEN", "")
+    note = {
+        "key": arguments["key"],
+        "note": f"the note for {arguments['key']}",
+        "leaked": leaked,
+        "token": token,
+    }
     return types.CallToolResult(
-        content=[types.TextContent(text=f"note for {arguments['key']}: remember the milk")],
+        content=[
+            types.TextContent(text=f"note for {arguments['key']}: remember the milk ({token})")
+        ],
         structured_content=note,
     )
 

@@ -177,11 +177,12 @@ def test_nats_endpoints_survive_generated_garbage(env, start_many, bus) -> None:
         "tekton.memory.info",
         # tools: typed inputs, hostile calls (a call's input is decoded into its Struct)
         "tekton.ci.numa.tools",
-        "tekton.ci.numa.tool.status",
-        "tekton.ci.numa.tool.events",
-        "tekton.ci.apollo.tool.runs",
-        "tekton.ci.apollo.tool.run",
-        "tekton.ci.rhetor.tool.transcript",
+        "tekton.ci.numa.tool.status.operator",
+        "tekton.ci.numa.tool.events.operator",
+        "tekton.ci.apollo.tool.runs.operator",
+        "tekton.ci.apollo.tool.run.operator",
+        "tekton.ci.rhetor.tool.transcript.operator",
+        "tekton.ci.numa.tool.status.nobody",  # no such caller: refused
     ]
     payloads = st.one_of(
         st.binary(max_size=200),

@@ -132,6 +132,9 @@ async def _violations(url: str) -> list[str]:
         await nc.publish("tekton.ci.athena.chat", b"not yours")  # another CI's subject
         await nc.subscribe("tekton.runs.>")  # the run stream is the stages service's
         await nc.publish("tekton.usage.athena", b"{}")  # another CI's usage
+        await nc.publish("tekton.ci.budget.tool.usage.athena-ci", b"{}")  # a call as athena
+        await nc.publish("tekton.ci.budget.tool.usage.operator", b"{}")  # or as the operator
+        await nc.publish("tekton.ci.budget.tool.usage.apollo-ci", b"{}")  # as itself: allowed
         await nc.flush()
         await asyncio.sleep(0.5)
     finally:
@@ -146,3 +149,6 @@ def test_a_ci_cannot_reach_what_is_not_its_own(guarded: GuardedNats) -> None:
     assert 'violation for publish to "tekton.ci.athena.chat"' in text
     assert 'violation for subscription to "tekton.runs.>"' in text
     assert 'violation for publish to "tekton.usage.athena"' in text
+    assert 'violation for publish to "tekton.ci.budget.tool.usage.athena-ci"' in text
+    assert 'violation for publish to "tekton.ci.budget.tool.usage.operator"' in text
+    assert "tekton.ci.budget.tool.usage.apollo-ci" not in text

@@ -22,6 +22,7 @@ from tests.fakes.anthropic_server import Step
 from tests.helpers import streamed, wait_for
 
 KEY = "sk-ant-tools-secret-value"
+NOTES_SECRET = "notes-secret-value-4711"
 
 
 @pytest.fixture
@@ -119,6 +120,10 @@ async def test_a_tool_not_granted_is_refused_and_leaves_an_event(env, start_ci, 
     assert refused.value.code == 403 and "apollo-ci may not call budget_usage" in str(refused.value)
     event = msgspec.json.decode((await events.next_msg(timeout=5)).data, type=ToolCalled)
     assert (event.tool, event.caller, event.outcome) == ("budget_usage", "apollo-ci", "refused")
+    # the caller is the subject's: a body that claims another is refused as unknown input
+    forged = json.dumps({"input": {}, "caller": "operator"}).encode()
+    reply = await nc.request("tekton.ci.budget.tool.usage.apollo-ci", forged, timeout=5)
+    assert reply.headers["Nats-Service-Error-Code"] == "400"
     # a client sees the tool in its list, and may call it
     listing = await ToolClient(nc, caller="mcp").listed("budget")
     assert listing is not None and "budget_usage" in listing.allowed
@@ -148,7 +153,7 @@ async def test_bad_tool_input_is_a_400_and_the_ci_lives(env, start_ci, nc) -> No
             await client.call(name, bad)
         assert failed.value.code == 400, (name, bad, failed.value)
     for raw in (b"not json", b"[1,2]", b'{"input": "x"}', b'{"caller": "a.b"}', b"{" * 10000):
-        reply = await nc.request("tekton.ci.budget.tool.usage", raw, timeout=5)
+        reply = await nc.request("tekton.ci.budget.tool.usage.operator", raw, timeout=5)
         assert reply.headers and reply.headers["Nats-Service-Error-Code"] == "400", raw[:20]
     with pytest.raises(TransportError, match="has no tool budget_nothing"):
         await client.call("budget_nothing", {})
@@ -167,8 +172,9 @@ async def test_a_ci_uses_an_external_mcp_servers_allowed_tools(
     server = Path(__file__).parents[1] / "fakes" / "mcp_server.py"
     config.write_text(
         f"[ci.apollo.mcp.notes]\ncommand = {json.dumps([sys.executable, str(server)])}\n"
-        'tools = ["lookup"]\n'
+        'tools = ["lookup"]\nenv = { NOTES_TOKEN = "NOTES_SECRET" }\n'
     )
+    env.extra["NOTES_SECRET"] = NOTES_SECRET
     env.extra["TEKTON_CONFIG"] = str(config)
     apollo = start_ci("apollo")
     assert wait_for(lambda: "MCP server notes offers 1 tools" in apollo.log.read_text(), 20)
@@ -184,4 +190,7 @@ async def test_a_ci_uses_an_external_mcp_servers_allowed_tools(
     said = json.loads(found["content"])
     assert not found["is_error"] and said["output"]["note"] == "the note for groceries"
     assert said["output"]["leaked"] is False  # no model key or setting reached the server
+    # the secret it was given reached it, and is scrubbed from what it said back
+    assert said["output"]["token"] == "[redacted]" and "[redacted]" in said["summary"]
+    assert NOTES_SECRET not in json.dumps(second)
     assert wiped["is_error"] and "not a tool apollo-ci may call" in wiped["content"]

@@ -1,12 +1,16 @@
 """The API's named tokens: NAME=TOKEN pairs read from the secret, refused when not
-pairs, and every token scrubbed from messages on its own."""
+pairs, and every token scrubbed from messages on its own; the one token set the API
+and its MCP bridge take."""
 
 from __future__ import annotations
 
 import pytest
 
+from tekton_api.main import _mcp_socket
 from tekton_common.errors import ConfigError
-from tekton_common.secrets import named_tokens, scrub
+from tekton_common.secrets import api_tokens, bearer, named_tokens, scrub
+from tekton_common.settings import load_settings
+from tests.helpers import free_port
 
 
 def test_named_tokens_are_pairs_and_each_is_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -22,3 +26,22 @@ def test_a_pair_that_is_not_one_is_refused(monkeypatch: pytest.MonkeyPatch, wron
     monkeypatch.setenv("TEKTON_API_TOKENS", wrong)
     with pytest.raises(ConfigError, match="NAME=TOKEN pairs"):
         named_tokens()
+
+
+def test_the_api_and_its_mcp_bridge_take_one_token_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    monkeypatch.setenv("TEKTON_API_TOKENS", "alice=tok-a1")
+    monkeypatch.setenv("TEKTON_API_TOKEN", "tok-plain")
+    tokens = api_tokens()
+    assert tokens == {"tok-a1": "alice", "tok-plain": None}
+    assert bearer(b"Bearer tok-a1", tokens) == (True, "alice")
+    assert bearer(b"Bearer tok-plain", tokens) == (True, None)
+    assert bearer(b"Bearer tok-a", tokens) == (False, None)
+    # with no token, the bridge (it calls tools) is served on loopback only
+    port = free_port()
+    reachable = load_settings({"home": str(tmp_path), "host": "0.0.0.0", "mcp_port": port})
+    assert _mcp_socket(reachable, {}) is None
+    sock = _mcp_socket(load_settings({"home": str(tmp_path), "mcp_port": port}), {})
+    assert sock is not None and sock.getsockname() == ("127.0.0.1", port)
+    sock.close()

@@ -74,3 +74,20 @@ def test_a_repositorys_checks_table_is_not_a_setting(tmp_path: Path) -> None:
     config = tmp_path / "tekton.toml"
     config.write_text('stage_timeout = 30\n[checks]\ntest = "pytest -q"\n')
     assert load_settings(environ={}, config_file=config).stage_timeout == 30
+
+
+def test_an_external_mcp_server_is_never_given_tektons_own_secrets(tmp_path: Path) -> None:
+    toml = tmp_path / "tekton.toml"
+    toml.write_text(
+        '[ci.apollo.mcp.notes]\ncommand = ["notes"]\ntools = ["lookup"]\n'
+        'env = { NOTES_TOKEN = "NOTES_SECRET", KEY = "ANTHROPIC_API_KEY" }\n'
+    )
+    with pytest.raises(ConfigError, match=r"Tekton's own secrets: \['ANTHROPIC_API_KEY'\]"):
+        load_settings(environ={}, config_file=toml)
+    toml.write_text(
+        '[ci.apollo.mcp.notes]\ncommand = ["notes"]\ntools = ["lookup"]\n'
+        'env = { NOTES_TOKEN = "NOTES_SECRET" }\n'
+    )
+    assert load_settings(environ={}, config_file=toml).ci["apollo"].mcp["notes"].env == {
+        "NOTES_TOKEN": "NOTES_SECRET"
+    }

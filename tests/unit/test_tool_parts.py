@@ -6,6 +6,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
+from tekton_common.contract.platform import SandboxCommand
 from tekton_common.contract.tools import ModelToolAnswer, ModelToolCall, ToolExchange, ToolSpec
 from tekton_common.providers.anthropic import request_params
 from tekton_common.providers.base import ModelRequest
@@ -15,6 +16,8 @@ from tekton_common.settings import load_settings
 from tekton_common.tools.base import Tool, ToolInputError, may_call
 from tekton_common.wire import Turn
 from tekton_specialists.measures import quantile
+from tekton_stages.sandbox import SandboxUnavailableError
+from tekton_stages.workbench import Workbench
 
 
 class Asked(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -48,7 +51,9 @@ def test_least_privilege(tmp_path) -> None:
     assert may_call(settings, "mcp", spec("budget_usage"))
     assert not may_call(settings, "mcp", spec("numa_restart", sensitive=True))
     assert may_call(settings, "mcp", spec("terma_run", sensitive=True))  # mcp_tools names it
-    assert not may_call(settings, "nobody", spec("numa_restart", sensitive=True))
+    # a caller that is neither a CI nor a client gets nothing, not even what clients get
+    for stranger in ("nobody", "numa", "ghost-ci"):
+        assert not may_call(settings, stranger, spec("budget_usage"))
 
 
 def test_a_tools_schema_is_its_typed_input_and_bad_input_names_the_field() -> None:
@@ -137,3 +142,13 @@ def test_percentiles_from_cumulative_buckets() -> None:
     assert quantile(buckets, 0.95) == pytest.approx(0.1 + 0.9 * 0.5)
     assert quantile([(0.1, 0.0), (float("inf"), 0.0)], 0.5) is None
     assert quantile([(0.1, 1.0), (float("inf"), 3.0)], 0.99) == pytest.approx(0.1)
+
+
+async def test_a_tools_command_never_runs_unsandboxed(tmp_path, monkeypatch) -> None:
+    """TEKTON_SANDBOX=none is for a run's own checks; terma_run's command is refused
+    before any repository is touched (the workbench has none to touch here)."""
+    monkeypatch.setenv("TEKTON_SANDBOX", "none")
+    bench = Workbench(None, None, None, load_settings({"home": str(tmp_path)}))  # type: ignore[arg-type]
+    asked = SandboxCommand(run_id="run-1", command="cat /etc/passwd")
+    with pytest.raises(SandboxUnavailableError, match="needs a sandbox"):
+        await bench.run(asked)

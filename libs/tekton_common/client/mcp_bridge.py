@@ -5,8 +5,9 @@ listed live over NATS, each call a request to the CI that owns the tool.
 - `serve_stdio`: the server on standard input and output (what a desktop client
   launches: ``tekton mcp --stdio``). Nothing else may write to standard output.
 - `http_app`: the same server over MCP's streamable HTTP transport at ``/mcp``
-  (stateless, JSON replies), behind the API's bearer token when one is set; the API
-  process serves it on ``TEKTON_MCP_PORT``.
+  (stateless, JSON replies), behind the API's bearer tokens when any is set
+  (``TEKTON_API_TOKEN``, ``TEKTON_API_TOKENS``); the API process serves it on
+  ``TEKTON_MCP_PORT``.
 
 A call's result is the tool's one-line summary and its typed output as JSON text, plus
 the output as structured content; a refused, invalid or failed call is an error
@@ -16,7 +17,6 @@ result saying why (the client's model reads it), never a broken session.
 from __future__ import annotations
 
 import contextlib
-import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -26,7 +26,7 @@ from nats.aio.client import Client
 from tekton_common import __version__
 from tekton_common.client.tools import ToolClient
 from tekton_common.errors import TektonError
-from tekton_common.secrets import failure
+from tekton_common.secrets import bearer, failure
 
 NAME = "tekton"
 PATH = "/mcp"
@@ -85,20 +85,20 @@ async def serve_stdio(nc: Client) -> None:
 
 
 class _Bearer:
-    """401 for a request without ``Authorization: Bearer <token>``."""
+    """401 for a request without ``Authorization: Bearer <token>`` of one of `tokens`."""
 
-    def __init__(self, app: Any, token: str) -> None:
+    def __init__(self, app: Any, tokens: dict[str, str | None]) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.tokens = tokens
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
+            if not bearer(given, self.tokens)[0]:
                 from starlette.responses import JSONResponse  # noqa: PLC0415
 
                 denied = JSONResponse(
-                    {"detail": "this MCP server needs the API's bearer token"},
+                    {"detail": "this MCP server needs one of the API's bearer tokens"},
                     status_code=401,
                     headers={"WWW-Authenticate": "Bearer"},
                 )
@@ -120,7 +120,7 @@ class _Later:
 def http_app(
     connect: Callable[[], Awaitable[Client]],
     close: Callable[[Client], Awaitable[None]],
-    token: str | None,
+    tokens: dict[str, str | None],
     host: str,
 ) -> Any:
     """The streamable HTTP transport at ``/mcp`` as an ASGI app; its lifespan connects
@@ -158,7 +158,7 @@ def http_app(
         finally:
             await close(nc)
 
-    middleware = [Middleware(_Bearer, token=token)] if token else []
+    middleware = [Middleware(_Bearer, tokens=tokens)] if tokens else []
     return Starlette(
         routes=[Route(PATH, endpoint=endpoint)], middleware=middleware, lifespan=lifespan
     )

@@ -68,10 +68,10 @@ class ToolClient:
     ) -> ToolResult:
         """Call one tool; RemoteError with the CI's code (403 refused, 400 bad input)."""
         ci, short = owner_of(name)
-        invocation = ToolInvocation(input=arguments, caller=self.caller, run_id=run_id)
+        invocation = ToolInvocation(input=arguments, run_id=run_id)
         try:
             msg = await self.nc.request(
-                ci_tool(ci, short), encode(invocation), timeout=self.timeout
+                ci_tool(ci, short, self.caller), encode(invocation), timeout=self.timeout
             )
         except nats.errors.NoRespondersError:
             raise TransportError(f"{ci}-ci is not running, or has no tool {name}") from None

@@ -85,7 +85,7 @@ MESSAGES: dict[str, tuple[Any, str]] = {
     "RestartReply": (platform.RestartReply, "the reply to tekton.fleet.restart"),
     "ToolListRequest": (tools.ToolListRequest, "tekton.ci.<name>.tools"),
     "ToolList": (tools.ToolList, "the reply to tekton.ci.<name>.tools"),
-    "ToolInvocation": (tools.ToolInvocation, "tekton.ci.<name>.tool.<tool>"),
+    "ToolInvocation": (tools.ToolInvocation, "tekton.ci.<name>.tool.<tool>.<caller>"),
     "ToolResult": (tools.ToolResult, "the reply to a tool call"),
     "ToolCalled": (tools.ToolCalled, "tekton.tools.events (every call a CI served)"),
     "MicroReply": (platform.MicroReply, "$SRV.PING|INFO|STATS (NATS micro, kept as sent)"),

@@ -1,5 +1,5 @@
 """A CI's tools on the bus: the list a CI serves on ``tekton.ci.<name>.tools``, a call
-on ``tekton.ci.<name>.tool.<tool>`` and its result, and the event every call leaves on
+on ``tekton.ci.<name>.tool.<tool>.<caller>`` and its result, and the event every call leaves on
 ``tekton.tools.events``.
 
 A tool is named ``<ci>_<tool>`` wherever a model or an MCP client sees it (model APIs
@@ -54,16 +54,17 @@ class ToolList(msgspec.Struct, frozen=True, tag_field="type", tag="tool_list.v1"
 
 
 class ToolListRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A question for ``tekton.ci.<name>.tools`` (`caller` decides `allowed`)."""
+    """A question for ``tekton.ci.<name>.tools`` (`caller` decides `allowed`, which only
+    informs: a call is checked against the caller its subject names)."""
 
     caller: Caller = "operator"
 
 
 class ToolInvocation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A call on ``tekton.ci.<name>.tool.<tool>``."""
+    """A call on ``tekton.ci.<name>.tool.<tool>.<caller>`` (the caller is the subject's,
+    never the body's: NATS permissions let a CI's user name only itself there)."""
 
     input: JsonObject = {}
-    caller: Caller = "operator"
     run_id: RunId | None = None
 
 

@@ -1,7 +1,7 @@
 """A tool: a typed function over a CI's own data, and who may call it.
 
 A `Tool` is defined where its data lives (Numa's status in Numa's process, the ledger in
-the Budget CI's) and served by that CI on ``tekton.ci.<name>.tool.<tool>``. Its input is
+the Budget CI's) and served by that CI on ``tekton.ci.<name>.tool.<tool>.<caller>``. Its input is
 a msgspec Struct that refuses unknown fields, so the JSON schema a model or an MCP
 client sees is generated from the type the call is decoded into; its output is a Struct
 too, with one line (`summary`) a person or the simulated model can quote.
@@ -13,7 +13,12 @@ Who may call what (`may_call`), least privilege first:
 - another CI's model: only what ``[ci.<name>] tools`` grants (names or patterns such
   as ``budget_*``; a sensitive tool only by its exact name);
 - an MCP client or the command line: every tool that is not sensitive, plus what
-  ``mcp_tools`` names.
+  ``mcp_tools`` names;
+- any other caller: nothing.
+
+The caller is the last token of the call's subject, which NATS permissions bind to the
+caller's user (a CI may publish only ``tekton.ci.*.tool.*.<its id>``; ``mcp`` and
+``operator`` only the operator's user, which the API and the command line connect as).
 """
 
 from __future__ import annotations
@@ -123,9 +128,11 @@ def granted(patterns: Iterable[str], spec: ToolSpec) -> bool:
 
 def may_call(settings: Settings, caller: str, spec: ToolSpec) -> bool:
     """Whether `caller` (a CI id or a client) may call the tool (see the module doc)."""
-    name = caller.removesuffix("-ci")
-    if caller in CLIENTS or name not in _CI_NAMES:
+    if caller in CLIENTS:
         return not spec.sensitive or spec.name in settings.mcp_tools
+    name = caller.removesuffix("-ci")
+    if name == caller or name not in _CI_NAMES:
+        return False
     grants = settings.ci[name].tools if name in settings.ci else []
     if f"{name}-ci" == spec.ci and not spec.sensitive:
         return True

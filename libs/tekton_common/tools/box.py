@@ -46,7 +46,7 @@ from tekton_common.errors import ProtocolError, TektonError
 from tekton_common.micro import EndpointDef
 from tekton_common.secrets import failure, scrub
 from tekton_common.settings import Settings
-from tekton_common.subjects import TOOL_EVENTS, ci_tool, ci_tools
+from tekton_common.subjects import TOOL_EVENTS, ci_tool, ci_tool_served, ci_tools, tool_caller
 from tekton_common.tools.base import (
     Tool,
     ToolInputError,
@@ -112,14 +112,20 @@ class Toolbox:
 
         def handler(tool: Tool) -> Callable[[Request], Awaitable[bytes]]:
             async def call(request: Request) -> bytes:
-                if len(request.data) > MAX_INPUT_BYTES:
-                    raise ToolInputError(f"{tool.full_name}: input over {MAX_INPUT_BYTES} bytes")
-                invocation = (
-                    decode(request.data, ToolInvocation)
-                    if request.data.strip()
-                    else ToolInvocation()
-                )
-                return encode(await self.serve(tool.full_name, invocation))
+                caller, started = tool_caller(request.subject), time.perf_counter()
+                try:
+                    if len(request.data) > MAX_INPUT_BYTES:
+                        raise ToolInputError(f"input over {MAX_INPUT_BYTES} bytes")
+                    invocation = (
+                        decode(request.data, ToolInvocation)
+                        if request.data.strip()
+                        else ToolInvocation()
+                    )
+                except (ProtocolError, RecursionError) as exc:  # nested past any sense
+                    said = f"{tool.full_name}: unreadable call: {failure(exc)}"
+                    self._event(tool.full_name, ToolInvocation(), caller, started, "invalid", said)
+                    raise ToolInputError(said) from None
+                return encode(await self.serve(tool.full_name, invocation, caller))
 
             return call
 
@@ -127,22 +133,22 @@ class Toolbox:
         for tool in self.tools.values():
             defs.append(
                 EndpointDef(
-                    f"tool_{tool.name}", handler(tool), subject=ci_tool(self.name, tool.name)
+                    f"tool_{tool.name}", handler(tool), subject=ci_tool_served(self.name, tool.name)
                 )
             )
         return defs
 
-    async def serve(self, name: str, invocation: ToolInvocation) -> ToolResult:
-        """Run one call of an own tool for `invocation.caller`."""
+    async def serve(self, name: str, invocation: ToolInvocation, caller: str) -> ToolResult:
+        """Run one call of an own tool for `caller`."""
         started = time.perf_counter()
         try:
             tool = self.tools.get(name)
             if tool is None:
                 raise UnknownToolError(f"{self.ci} has no tool {name!r}")
             spec = tool.listed
-            if not may_call(self.settings, invocation.caller, spec):
+            if not may_call(self.settings, caller, spec):
                 raise ToolRefusedError(
-                    f"{invocation.caller} may not call {name}: not granted by configuration "
+                    f"{caller} may not call {name}: not granted by configuration "
                     f"([ci.<name>] tools, or mcp_tools for clients)"
                 )
             typed = tool.decode(invocation.input)
@@ -151,11 +157,11 @@ class Toolbox:
             # a tool's output never carries a secret's value, whatever its data held
             data = msgspec.json.decode(scrub(msgspec.json.encode(output).decode()))
         except Exception as exc:
-            self._event(name, invocation, started, _outcome(exc), failure(exc))
+            self._event(name, invocation, caller, started, _outcome(exc), failure(exc))
             if isinstance(exc, TektonError):
                 raise
             raise TektonError(f"{name} failed: {failure(exc)}") from None
-        self._event(name, invocation, started, "ok", None)
+        self._event(name, invocation, caller, started, "ok", None)
         elapsed = round(time.perf_counter() - started, 6)
         return ToolResult(tool=name, output=data, summary=summary, elapsed_s=elapsed)
 
@@ -163,18 +169,19 @@ class Toolbox:
         self,
         name: str,
         invocation: ToolInvocation,
+        caller: str,
         started: float,
         outcome: ToolOutcomeKind,
         error: str | None,
     ) -> None:
         if outcome != "ok":
-            log.warning("%s call by %s: %s (%s)", name, invocation.caller, outcome, error)
+            log.warning("%s call by %s: %s (%s)", name, caller, outcome, error)
         if self.nc is None or not self.nc.is_connected:
             return
         event = ToolCalled(
             ci=self.ci,
             tool=name,
-            caller=invocation.caller,
+            caller=caller,
             outcome=outcome,
             elapsed_s=round(time.perf_counter() - started, 6),
             error=error,
@@ -236,9 +243,9 @@ class Toolbox:
         return ModelToolAnswer(id=call.id, name=call.name, content=text)
 
     async def _call(self, call: ModelToolCall, run_id: str | None) -> ToolResult:
-        invocation = ToolInvocation(input=call.input, caller=self.ci, run_id=run_id)
+        invocation = ToolInvocation(input=call.input, run_id=run_id)
         if call.name in self.tools:
-            return await self.serve(call.name, invocation)
+            return await self.serve(call.name, invocation, self.ci)
         if self.external is not None and self.external.has(call.name):
             return await self.external.call(call.name, call.input)
         owner, _, short = call.name.partition("_")
@@ -246,7 +253,9 @@ class Toolbox:
         if call.name not in known or self.nc is None:
             raise ToolRefusedError(f"{call.name} is not a tool {self.ci} may call")
         try:
-            msg = await self.nc.request(ci_tool(owner, short), encode(invocation), timeout=30)
+            msg = await self.nc.request(
+                ci_tool(owner, short, self.ci), encode(invocation), timeout=30
+            )
         except nats.errors.NoRespondersError:
             raise TektonError(f"{owner}-ci is not running (no one serves {call.name})") from None
         except nats.errors.TimeoutError:

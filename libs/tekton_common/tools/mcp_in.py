@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import json
 import logging
 import re
 from typing import Any
 
 from tekton_common.contract.tools import ToolResult, ToolSpec
 from tekton_common.errors import TektonError
-from tekton_common.secrets import failure, read_secret, scrub
+from tekton_common.secrets import failure, read_secret, redact, scrub
 from tekton_common.settings import McpServer
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,19 @@ class ExternalTools:
         if client is None:
             raise TektonError(f"MCP server {server} is not connected")
         result = await asyncio.wait_for(client.call_tool(tool, arguments), 60)
-        text = scrub(" ".join(c.text for c in result.content if getattr(c, "type", "") == "text"))
+        text = self._clean(
+            server, " ".join(c.text for c in result.content if getattr(c, "type", "") == "text")
+        )
         if result.is_error:
             raise TektonError(f"{name}: {text[:500]}")
-        output = result.structured_content if result.structured_content is not None else text
+        output: Any = text
+        if result.structured_content is not None:
+            output = json.loads(self._clean(server, json.dumps(result.structured_content)))
         return ToolResult(tool=name, output=output, summary=text[:300])
+
+    def _clean(self, server: str, text: str) -> str:
+        """`text` without Tekton's secrets or those the server was given (its `env`);
+        a value in JSON text is escaped there as it is here."""
+        given = [read_secret(secret) for secret in self.servers[server].env.values()]
+        escaped = [json.dumps(v)[1:-1] for v in given if v]
+        return redact(scrub(text), *given, *escaped)

@@ -26,7 +26,7 @@ from tekton_api import debates, runs, system
 from tekton_api.models import Problem
 from tekton_common import bus
 from tekton_common.errors import TektonError
-from tekton_common.secrets import named_tokens, read_secret
+from tekton_common.secrets import api_tokens
 from tekton_common.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
@@ -88,8 +88,7 @@ def create_app(settings: Settings, dsn: str | None) -> FastAPI:
         },
     )
     app.state.settings, app.state.dsn = settings, dsn
-    app.state.token = read_secret("TEKTON_API_TOKEN")
-    app.state.named_tokens = named_tokens()
+    app.state.tokens = api_tokens()
     app.include_router(runs.router)
     app.include_router(system.router)
     app.include_router(debates.router)

@@ -3,12 +3,11 @@ bearer-token check."""
 
 from __future__ import annotations
 
-import hmac
-
 from fastapi import Request
 from nats.aio.client import Client
 
 from tekton_common.errors import ProtocolError, UnauthorizedError
+from tekton_common.secrets import bearer
 from tekton_common.settings import Settings
 
 
@@ -33,17 +32,13 @@ def history(request: Request) -> str | None:
 async def authorized(request: Request) -> None:
     """With TEKTON_API_TOKEN or TEKTON_API_TOKENS set, `Authorization: Bearer <token>`
     is required; a named token's name is who sends the request (`request.state.who`)."""
-    token: str | None = request.app.state.token
-    named: dict[str, str] = request.app.state.named_tokens
+    tokens: dict[str, str | None] = request.app.state.tokens
     request.state.who = None
-    if token is None and not named:
+    if not tokens:
         return
-    given = request.headers.get("authorization", "").encode()
-    for candidate, name in [*named.items(), *([(token, None)] if token else [])]:
-        if hmac.compare_digest(given, f"Bearer {candidate}".encode()):
-            request.state.who = name
-            return
-    raise UnauthorizedError("a bearer token is required")
+    ok, request.state.who = bearer(request.headers.get("authorization", "").encode(), tokens)
+    if not ok:
+        raise UnauthorizedError("a bearer token is required")
 
 
 def who(request: Request) -> str | None:

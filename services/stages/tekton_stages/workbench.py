@@ -8,7 +8,8 @@ and the sandbox):
 - ``tekton.sandbox.run`` (Terma's `terma_run`, a sensitive tool): one command in a fresh
   worktree of the run's result (its change applied; the workspace as it came when the
   run has no result yet), in the same sandbox and limits as the run's checks. The
-  worktree is removed afterwards.
+  worktree is removed afterwards. Never without a sandbox: ``TEKTON_SANDBOX=none`` lets
+  a run's own checks run unisolated, not a command a model chose.
 """
 
 from __future__ import annotations
@@ -103,6 +104,11 @@ class Workbench:
 
     async def run(self, asked: SandboxCommand) -> SandboxRan:
         """One command in a fresh, sandboxed worktree of the run's repository."""
+        if sandbox.require() == "none":
+            raise sandbox.SandboxUnavailableError(
+                f"a tool's command needs a sandbox; {sandbox.SANDBOX_ENV}=none is set, "
+                "which lets only a run's own checks run unisolated"
+            )
         base, result = await self._refs(asked.run_id)
         ref = result or base
         attempt = f"tool-{uuid.uuid4().hex[:10]}"
