@@ -42,6 +42,7 @@ def params(settings: Settings, model: Served) -> Any:
     p.cpuparams.n_threads = threads
     p.cpuparams_batch.n_threads = threads
     p.cache_prompt = True
+    p.use_jinja = True  # the model's own chat template: the one that puts tools to it
     p.cache_ram_mib = settings.local_cache_mb
     p.endpoint_slots = True
     p.endpoint_metrics = True

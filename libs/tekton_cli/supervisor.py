@@ -7,8 +7,10 @@ with the same command, after a backoff that doubles from ``restart_backoff`` sec
 supervisor stops restarting it and says so. Each restart and crash loop is logged,
 published on NATS (``tekton.fleet.events``) and kept in ``run/supervisor.state`` for
 `tekton status`. A CI's restart can be asked on NATS (``tekton.fleet.restart``, Numa's
-`numa_restart` tool). `tekton down` removes a pid file before it stops the process, so a
-process stopped on purpose is never brought back.
+`numa_restart` tool): at most one per CI every ``ASKED_GAP_S`` seconds, started again
+at once and never counted toward the crash-loop limit (asking cannot put a CI down).
+`tekton down` removes a pid file before it stops the process, so a process stopped on
+purpose is never brought back.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from tekton_common.subjects import FLEET_EVENTS, FLEET_RESTART
 
 log = logging.getLogger(__name__)
 SUPERVISOR = "tekton-supervisor"
+#: the least time between two restarts of one CI asked on the bus
+ASKED_GAP_S = 60.0
 
 
 class Watch(msgspec.Struct):
@@ -48,6 +52,9 @@ class Watch(msgspec.Struct):
     last_restart: float | None = None
     recent: list[float] = []
     next_try: float = 0.0
+    #: when a restart was last asked on the bus (monotonic), and whether one waits
+    asked_at: float = -ASKED_GAP_S
+    asked: bool = False
 
 
 def state_file(settings: Settings) -> Path:
@@ -71,6 +78,8 @@ class Supervisor:
         self.interval = interval
         self.watches: dict[str, Watch] = {}
         self.nc: Client | None = None
+        #: stops asked on the bus, still under way
+        self._stopping: set[asyncio.Task[str]] = set()
 
     def _names(self) -> list[str]:
         folder = run_dir(self.settings)
@@ -98,14 +107,20 @@ class Supervisor:
                 continue
             if read_record(settings, name) != record:  # `down` took it away meanwhile
                 continue
+            if watch.asked:  # stopped on request: back at once, outside the limits
+                watch.asked = False
+                self._spawn(name, record.command)
+                watch.restarts += 1
+                watch.last_restart = time.time()
+                watch.state = "restarting"
+                await self._event("process.restarted", watch)
+                continue
             watch.recent = [t for t in watch.recent if now - t < settings.restart_window]
             if len(watch.recent) >= settings.restart_limit:
                 watch.state = "crash-loop"
                 await self._event("process.crash_loop", watch)
                 continue
-            # the environment `up` gave it, with the embedded database's DSN if one runs
-            dsn = history_dsn(settings)
-            spawn(msgspec.structs.replace(settings, postgres_dsn=dsn), name, record.command)
+            self._spawn(name, record.command)
             watch.recent.append(now)
             watch.restarts += 1
             watch.last_restart = time.time()
@@ -116,9 +131,20 @@ class Supervisor:
             del self.watches[gone]
         await asyncio.to_thread(state_file(settings).write_bytes, msgspec.json.encode(self.watches))
 
+    def _spawn(self, name: str, command: list[str]) -> None:
+        """Start a process again with the environment `up` gave it (and the embedded
+        database's DSN, if one runs)."""
+        dsn = history_dsn(self.settings)
+        spawn(msgspec.structs.replace(self.settings, postgres_dsn=dsn), name, command)
+
+    def _stopped(self, task: asyncio.Task[str]) -> None:
+        self._stopping.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("a restart asked on the bus failed to stop the process: %s", exc)
+
     async def restart(self, msg: Msg) -> None:
         """Answer ``tekton.fleet.restart``: stop a CI's process, so that the next pass
-        starts it again (a restart like any other, within the crash-loop limits)."""
+        starts it again (once per ``ASKED_GAP_S``, outside the crash-loop limits)."""
         try:
             asked = decode(msg.data, RestartRequest)
             name = str(CIId.from_str(asked.ci))
@@ -126,12 +152,23 @@ class Supervisor:
             reply = RestartReply(ci="?", restarting=False, detail=str(exc))
         else:
             record = read_record(self.settings, name)
+            watch = self.watches.setdefault(name, Watch(name))
+            since = time.monotonic() - watch.asked_at
             if record is None or alive(record) is None:
                 reply = RestartReply(name, False, f"{name} is not running under this supervisor")
+            elif since < ASKED_GAP_S:
+                reply = RestartReply(
+                    name,
+                    False,
+                    f"{name} was restarted on request {since:.0f} s ago; "
+                    f"ask again after {ASKED_GAP_S:.0f} s",
+                )
             else:
                 log.warning("restart of %s asked on the bus", name)
+                watch.asked, watch.asked_at = True, time.monotonic()
                 task = asyncio.create_task(asyncio.to_thread(stop_process, record, 10.0))
-                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+                self._stopping.add(task)
+                task.add_done_callback(self._stopped)
                 reply = RestartReply(
                     name, True, f"{name} (pid {record.pid}) stopped; it starts again"
                 )

@@ -25,6 +25,7 @@ from nats.aio.client import Client
 from nats.js.api import RetentionPolicy, StreamConfig
 
 from tekton_common.bus import keep_stream, replicas, stored
+from tekton_common.errors import ProtocolError
 from tekton_common.subjects import USAGE
 from tekton_common.wire import Usage, add_tokens, total_tokens
 
@@ -156,7 +157,8 @@ class Tally(msgspec.Struct):
 
 
 class UsageTotals(msgspec.Struct):
-    """Totals by CI, by run, by model and by UTC day (and by CI within each day)."""
+    """Totals by CI, by run, by model and by UTC day (and by CI and by model within each
+    day)."""
 
     total: Tally = msgspec.field(default_factory=Tally)
     by_ci: dict[str, Tally] = {}
@@ -164,6 +166,7 @@ class UsageTotals(msgspec.Struct):
     by_model: dict[str, Tally] = {}
     by_day: dict[str, Tally] = {}
     by_day_ci: dict[str, dict[str, Tally]] = {}
+    by_day_model: dict[str, dict[str, Tally]] = {}
 
     def add(self, record: UsageRecord) -> None:
         """Count one record everywhere it belongs."""
@@ -174,20 +177,31 @@ class UsageTotals(msgspec.Struct):
         self.by_day_ci.setdefault(day, {}).setdefault(record.ci, Tally()).add(record)
         if record.tool is None:
             self.by_model.setdefault(record.model, Tally()).add(record)
+            self.by_day_model.setdefault(day, {}).setdefault(record.model, Tally()).add(record)
         if record.run_id:
             self.by_run.setdefault(record.run_id, Tally()).add(record)
 
-    def only(
+    def view(
         self, ci: str | None = None, run: str | None = None, day: str | None = None
-    ) -> dict[str, Tally]:
-        """The groups a query asked for (all CIs when neither is given; within one UTC
-        day when `day` is)."""
-        by_ci = self.by_day_ci.get(day, {}) if day is not None else self.by_ci
-        if ci is not None:
-            return {ci: by_ci.get(ci, Tally())}
+    ) -> tuple[Tally, dict[str, Tally], dict[str, Tally]]:
+        """A query's figures: the total, the groups it asked for (every CI when neither
+        `ci` nor `run` is given) and the models, all within one UTC day when `day` is.
+        A run is counted over its whole life: a run and a day together are a
+        ProtocolError."""
+        if day is None:
+            total, by_ci, by_model = self.total, self.by_ci, self.by_model
+        else:
+            total = self.by_day.get(day, Tally())
+            by_ci, by_model = self.by_day_ci.get(day, {}), self.by_day_model.get(day, {})
         if run is not None:
-            return {run: self.by_run.get(run, Tally())}
-        return dict(by_ci)
+            if day is not None:
+                raise ProtocolError("a run's usage is over the whole run: ask for a run or a day")
+            groups = {run: self.by_run.get(run, Tally())}
+        elif ci is not None:
+            groups = {ci: by_ci.get(ci, Tally())}
+        else:
+            groups = dict(by_ci)
+        return total, groups, dict(by_model)
 
 
 async def ensure_usage_stream(

@@ -446,6 +446,8 @@ def test_the_specialists_tools_see_the_repository_memory_and_fleet(
     # a restart asked of the supervisor, seen in Numa's fleet events
     restarted = tool(platform, "numa_restart", ci="hermes")["output"]
     assert restarted["restarting"] is True, restarted
+    again = tool(platform, "numa_restart", ci="hermes")["output"]  # a model that loops
+    assert again["restarting"] is False and "ask again after 60 s" in again["detail"]
     assert wait_for(
         lambda: "process.restarted hermes-ci" in tool(platform, "numa_events")["summary"], 60
     )

@@ -3,17 +3,28 @@ is put to each provider's API, and which tools the simulated model calls."""
 
 from __future__ import annotations
 
+import json
+
 import msgspec
 import pytest
 
 from tekton_common.contract.platform import SandboxCommand
-from tekton_common.contract.tools import ModelToolAnswer, ModelToolCall, ToolExchange, ToolSpec
+from tekton_common.contract.tools import (
+    MAX_RESULT_CHARS,
+    ModelToolAnswer,
+    ModelToolCall,
+    ToolExchange,
+    ToolInvocation,
+    ToolSpec,
+)
+from tekton_common.errors import TektonError
 from tekton_common.providers.anthropic import request_params
 from tekton_common.providers.base import ModelRequest
 from tekton_common.providers.openai_compat import request_body
 from tekton_common.providers.simulated import wanted_tools
 from tekton_common.settings import load_settings
 from tekton_common.tools.base import Tool, ToolInputError, may_call
+from tekton_common.tools.box import Toolbox, shown
 from tekton_common.wire import Turn
 from tekton_specialists.measures import quantile
 from tekton_stages.sandbox import SandboxUnavailableError
@@ -152,3 +163,25 @@ async def test_a_tools_command_never_runs_unsandboxed(tmp_path, monkeypatch) -> 
     asked = SandboxCommand(run_id="run-1", command="cat /etc/passwd")
     with pytest.raises(SandboxUnavailableError, match="needs a sandbox"):
         await bench.run(asked)
+
+
+class Rows(msgspec.Struct, frozen=True):
+    rows: list[str]
+
+
+async def test_a_tools_output_is_bounded_on_the_bus_and_for_the_model(tmp_path) -> None:
+    async def listing(asked: Asked) -> Rows:
+        return Rows(rows=['"quoted" row'] * asked.limit)
+
+    box = Toolbox("apollo-ci", load_settings({"home": str(tmp_path)}))
+    box.add(Tool("apollo", "rows", "Rows.", Asked, Rows, listing, lambda r: f"{len(r.rows)} rows"))
+    with pytest.raises(TektonError, match="over 524,288; ask for less"):
+        await box.serve("apollo_rows", ToolInvocation(input={"limit": 40_000}), "operator")
+    result = await box.serve("apollo_rows", ToolInvocation(input={"limit": 2000}), "operator")
+    text = shown(result)
+    assert len(text) <= MAX_RESULT_CHARS
+    read = json.loads(text)  # cut, and still JSON a model (or a person) can read
+    assert read["cut"] and read["summary"] == "2000 rows"
+    assert read["output_cut"].startswith('{"rows":["\\"quoted\\" row"')
+    small = await box.serve("apollo_rows", ToolInvocation(input={"limit": 2}), "operator")
+    assert json.loads(shown(small))["output"] == {"rows": ['"quoted" row'] * 2}

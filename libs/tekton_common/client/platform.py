@@ -95,7 +95,7 @@ from tekton_common.subjects import (
     debate_events,
     srv,
 )
-from tekton_common.usage import Tally, read_usage
+from tekton_common.usage import read_usage
 from tekton_common.wire import Response, TeamReply
 
 STAGES_SERVICE = "tekton-stages"
@@ -326,11 +326,11 @@ class Tekton:
         try:
             msg = await self.nc.request(BUDGET_USAGE, encode(query), timeout=5)
         except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
-            totals = await read_usage(self.nc)
+            total, groups, by_model = (await read_usage(self.nc)).view(query.ci, query.run, day)
             return UsageReport(
-                total=totals.by_day.get(day, Tally()) if day else totals.total,
-                groups=totals.only(query.ci, query.run, day),
-                by_model=totals.by_model,
+                total=total,
+                groups=groups,
+                by_model=by_model,
                 source="TEKTON_USAGE stream (the Budget CI is not running)",
                 day=day,
             )

@@ -100,7 +100,7 @@ class UsageQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     `day`."""
 
     ci: CIKey | None = None
-    run: CIKey | None = None
+    run: RunId | None = None
     day: Day | None = None
 
 

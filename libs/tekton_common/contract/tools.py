@@ -28,6 +28,8 @@ Caller = Id
 MAX_INPUT_BYTES = 64 * 1024
 #: what a model is shown of a result, at most
 MAX_RESULT_CHARS = 16_000
+#: a tool's output on the bus, at most (well under NATS's default 1 MB message)
+MAX_OUTPUT_BYTES = 512 * 1024
 
 
 class ToolSpec(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -31,6 +31,7 @@ from tekton_common.client.bus import raise_for_error
 from tekton_common.contract.codec import decode, encode
 from tekton_common.contract.tools import (
     MAX_INPUT_BYTES,
+    MAX_OUTPUT_BYTES,
     MAX_RESULT_CHARS,
     ModelToolAnswer,
     ModelToolCall,
@@ -71,6 +72,23 @@ def _outcome(exc: BaseException) -> ToolOutcomeKind:
     if isinstance(exc, UnknownToolError):
         return "unknown"
     return "failed"
+
+
+def shown(result: ToolResult) -> str:
+    """What a model reads of a result: its summary and output as JSON, within
+    MAX_RESULT_CHARS (past that, the output's start as text, still valid JSON)."""
+    text = msgspec.json.encode({"summary": result.summary, "output": result.output}).decode()
+    if len(text) <= MAX_RESULT_CHARS:
+        return text
+    output = msgspec.json.encode(result.output).decode()
+    summary = result.summary[:2000]
+    room = MAX_RESULT_CHARS - len(summary) - 100
+    while True:  # escaping may grow the cut text: shrink it until the whole fits
+        cut = {"summary": summary, "output_cut": output[:room], "cut": True}
+        text = msgspec.json.encode(cut).decode()
+        if len(text) <= MAX_RESULT_CHARS:
+            return text
+        room //= 2
 
 
 class Toolbox:
@@ -155,7 +173,13 @@ class Toolbox:
             output = await tool.run(typed)
             summary = scrub(tool.summary(output))
             # a tool's output never carries a secret's value, whatever its data held
-            data = msgspec.json.decode(scrub(msgspec.json.encode(output).decode()))
+            encoded = scrub(msgspec.json.encode(output).decode())
+            if len(encoded) > MAX_OUTPUT_BYTES:
+                raise TektonError(
+                    f"{name}: output of {len(encoded):,} bytes is over {MAX_OUTPUT_BYTES:,}; "
+                    "ask for less (a smaller limit, one CI, one stage)"
+                )
+            data = msgspec.json.decode(encoded)
         except Exception as exc:
             self._event(name, invocation, caller, started, _outcome(exc), failure(exc))
             if isinstance(exc, TektonError):
@@ -237,10 +261,7 @@ class Toolbox:
                 said = failure(exc, 500)
                 spans.fail(current, said)
                 return ModelToolAnswer(id=call.id, name=call.name, content=said, error=True)
-        text = msgspec.json.encode({"summary": result.summary, "output": result.output}).decode()
-        if len(text) > MAX_RESULT_CHARS:
-            text = text[: MAX_RESULT_CHARS - 20] + " …(cut)"
-        return ModelToolAnswer(id=call.id, name=call.name, content=text)
+        return ModelToolAnswer(id=call.id, name=call.name, content=shown(result))
 
     async def _call(self, call: ModelToolCall, run_id: str | None) -> ToolResult:
         invocation = ToolInvocation(input=call.input, run_id=run_id)

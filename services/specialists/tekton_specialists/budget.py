@@ -28,6 +28,7 @@ from tekton_common.budget import (
 )
 from tekton_common.catalog import CIId
 from tekton_common.contract.codec import decode
+from tekton_common.contract.ids import RunId
 from tekton_common.contract.platform import CIKey, Day, Limits, UsageQuery, UsageReport
 from tekton_common.micro import EndpointDef
 from tekton_common.service import ServiceContext
@@ -92,16 +93,17 @@ class Ledger:
         """The answer to a usage query."""
         ci = query.ci
         default = Limit(self.settings.budget_ci_tokens, self.settings.budget_ci_cost_usd)
+        total, groups, by_model = self.totals.view(
+            f"{ci.removesuffix('-ci')}-ci" if ci else None, query.run, query.day
+        )
         return UsageReport(
             policy=self.policy,
             limits=Limits(
                 ci=ci_limit(self.settings, ci) if ci else default, run=run_limit(self.settings)
             ),
-            total=self.totals.by_day.get(query.day, Tally()) if query.day else self.totals.total,
-            groups=self.totals.only(
-                f"{ci.removesuffix('-ci')}-ci" if ci else None, query.run, query.day
-            ),
-            by_model=self.totals.by_model,
+            total=total,
+            groups=groups,
+            by_model=by_model,
             verdicts=dict(self.verdicts),
             day=query.day,
         )
@@ -116,7 +118,9 @@ class UsageInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ] = "all"
     day: Annotated[Day, msgspec.Meta(description="a UTC day, YYYY-MM-DD")] | None = None
     ci: Annotated[CIKey, msgspec.Meta(description="one CI (apollo or apollo-ci)")] | None = None
-    run: Annotated[CIKey, msgspec.Meta(description="one run's id")] | None = None
+    run: (
+        Annotated[RunId, msgspec.Meta(description="one run's id (all time: not with a day)")] | None
+    ) = None
 
     def query(self, now: float) -> UsageQuery:
         """The ledger query this input asks."""
