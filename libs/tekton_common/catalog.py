@@ -240,6 +240,8 @@ CATALOG: tuple[CISpec, ...] = (
 )
 
 _BY_NAME: dict[str, CISpec] = {spec.name: spec for spec in CATALOG}
+#: every CI's bare name, in alphabetical order
+CI_NAMES: tuple[str, ...] = tuple(sorted(_BY_NAME))
 
 
 def get_ci(name: str | CIId) -> CISpec:

@@ -11,7 +11,7 @@ import msgspec
 import nats.errors
 from nats.aio.client import Client
 
-from tekton_common.catalog import CATALOG
+from tekton_common.catalog import CATALOG, CI_NAMES
 from tekton_common.client.bus import raise_for_error
 from tekton_common.contract.codec import encode
 from tekton_common.contract.tools import (
@@ -28,7 +28,7 @@ from tekton_common.subjects import ci_tool, ci_tools
 def owner_of(name: str) -> tuple[str, str]:
     """``numa_status`` → (``numa``, ``status``); NotFoundError for a name of no CI."""
     ci, _, short = name.partition("_")
-    if not short or ci not in {spec.name for spec in CATALOG}:
+    if not short or ci not in CI_NAMES:
         raise NotFoundError(f"no tool {name!r}: a tool is named <ci>_<tool>, e.g. numa_status")
     return ci, short
 

@@ -20,7 +20,7 @@ import random
 import re
 from typing import Any
 
-from tekton_common.catalog import CATALOG
+from tekton_common.catalog import CI_NAMES
 from tekton_common.contract.tools import ModelToolAnswer, ModelToolCall, ToolSpec
 from tekton_common.errors import ConfigError, ProviderError
 from tekton_common.providers.base import ModelReply, ModelRequest, OnChunk
@@ -28,7 +28,6 @@ from tekton_common.providers.schema_fill import SchemaFiller
 from tekton_common.wire import Usage
 
 SIMULATED = "simulated"
-_CI_NAMES = sorted(spec.name for spec in CATALOG)
 FAULT_KINDS = ("error", "timeout", "invalid_json", "wrong_schema")
 
 _APPROACH = {
@@ -134,7 +133,7 @@ def wanted_tools(tools: list[ToolSpec], prompt: str) -> list[ModelToolCall]:
             ]
             if picked := [o for o in options if isinstance(o, str) and o in words]:
                 arguments[field] = picked[0]
-            elif field == "ci" and (named := [n for n in _CI_NAMES if n in words]):
+            elif field == "ci" and (named := [n for n in CI_NAMES if n in words]):
                 arguments[field] = named[0]
         if set(tool.input_schema.get("required", [])) - set(arguments):
             continue  # it would have to make up an input (a run's id, a command)

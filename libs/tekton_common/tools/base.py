@@ -31,7 +31,7 @@ from typing import Any
 
 import msgspec
 
-from tekton_common.catalog import CATALOG
+from tekton_common.catalog import CI_NAMES
 from tekton_common.contract.schemas import JsonSchema
 from tekton_common.contract.tools import ToolSpec
 from tekton_common.errors import ProtocolError, TektonError
@@ -39,7 +39,10 @@ from tekton_common.settings import Settings
 
 #: callers that are no CI: an MCP client through the bridge, the command line
 CLIENTS = ("mcp", "operator")
-_CI_NAMES = frozenset(spec.name for spec in CATALOG)
+
+
+class NoInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """No input."""
 
 
 class ToolRefusedError(TektonError):
@@ -131,7 +134,7 @@ def may_call(settings: Settings, caller: str, spec: ToolSpec) -> bool:
     if caller in CLIENTS:
         return not spec.sensitive or spec.name in settings.mcp_tools
     name = caller.removesuffix("-ci")
-    if name == caller or name not in _CI_NAMES:
+    if name == caller or name not in CI_NAMES:
         return False
     grants = settings.ci[name].tools if name in settings.ci else []
     if f"{name}-ci" == spec.ci and not spec.sensitive:

@@ -27,7 +27,7 @@ from nats.micro.request import Request
 
 from tekton_common import spans
 from tekton_common.catalog import CATALOG
-from tekton_common.client.bus import raise_for_error
+from tekton_common.client.tools import ToolClient
 from tekton_common.contract.codec import decode, encode
 from tekton_common.contract.tools import (
     MAX_INPUT_BYTES,
@@ -47,7 +47,7 @@ from tekton_common.errors import ProtocolError, TektonError
 from tekton_common.micro import EndpointDef
 from tekton_common.secrets import failure, scrub
 from tekton_common.settings import Settings
-from tekton_common.subjects import TOOL_EVENTS, ci_tool, ci_tool_served, ci_tools, tool_caller
+from tekton_common.subjects import TOOL_EVENTS, ci_tool_served, ci_tools, tool_caller
 from tekton_common.tools.base import (
     Tool,
     ToolInputError,
@@ -62,6 +62,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 #: how long another CI's tool list is trusted before it is asked again
 LIST_TTL = 30.0
+#: how long a CI that did not list its tools is left before it is asked again
+UNLISTED_TTL = 5.0
 
 
 def _outcome(exc: BaseException) -> ToolOutcomeKind:
@@ -238,13 +240,13 @@ class Toolbox:
             return cached[1]
         if self.nc is None:
             return []
-        payload = encode(ToolListRequest(caller=self.ci))
         try:
-            msg = await self.nc.request(ci_tools(name), payload, timeout=2)
-            raise_for_error(msg, f"{name}-ci")
-            listing = msgspec.json.decode(msg.data, type=ToolList)
+            listing = await ToolClient(self.nc, caller=self.ci).listed(name)
         except (nats.errors.Error, TektonError, msgspec.DecodeError) as exc:
+            listing = None
             log.info("tools of %s-ci not listed: %s", name, failure(exc))
+        if listing is None:  # not running (yet): asked again soon, not at every request
+            self._lists[name] = (time.monotonic() - LIST_TTL + UNLISTED_TTL, [])
             return []
         specs = [s for s in listing.tools if s.name in listing.allowed]
         self._lists[name] = (time.monotonic(), specs)
@@ -269,18 +271,8 @@ class Toolbox:
             return await self.serve(call.name, invocation, self.ci)
         if self.external is not None and self.external.has(call.name):
             return await self.external.call(call.name, call.input)
-        owner, _, short = call.name.partition("_")
+        owner = call.name.partition("_")[0]
         known = {s.name for s in await self._listed(owner)} if owner != self.name else set()
         if call.name not in known or self.nc is None:
             raise ToolRefusedError(f"{call.name} is not a tool {self.ci} may call")
-        try:
-            msg = await self.nc.request(
-                ci_tool(owner, short, self.ci), encode(invocation), timeout=30
-            )
-        except nats.errors.NoRespondersError:
-            raise TektonError(f"{owner}-ci is not running (no one serves {call.name})") from None
-        except nats.errors.TimeoutError:
-            raise TektonError(f"{owner}-ci did not answer {call.name} within 30 s") from None
-        raise_for_error(msg, f"{owner}-ci")
-        result: ToolResult = msgspec.json.decode(msg.data, type=ToolResult)
-        return result
+        return await ToolClient(self.nc, caller=self.ci).call(call.name, call.input, run_id)

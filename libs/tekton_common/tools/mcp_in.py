@@ -5,7 +5,8 @@ one session per server open while it runs, and offers its model the server's too
 the ``tools`` allow-list names, as ``mcp_<server>_<tool>``. A command starts with the
 SDK's minimal environment plus the variables its ``env`` names (``NAME = "SECRET"``
 passes the secret SECRET as NAME), so none of the CI's own secrets reach it. A server
-that cannot be started or reached offers no tools and is logged; the CI goes on.
+that cannot be started or reached offers no tools and is logged, and is tried again
+(after 1 s, doubling to a minute); the CI goes on.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import fnmatch
 import json
 import logging
 import re
+import time
 from typing import Any
 
 from tekton_common.contract.tools import ToolResult, ToolSpec
@@ -38,7 +40,6 @@ class ExternalTools:
         self.servers = servers
         self.sessions: dict[str, Any] = {}
         self.tools: dict[str, tuple[str, str, ToolSpec]] = {}
-        self.ready = asyncio.Event()
 
     def specs(self) -> list[ToolSpec]:
         """The allowed tools of every server that is connected."""
@@ -49,8 +50,19 @@ class ExternalTools:
         return name in self.tools
 
     async def run(self) -> None:
-        """Keep a session with every server until cancelled (the CI stops)."""
-        await asyncio.gather(*(self._session(n, s) for n, s in self.servers.items()))
+        """Keep a session with every server until cancelled (the CI stops): one that
+        ends or fails is opened again, after a wait that doubles up to a minute."""
+        await asyncio.gather(*(self._kept(n, s) for n, s in self.servers.items()))
+
+    async def _kept(self, name: str, server: McpServer) -> None:
+        wait = 1.0
+        while True:
+            opened = time.monotonic()
+            await self._session(name, server)
+            if time.monotonic() - opened > 60.0:  # it served a while: the next try is soon
+                wait = 1.0
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, 60.0)
 
     async def _session(self, name: str, server: McpServer) -> None:
         from mcp import Client  # noqa: PLC0415 - only CIs with external servers pay for it
@@ -61,6 +73,16 @@ class ExternalTools:
                 for tool in listed.tools:
                     if any(fnmatch.fnmatchcase(tool.name, p) for p in server.tools):
                         full = external_name(name, tool.name)
+                        if full in self.tools or not isinstance(tool.input_schema, dict):
+                            log.error(
+                                "%s: MCP server %s: tool %s left out (its name is taken as "
+                                "%s, or its input schema is not an object)",
+                                self.ci,
+                                name,
+                                tool.name,
+                                full,
+                            )
+                            continue
                         spec = ToolSpec(
                             name=full,
                             ci=self.ci,
@@ -69,7 +91,8 @@ class ExternalTools:
                         )
                         self.tools[full] = (name, tool.name, spec)
                 self.sessions[name] = client
-                log.info("%s: MCP server %s offers %d tools", self.ci, name, len(self.tools))
+                offered = sum(1 for server_name, _, _ in self.tools.values() if server_name == name)
+                log.info("%s: MCP server %s offers %d tools", self.ci, name, offered)
                 await asyncio.Event().wait()  # held open until the CI stops
         except asyncio.CancelledError:
             raise

@@ -13,12 +13,8 @@ from tekton_common.contract.events import DebateTurn
 from tekton_common.contract.ids import Id, RunId
 from tekton_common.contract.platform import Roster
 from tekton_common.runlog import read_events
-from tekton_common.tools.base import Tool, UnknownToolError
+from tekton_common.tools.base import NoInput, Tool, UnknownToolError
 from tekton_rhetor.roster import RosterKeeper
-
-
-class NoInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """No input."""
 
 
 class TranscriptInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -50,13 +50,9 @@ from tekton_common.subjects import (
     WORKSPACES_SEARCH,
     srv,
 )
-from tekton_common.tools.base import Tool, UnknownToolError
+from tekton_common.tools.base import NoInput, Tool, UnknownToolError
 from tekton_common.wire import RegistryRecord
 from tekton_specialists.measures import sophia_tools
-
-
-class NoInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """No input."""
 
 
 class Instance(msgspec.Struct, frozen=True):
