@@ -210,6 +210,18 @@ def browser(tmp_path: Path) -> Iterator[Any]:
     driver.quit()
 
 
+def drawing(browser: Any, selector: str, *attributes: str) -> list[tuple[str, ...]]:
+    """Attributes of a picture's elements, read in one go (a live picture is redrawn
+    between two WebDriver calls, which would leave their references stale)."""
+    rows = browser.execute_script(
+        "return [...document.querySelectorAll(arguments[0])]"
+        ".map((n) => arguments[1].map((a) => n.getAttribute(a) || ''))",
+        selector,
+        list(attributes),
+    )
+    return [tuple(row) for row in rows]
+
+
 def default_config(api: httpx.Client) -> None:
     """Runs started here use the built-in defaults again (schemathesis saved random, valid
     values, such as one round, with which a run may rightly block)."""
@@ -280,12 +292,19 @@ def test_dashboard_launches_a_run_and_shows_it_live(
     Select(browser.find_element(By.ID, "to")).select_by_value("research")
     browser.find_element(By.ID, "start").click()
     seen: list[tuple[str, ...]] = []  # the stage boxes and their states, as they change
+    bars: list[tuple[str, ...]] = []  # the timeline's bars, as they change
 
     def finished(d: Any) -> bool:
         boxes = d.find_elements(By.CSS_SELECTOR, ".stage")
         states = tuple(f"{b.get_attribute('data-stage')}:{b.get_attribute('class')}" for b in boxes)
         if not seen or seen[-1] != states:
             seen.append(states)
+        drawn = tuple(
+            f"{stage}:{kind}"
+            for stage, kind in drawing(d, "#chart rect.bar", "data-stage", "class")
+        )
+        if not bars or bars[-1] != drawn:
+            bars.append(drawn)
         return d.find_element(By.ID, "run-status").get_attribute("data-state") == "finished"
 
     WebDriverWait(browser, 60, poll_frequency=0.05).until(finished)
@@ -293,14 +312,52 @@ def test_dashboard_launches_a_run_and_shows_it_live(
     assert seen[-1] == ("plan:stage approved", "research:stage approved")
     assert any(s and s[-1] == "plan:stage running" for s in seen)  # seen advancing live
     assert len(browser.find_elements(By.CSS_SELECTOR, ".turn .vote-accept")) >= 3
+    # the timeline: a bar per stage, drawn live, a mark per turn inside
+    assert bars[-1] == ("plan:bar approved", "research:bar approved")
+    assert any(b and b[-1] == "plan:bar running" for b in bars)
+    ticks = drawing(browser, "#chart rect.tick", "width")
+    assert len(ticks) >= 2 * 4  # two stages, four turns each at least
+    assert all(float(width) >= 2 for (width,) in ticks)
+    # where the tokens went, CI by CI (the four of the general cast, at least)
+    assert len(set(drawing(browser, "#spend rect.fresh", "data-ci"))) >= 4
+    # each debate as rounds by seats, the accept share against the threshold, the verdict
+    plan = '.stage[data-stage="plan"] svg.debate'
+    seats = {role for (role,) in drawing(browser, f"{plan} rect.cell", "data-role")}
+    assert {"proponent", "skeptic", "pragmatist"} <= seats
+    assert drawing(browser, f"{plan} line.threshold", "x1")
+    assert drawing(browser, f"{plan} rect.share", "width")  # each round's accept share
+    assert drawing(browser, f"{plan} rect.verdict.approved", "width")
+    # the run has an address of its own
+    run_url = browser.current_url
+    assert re.fullmatch(rf"http://127\.0\.0\.1:{platform.api_port}/ui/runs/[\w-]+", run_url)
     browser.find_element(By.LINK_TEXT, "plan.json").click()
     WebDriverWait(browser, 10).until(lambda d: '"goals"' in d.find_element(By.ID, "artifact").text)
+    assert browser.current_url == f"{run_url}/artifacts/plan.json"
     browser.save_screenshot(str(shots / "dashboard-artifact.png"))
     assert (shots / "dashboard-run.png").stat().st_size > 10_000
+    # a shared link opens the run, the stage or the artifact it names, after a reload too
+    browser.get(f"{run_url}/stages/research")
+    WebDriverWait(browser, 20).until(
+        lambda d: (
+            d.find_elements(By.CSS_SELECTOR, '.stage[data-wanted][data-stage="research"]')
+            and d.find_element(By.ID, "run-status").get_attribute("data-state") == "finished"
+        )
+    )
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#chart rect.bar.approved")) == 2
+    browser.get(f"{run_url}/artifacts/plan.json")
+    WebDriverWait(browser, 20).until(lambda d: '"goals"' in d.find_element(By.ID, "artifact").text)
+    browser.back()  # the stage's address again, from the browser's history
+    WebDriverWait(browser, 20).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, '.stage[data-wanted][data-stage="research"]')
+    )
+    browser.get(f"http://127.0.0.1:{platform.api_port}/ui/runs/no-such-run")
+    WebDriverWait(browser, 20).until(
+        lambda d: d.find_element(By.ID, "run-status").get_attribute("data-state") == "unknown"
+    )
 
 
 def test_dashboard_answers_a_persons_seat_and_approves_a_gate(
-    platform: Fleet, api: httpx.Client, browser: Any
+    platform: Fleet, api: httpx.Client, browser: Any, tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.by import By  # noqa: PLC0415
     from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: PLC0415
@@ -331,6 +388,14 @@ def test_dashboard_answers_a_persons_seat_and_approves_a_gate(
         lambda d: d.find_elements(By.CSS_SELECTOR, ".stage.awaiting .ask button.do-approve")
     )[0]
     assert not browser.find_elements(By.CSS_SELECTOR, '.ask[data-role="skeptic"]')  # answered
+    # what waits for a person is named on every page, with a link to it
+    run_id = browser.current_url.rsplit("/", 1)[-1]
+    WebDriverWait(browser, 20).until(
+        lambda d: run_id in [a.text for a in d.find_elements(By.CSS_SELECTOR, "#waiting a")]
+    )
+    shots = Path(os.environ.get("TEKTON_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(shots / "dashboard-gate.png"))
     gate.click()  # by dora still, remembered by the page
     WebDriverWait(browser, 60).until(
         lambda d: d.find_element(By.ID, "run-status").get_attribute("data-state") == "finished"
@@ -377,8 +442,16 @@ def test_dashboard_uploads_a_repository_and_shows_the_change_and_its_checks(
         return bool(d.find_elements(By.CSS_SELECTOR, "#change .file"))
 
     WebDriverWait(browser, 90, poll_frequency=0.1).until(changed)
-    files = [f.text for f in browser.find_elements(By.CSS_SELECTOR, "#change .file summary")]
+    files = [f.text for f in browser.find_elements(By.CSS_SELECTOR, "#change .file > summary")]
     assert files and "TEKTON_SIMULATED_CHANGE.md" in files[0]
+    # the diff, file by file: added lines marked (and coloured) as such
+    browser.find_element(By.CSS_SELECTOR, "#change .file > summary").click()
+    added = browser.find_elements(By.CSS_SELECTOR, "#change .file .line.add")
+    assert added and all(a.text.startswith("+") for a in added)
+    assert not browser.find_elements(By.CSS_SELECTOR, "#change .file .line.del")  # a new file
+    shots = Path(os.environ.get("TEKTON_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(shots / "dashboard-diff.png"))
     checks = [c.text for c in browser.find_elements(By.CSS_SELECTOR, ".check summary")]
     assert any(c.startswith("change test") and " ok (1 passed," in c for c in checks), checks
     assert any(c.startswith("base test") for c in checks), checks

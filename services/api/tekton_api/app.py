@@ -127,7 +127,13 @@ def create_app(settings: Settings, dsn: str | None) -> FastAPI:
         ready = nc is not None and nc.is_connected
         return PlainTextResponse("ready" if ready else "starting", 200 if ready else 503)
 
+    # the dashboard: one page, at an address of its own for every run, stage and
+    # artifact (the page reads the address; the JSON routes stay where they are)
     @app.get("/", include_in_schema=False)
+    @app.get("/ui", include_in_schema=False)
+    @app.get("/ui/runs/{run_id}", include_in_schema=False)
+    @app.get("/ui/runs/{run_id}/stages/{stage}", include_in_schema=False)
+    @app.get("/ui/runs/{run_id}/artifacts/{name}", include_in_schema=False)
     async def dashboard() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
