@@ -330,9 +330,32 @@ def test_dashboard_launches_a_run_and_shows_it_live(
     # the run has an address of its own
     run_url = browser.current_url
     assert re.fullmatch(rf"http://127\.0\.0\.1:{platform.api_port}/ui/runs/[\w-]+", run_url)
+    run_id = run_url.rsplit("/", 1)[-1]
+    # the runs list filters as you type, by status and by day, and draws what each cost
+    WebDriverWait(browser, 20).until(
+        lambda d: (run_id,) in drawing(d, "#runs-spend rect", "data-run")
+    )
+    browser.find_element(By.ID, "runs-text").send_keys("launch from the BROWSER")
+    listed = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#runs tr")]
+    assert listed and all("Launch from the browser" in r for r in listed)
+    assert any(r.startswith(run_id) for r in listed)
+    Select(browser.find_element(By.ID, "runs-status")).select_by_value("failed")
+    assert not any(
+        r.text.startswith(run_id) for r in browser.find_elements(By.CSS_SELECTOR, "#runs tr")
+    )
+    Select(browser.find_element(By.ID, "runs-status")).select_by_value("")
+    browser.execute_script(
+        "const day = document.getElementById('runs-day'); day.value = '2001-01-01';"
+        "day.dispatchEvent(new Event('change'));"
+    )
+    assert browser.find_element(By.ID, "runs-page").text == "no runs"
     browser.find_element(By.LINK_TEXT, "plan.json").click()
-    WebDriverWait(browser, 10).until(lambda d: '"goals"' in d.find_element(By.ID, "artifact").text)
+    WebDriverWait(browser, 10).until(
+        lambda d: "goals" in [t.text for t in d.find_elements(By.CSS_SELECTOR, "#artifact-view dt")]
+    )
     assert browser.current_url == f"{run_url}/artifacts/plan.json"
+    raw = browser.find_element(By.ID, "artifact").get_attribute("textContent") or ""
+    assert json.loads(raw)["goals"]  # the raw JSON a click away
     browser.save_screenshot(str(shots / "dashboard-artifact.png"))
     assert (shots / "dashboard-run.png").stat().st_size > 10_000
     # a shared link opens the run, the stage or the artifact it names, after a reload too
@@ -345,7 +368,9 @@ def test_dashboard_launches_a_run_and_shows_it_live(
     )
     assert len(browser.find_elements(By.CSS_SELECTOR, "#chart rect.bar.approved")) == 2
     browser.get(f"{run_url}/artifacts/plan.json")
-    WebDriverWait(browser, 20).until(lambda d: '"goals"' in d.find_element(By.ID, "artifact").text)
+    WebDriverWait(browser, 20).until(
+        lambda d: "goals" in [t.text for t in d.find_elements(By.CSS_SELECTOR, "#artifact-view dt")]
+    )
     browser.back()  # the stage's address again, from the browser's history
     WebDriverWait(browser, 20).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, '.stage[data-wanted][data-stage="research"]')
@@ -452,10 +477,22 @@ def test_dashboard_uploads_a_repository_and_shows_the_change_and_its_checks(
     shots = Path(os.environ.get("TEKTON_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(shots / "dashboard-diff.png"))
+    # on a narrow screen the page is one column and never scrolls sideways
+    browser.set_window_size(420, 900)
+    wide = browser.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    browser.save_screenshot(str(shots / "dashboard-narrow.png"))
+    assert wide <= 1, wide
     checks = [c.text for c in browser.find_elements(By.CSS_SELECTOR, ".check summary")]
     assert any(c.startswith("change test") and " ok (1 passed," in c for c in checks), checks
     assert any(c.startswith("base test") for c in checks), checks
     assert "branch tekton/" in browser.find_element(By.ID, "run-status").text
+    # the repository at a glance: the branch, the change's size, each check before and after
+    rows = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "table.health tr")]
+    assert any(r.startswith("result branch tekton/") for r in rows), rows
+    assert "change 1 file, +3 −0" in rows, rows
+    assert "check test before ✓ passed · after ✓ passed" in rows, rows
 
     # the terminal UI shows the same change and checks on `c`
     run_id = api.get("/runs").json()[-1]["run_id"]
