@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import json
+
+import msgspec
+
 from tekton_common.metrics import Metrics
 from tekton_common.providers import ModelRequest, SimulatedProvider
 from tekton_common.wire import Turn, Usage
@@ -56,3 +60,13 @@ def test_metrics_render_prometheus_text() -> None:
     assert 'tekton_model_cost_usd_total{ci="metrics-test-ci",model="simulated"} 0.25' in text
     assert 'tekton_socket_connections{ci="metrics-test-ci"} 1.0' in text
     assert 'tekton_uptime_seconds{ci="metrics-test-ci"} 3' in text
+
+
+async def test_a_schema_that_is_not_an_object_is_answered_too() -> None:
+    """Found by the socket fuzz: a request's schema may ask for a string or a list."""
+    sim = SimulatedProvider()
+    for schema, kind in (({"type": "string"}, str), ({"type": "array"}, list)):
+        request = msgspec.structs.replace(
+            _request("apollo-ci", "planning", "x"), json_schema=schema
+        )
+        assert isinstance(json.loads((await sim.complete(request)).content), kind)

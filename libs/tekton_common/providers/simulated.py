@@ -211,7 +211,9 @@ class SimulatedProvider:
                 filler = SchemaFiller(
                     request.json_schema, digest.hex(), f"{request.ci} (simulated)", fixed
                 )
-                data = {**filler.fill(), **self._overrides(request)}
+                data = filler.fill()
+                if isinstance(data, dict):  # a schema need not ask for an object
+                    data = {**data, **self._overrides(request)}
             content = json.dumps(data, ensure_ascii=False)
             if fault == "invalid_json":
                 content = content[: len(content) // 2]
