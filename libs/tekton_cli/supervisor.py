@@ -109,33 +109,29 @@ class Supervisor:
                 continue
             if watch.asked:  # stopped on request: back at once, outside the limits
                 watch.asked = False
-                self._spawn(name, record.command)
-                watch.restarts += 1
-                watch.last_restart = time.time()
-                watch.state = "restarting"
-                await self._event("process.restarted", watch)
+                await self._restart(watch, record.command)
                 continue
             watch.recent = [t for t in watch.recent if now - t < settings.restart_window]
             if len(watch.recent) >= settings.restart_limit:
                 watch.state = "crash-loop"
                 await self._event("process.crash_loop", watch)
                 continue
-            self._spawn(name, record.command)
             watch.recent.append(now)
-            watch.restarts += 1
-            watch.last_restart = time.time()
             watch.next_try = now + settings.restart_backoff * 2 ** (len(watch.recent) - 1)
-            watch.state = "restarting"
-            await self._event("process.restarted", watch)
+            await self._restart(watch, record.command)
         for gone in set(self.watches) - set(self._names()):
             del self.watches[gone]
         await asyncio.to_thread(state_file(settings).write_bytes, msgspec.json.encode(self.watches))
 
-    def _spawn(self, name: str, command: list[str]) -> None:
+    async def _restart(self, watch: Watch, command: list[str]) -> None:
         """Start a process again with the environment `up` gave it (and the embedded
-        database's DSN, if one runs)."""
+        database's DSN, if one runs), and say so."""
         dsn = history_dsn(self.settings)
-        spawn(msgspec.structs.replace(self.settings, postgres_dsn=dsn), name, command)
+        spawn(msgspec.structs.replace(self.settings, postgres_dsn=dsn), watch.name, command)
+        watch.restarts += 1
+        watch.last_restart = time.time()
+        watch.state = "restarting"
+        await self._event("process.restarted", watch)
 
     def _stopped(self, task: asyncio.Task[str]) -> None:
         self._stopping.discard(task)

@@ -1,6 +1,6 @@
 """A CI's tools on the bus: the list a CI serves on ``tekton.ci.<name>.tools``, a call
-on ``tekton.ci.<name>.tool.<tool>.<caller>`` and its result, and the event every call leaves on
-``tekton.tools.events``.
+on ``tekton.ci.<name>.tool.<tool>.<caller>`` and its result, and the event every call
+leaves on ``tekton.tools.events``.
 
 A tool is named ``<ci>_<tool>`` wherever a model or an MCP client sees it (model APIs
 allow only letters, digits, ``_`` and ``-``); its input schema is generated from the

@@ -1,10 +1,10 @@
 """A tool: a typed function over a CI's own data, and who may call it.
 
 A `Tool` is defined where its data lives (Numa's status in Numa's process, the ledger in
-the Budget CI's) and served by that CI on ``tekton.ci.<name>.tool.<tool>.<caller>``. Its input is
-a msgspec Struct that refuses unknown fields, so the JSON schema a model or an MCP
-client sees is generated from the type the call is decoded into; its output is a Struct
-too, with one line (`summary`) a person or the simulated model can quote.
+the Budget CI's) and served by that CI on ``tekton.ci.<name>.tool.<tool>.<caller>``. Its
+input is a msgspec Struct that refuses unknown fields, so the JSON schema a model or an
+MCP client sees is generated from the type the call is decoded into; its output is a
+Struct too, with one line (`summary`) a person or the simulated model can quote.
 
 Who may call what (`may_call`), least privilege first:
 

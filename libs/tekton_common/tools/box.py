@@ -233,6 +233,10 @@ class Toolbox:
         external = self.external.specs() if self.external is not None else []
         return own + remote + external
 
+    def _client(self, nc: Client) -> ToolClient:
+        """Other CIs' tools, asked as this CI."""
+        return ToolClient(nc, caller=self.ci)
+
     async def _listed(self, name: str) -> list[ToolSpec]:
         """Another CI's tools this CI may call (none when it does not answer)."""
         cached = self._lists.get(name)
@@ -241,7 +245,7 @@ class Toolbox:
         if self.nc is None:
             return []
         try:
-            listing = await ToolClient(self.nc, caller=self.ci).listed(name)
+            listing = await self._client(self.nc).listed(name)
         except (nats.errors.Error, TektonError, msgspec.DecodeError) as exc:
             listing = None
             log.info("tools of %s-ci not listed: %s", name, failure(exc))
@@ -275,4 +279,4 @@ class Toolbox:
         known = {s.name for s in await self._listed(owner)} if owner != self.name else set()
         if call.name not in known or self.nc is None:
             raise ToolRefusedError(f"{call.name} is not a tool {self.ci} may call")
-        return await ToolClient(self.nc, caller=self.ci).call(call.name, call.input, run_id)
+        return await self._client(self.nc).call(call.name, call.input, run_id)

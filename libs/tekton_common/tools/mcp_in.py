@@ -40,6 +40,8 @@ class ExternalTools:
         self.servers = servers
         self.sessions: dict[str, Any] = {}
         self.tools: dict[str, tuple[str, str, ToolSpec]] = {}
+        #: the secrets' values each server was given (scrubbed from what it returns)
+        self.given: dict[str, list[str]] = {}
 
     def specs(self) -> list[ToolSpec]:
         """The allowed tools of every server that is connected."""
@@ -67,31 +69,22 @@ class ExternalTools:
     async def _session(self, name: str, server: McpServer) -> None:
         from mcp import Client  # noqa: PLC0415 - only CIs with external servers pay for it
 
+        # the secrets it is given, read once a session: its environment, and what is
+        # scrubbed from every answer of it
+        env = {key: value for key, secret in server.env.items() if (value := read_secret(secret))}
+        self.given[name] = list(env.values())
         try:
-            async with Client(self._transport(server)) as client:
+            async with Client(self._transport(server, env)) as client:
                 listed = await client.list_tools()
-                for tool in listed.tools:
-                    if any(fnmatch.fnmatchcase(tool.name, p) for p in server.tools):
-                        full = external_name(name, tool.name)
-                        if full in self.tools or not isinstance(tool.input_schema, dict):
-                            log.error(
-                                "%s: MCP server %s: tool %s left out (its name is taken as "
-                                "%s, or its input schema is not an object)",
-                                self.ci,
-                                name,
-                                tool.name,
-                                full,
-                            )
-                            continue
-                        spec = ToolSpec(
-                            name=full,
-                            ci=self.ci,
-                            description=f"(MCP server {name}) {tool.description or tool.name}",
-                            input_schema=dict(tool.input_schema),
-                        )
-                        self.tools[full] = (name, tool.name, spec)
+                allowed = [
+                    t
+                    for t in listed.tools
+                    if any(fnmatch.fnmatchcase(t.name, p) for p in server.tools)
+                ]
+                for tool in allowed:
+                    self._offer(name, tool)
                 self.sessions[name] = client
-                offered = sum(1 for server_name, _, _ in self.tools.values() if server_name == name)
+                offered = sum(1 for owner, _, _ in self.tools.values() if owner == name)
                 log.info("%s: MCP server %s offers %d tools", self.ci, name, offered)
                 await asyncio.Event().wait()  # held open until the CI stops
         except asyncio.CancelledError:
@@ -103,13 +96,34 @@ class ExternalTools:
             for full in [k for k, v in self.tools.items() if v[0] == name]:
                 del self.tools[full]
 
+    def _offer(self, server: str, tool: Any) -> None:
+        """One allowed tool of a server, as its CI's model sees it (left out, and
+        logged, when its name is taken or its input schema is not an object)."""
+        full = external_name(server, tool.name)
+        if full in self.tools or not isinstance(tool.input_schema, dict):
+            log.error(
+                "%s: MCP server %s: tool %s left out (its name is taken as %s, or its input "
+                "schema is not an object)",
+                self.ci,
+                server,
+                tool.name,
+                full,
+            )
+            return
+        spec = ToolSpec(
+            name=full,
+            ci=self.ci,
+            description=f"(MCP server {server}) {tool.description or tool.name}",
+            input_schema=dict(tool.input_schema),
+        )
+        self.tools[full] = (server, tool.name, spec)
+
     @staticmethod
-    def _transport(server: McpServer) -> Any:
+    def _transport(server: McpServer, env: dict[str, str]) -> Any:
         if server.url:
             return server.url
         from mcp import StdioServerParameters  # noqa: PLC0415
 
-        env = {key: value for key, secret in server.env.items() if (value := read_secret(secret))}
         return StdioServerParameters(command=server.command[0], args=server.command[1:], env=env)
 
     async def call(self, name: str, arguments: dict[str, Any]) -> ToolResult:
@@ -132,6 +146,6 @@ class ExternalTools:
     def _clean(self, server: str, text: str) -> str:
         """`text` without Tekton's secrets or those the server was given (its `env`);
         a value in JSON text is escaped there as it is here."""
-        given = [read_secret(secret) for secret in self.servers[server].env.values()]
-        escaped = [json.dumps(v)[1:-1] for v in given if v]
+        given = self.given.get(server, [])
+        escaped = [json.dumps(v)[1:-1] for v in given]
         return redact(scrub(text), *given, *escaped)

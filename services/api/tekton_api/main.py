@@ -20,7 +20,6 @@ from tekton_common import bus
 from tekton_common.client.mcp_bridge import http_app
 from tekton_common.errors import TektonError
 from tekton_common.history import history_dsn
-from tekton_common.secrets import api_tokens
 from tekton_common.settings import Settings, load_settings
 from tekton_common.telemetry import observe
 
@@ -87,8 +86,9 @@ def _mcp_socket(settings: Settings, tokens: dict[str, str | None]) -> socket.soc
 
 
 async def serve(settings: Settings, app: Any) -> None:
-    """The API on its port and, beside it, the MCP bridge on ``TEKTON_MCP_PORT``."""
-    tokens = api_tokens()
+    """The API on its port and, beside it, the MCP bridge on ``TEKTON_MCP_PORT``, behind
+    the same tokens the API read (`create_app`)."""
+    tokens: dict[str, str | None] = app.state.tokens
     mcp_app = http_app(
         lambda: bus.connect(settings, "tekton-api", retry_forever=True),
         bus.close,
