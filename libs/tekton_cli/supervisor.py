@@ -150,15 +150,15 @@ class Supervisor:
             record = read_record(self.settings, name)
             watch = self.watches.setdefault(name, Watch(name))
             since = time.monotonic() - watch.asked_at
-            if record is None or alive(record) is None:
-                reply = RestartReply(name, False, f"{name} is not running under this supervisor")
-            elif since < ASKED_GAP_S:
+            if since < ASKED_GAP_S:  # said first: it may be down, on its way back
                 reply = RestartReply(
                     name,
                     False,
                     f"{name} was restarted on request {since:.0f} s ago; "
                     f"ask again after {ASKED_GAP_S:.0f} s",
                 )
+            elif record is None or alive(record) is None:
+                reply = RestartReply(name, False, f"{name} is not running under this supervisor")
             else:
                 log.warning("restart of %s asked on the bus", name)
                 watch.asked, watch.asked_at = True, time.monotonic()
