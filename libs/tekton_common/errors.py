@@ -13,6 +13,7 @@
     ├── OverBudgetError                     a token or cost limit was reached
     ├── NotReadyError                       the service is starting or stopping
     ├── UnauthorizedError                   a request without the required credentials
+    ├── ForbiddenError                      credentials that do not allow this request
     ├── PermissionDeniedError               NATS refused a subject to this process's user
     └── ProviderError                       the model provider failed
 
@@ -108,6 +109,13 @@ class UnauthorizedError(TektonError):
     """A request without the credentials the service requires."""
 
     code = 401
+
+
+class ForbiddenError(TektonError):
+    """Credentials that do not allow the request (a signed-in browser's cookie on a
+    request that might have been forged by another site)."""
+
+    code = 403
 
 
 class PermissionDeniedError(TektonError):

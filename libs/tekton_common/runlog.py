@@ -198,11 +198,25 @@ async def follow_events(
     """A run's events as they are stored: every stored one first, then live ones (with
     each event's JSON as it was stored, and how many were stored after it when it was
     delivered), until none comes for `idle` seconds."""
+    what = f"following run {run_id}"
+    async for found in _follow(js, run_subject(run_id), DeliverPolicy.ALL, what, idle):
+        yield found
+
+
+async def follow_all(
+    js: JetStreamContext, idle: float = 3600.0
+) -> AsyncIterator[tuple[AnyRunEvent, bytes, int]]:
+    """Every run's events from now on, as they are stored, until none comes for `idle`
+    seconds."""
+    async for found in _follow(js, RUNS_SUBJECTS, DeliverPolicy.NEW, "following the runs", idle):
+        yield found
+
+
+async def _follow(
+    js: JetStreamContext, subject: str, policy: DeliverPolicy, what: str, idle: float
+) -> AsyncIterator[tuple[AnyRunEvent, bytes, int]]:
     sub = await bus.patiently(
-        lambda: js.subscribe(
-            run_subject(run_id), ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
-        ),
-        f"following run {run_id}",
+        lambda: js.subscribe(subject, ordered_consumer=True, deliver_policy=policy), what
     )
     try:
         while True:

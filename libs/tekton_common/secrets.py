@@ -92,6 +92,25 @@ def bearer(header: bytes, tokens: dict[str, str | None]) -> tuple[bool, str | No
     return False, None
 
 
+#: what a dashboard session cookie is derived from, with the token as the key
+_SESSION = b"tekton dashboard session v1"
+
+
+def session_value(token: str) -> str:
+    """The dashboard's session cookie for `token`: derived from it (a cookie read off a
+    disk is not the token, and rotating the token ends its sessions)."""
+    return hmac.new(token.encode(), _SESSION, "sha256").hexdigest()
+
+
+def session(cookie: str, tokens: dict[str, str | None]) -> tuple[bool, str | None]:
+    """Whether a session cookie was made from one of `tokens` (in constant time), and
+    that token's name."""
+    for candidate, name in tokens.items():
+        if hmac.compare_digest(cookie.encode(), session_value(candidate).encode()):
+            return True, name
+    return False, None
+
+
 def scrub(text: str) -> str:
     """`text` with the value of every secret in SECRET_NAMES replaced (each named token
     on its own too)."""

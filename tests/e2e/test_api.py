@@ -4,11 +4,13 @@ OpenAPI description."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,6 +106,66 @@ def test_seats_reach_the_debates(api: httpx.Client) -> None:
     assert api.post("/runs", json={"goal": "g", "model": "local x"}).status_code == 400
 
 
+def test_saved_seats_and_consensus_free_stages_reach_the_runs(api: httpx.Client) -> None:
+    saved = {"seats": ["research:skeptic=telos@simulated"], "consensus_free": ["plan"]}
+    assert api.put("/config", json=saved).status_code == 200
+    try:
+        now = api.get("/config/effective").json()
+        stages = {s["stage"]: s for s in now["stages"]}
+        assert stages["plan"]["consensus_free"] and not stages["research"]["consensus_free"]
+        seated = {seat["role"]: seat for seat in stages["research"]["seats"]}
+        assert seated["skeptic"] == {"role": "skeptic", "ci": "telos-ci", "model": "simulated"}
+        assert seated["proponent"]["ci"] == "athena-ci"  # the stage's own cast
+        run_id = api.post("/runs", json={"goal": "Saved seats", "to_stage": "research"}).json()[
+            "run_id"
+        ]
+        turns = [(e["stage"], e["turn"]) for e in sse_events(api, run_id) if "turn" in e]
+        assert {t["role"] for stage, t in turns if stage == "plan"} == {"proponent", "mediator"}
+        research = {t["role"]: t["ci"] for stage, t in turns if stage == "research"}
+        assert research["skeptic"] == "telos-ci"  # not the stage's own (nous)
+        # a run's own seats win over the saved ones, and its own consensus-free stages
+        body = {"goal": "Own seats", "to_stage": "plan", "consensus_free": []}
+        body["seats"] = ["plan:skeptic=sophia"]
+        run_id = api.post("/runs", json=body).json()["run_id"]
+        turns = [(e["stage"], e["turn"]) for e in sse_events(api, run_id) if "turn" in e]
+        assert {t["ci"] for _, t in turns if t["role"] == "skeptic"} == {"sophia-ci"}
+        refused = api.put("/config", json={"seats": ["plan:skeptic=zorro"]})
+        assert refused.status_code == 422 and "unknown CI 'zorro'" in refused.text
+    finally:
+        assert api.put("/config", json={}).status_code == 200
+
+
+def test_every_runs_events_are_followed_live(api: httpx.Client) -> None:
+    seen: list[dict[str, Any]] = []
+    base = str(api.base_url)
+
+    def follow() -> None:
+        with (
+            httpx.Client(base_url=base, timeout=60) as client,
+            client.stream("GET", "/events") as reply,
+        ):
+            assert reply.headers["content-type"].startswith("text/event-stream")
+            for line in reply.iter_lines():
+                if line.startswith("data:"):
+                    seen.append(json.loads(line.split(":", 1)[1]))
+                    if seen[-1]["type"] == "RunFinished.v1":
+                        return
+
+    reader = threading.Thread(target=follow, daemon=True)
+    reader.start()
+    time.sleep(1.0)  # the feed is from now on: let it start following
+    run_id = api.post("/runs", json={"goal": "Watched by the feed", "to_stage": "plan"}).json()[
+        "run_id"
+    ]
+    reader.join(60)
+    mine = [e["type"] for e in seen if e["run_id"] == run_id]
+    assert mine == ["RunStarted.v1", "StageFinished.v1", "RunFinished.v1"], mine
+    # the ledger of every run, by CI and by model
+    usage = api.get("/usage").json()
+    assert usage["total"]["calls"] > 0 and "athena-ci" in usage["groups"]
+    assert api.get("/usage", params={"day": "yesterday"}).status_code == 400
+
+
 def test_errors_are_problem_details(api: httpx.Client) -> None:
     for reply, status in (
         (api.get("/runs/no-such-run"), 404),
@@ -140,23 +202,45 @@ def test_checks_and_the_roster(api: httpx.Client) -> None:
     assert page.status_code == 200 and "Launch a run" in page.text
 
 
-def test_a_bearer_token_guards_the_api(platform: Fleet) -> None:
+TOKENS = {
+    "TEKTON_API_TOKEN": "api-token-xyz",
+    "TEKTON_API_TOKENS": "alice=tok-alice-1,bob=tok-bob-2",
+}
+
+
+@contextlib.contextmanager
+def guarded_api(platform: Fleet) -> Iterator[tuple[int, int]]:
+    """A second API (and its MCP bridge) of the platform that asks for TOKENS: their
+    ports."""
     port, mcp_port = free_port(), free_port()
     env = {
         **platform.env,
-        "TEKTON_API_TOKEN": "api-token-xyz",
-        "TEKTON_API_TOKENS": "alice=tok-alice-1,bob=tok-bob-2",
+        **TOKENS,
         "TEKTON_API_PORT": str(port),
         "TEKTON_MCP_PORT": str(mcp_port),
     }
-    gated = platform.run("run", "--goal", "Who decides", "--to", "plan", "--approve", "plan")
-    assert gated.returncode == 4, gated.stderr
-    found = re.search(r"run (\S+) awaits a decision", gated.stderr)
-    assert found, gated.stderr
-    run_id = found.group(1)
     proc = subprocess.Popen([sys.executable, "-m", "tekton_api"], env=env)
     try:
         assert wait_for(lambda: http_get(port, "/readyz")[0] == 200, 30)
+        yield port, mcp_port
+    finally:
+        proc.terminate()
+        # one owner of the signals stops both servers: a clean exit, not a re-raised kill
+        assert proc.wait(15) == 0
+
+
+def gated_run(platform: Fleet, goal: str) -> str:
+    """A run to the plan stage that waits at its gate: its id."""
+    gated = platform.run("run", "--goal", goal, "--to", "plan", "--approve", "plan")
+    assert gated.returncode == 4, gated.stderr
+    found = re.search(r"run (\S+) awaits a decision", gated.stderr)
+    assert found, gated.stderr
+    return found.group(1)
+
+
+def test_a_bearer_token_guards_the_api(platform: Fleet) -> None:
+    run_id = gated_run(platform, "Who decides")
+    with guarded_api(platform) as (port, mcp_port):
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
             refused = client.get("/runs")
             assert refused.status_code == 401 and refused.json()["title"] == "Unauthorized"
@@ -179,10 +263,46 @@ def test_a_bearer_token_guards_the_api(platform: Fleet) -> None:
         assert "numa_status" in names
         named = asyncio.run(_mcp_tools(mcp_url, {"Authorization": "Bearer tok-bob-2"}))
         assert named == names  # a named token too
-    finally:
-        proc.terminate()
-        # one owner of the signals stops both servers: a clean exit, not a re-raised kill
-        assert proc.wait(15) == 0
+
+
+def test_a_browser_signs_in_once_with_a_cookie_only_the_dashboard_may_change_with(
+    platform: Fleet,
+) -> None:
+    run_id = gated_run(platform, "Decided by cookie")
+    here = {"X-Tekton-Dashboard": "1"}
+    with (
+        guarded_api(platform) as (port, _mcp),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}") as client,
+    ):
+        assert client.get("/ui/session").json() == {
+            "required": True,
+            "signed_in": False,
+            "who": None,
+        }
+        # another site's form cannot sign a browser in: it cannot send the header
+        assert client.post("/ui/session", json={"token": "tok-bob-2"}).status_code == 403
+        wrong = client.post("/ui/session", json={"token": "tok-bob-3"}, headers=here)
+        assert wrong.status_code == 401 and "tekton_session" not in client.cookies
+        signed = client.post("/ui/session", json={"token": "tok-bob-2"}, headers=here)
+        assert signed.status_code == 204, signed.text
+        cookie = signed.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and "max-age=" in cookie
+        assert "tok-bob-2" not in cookie  # derived from the token, not the token
+        assert client.get("/runs").status_code == 200  # the cookie alone reads
+        assert client.get("/ui/session").json()["who"] == "bob"
+        # a change by cookie needs the dashboard's header, from the same site
+        url = f"/runs/{run_id}/decisions"
+        forged = client.post(url, json={"decision": "approve"})
+        assert forged.status_code == 403 and "dashboard" in forged.json()["detail"]
+        cross = {**here, "Sec-Fetch-Site": "cross-site"}
+        assert client.post(url, json={"decision": "approve"}, headers=cross).status_code == 403
+        made = client.post(url, json={"decision": "approve", "by": "eve"}, headers=here)
+        assert made.status_code == 201 and made.json()["by"] == "bob", made.text
+        out = client.delete("/ui/session", headers=here)
+        assert out.status_code == 204 and "max-age=0" in out.headers["set-cookie"].lower()
+        client.cookies.clear()
+        client.cookies.set("tekton_session", "0" * 64)
+        assert client.get("/runs").status_code == 401  # not a session of any token
 
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -220,6 +340,14 @@ def drawing(browser: Any, selector: str, *attributes: str) -> list[tuple[str, ..
         list(attributes),
     )
     return [tuple(row) for row in rows]
+
+
+def texts(browser: Any, selector: str) -> list[str]:
+    """The text of a live list's elements, read in one go (see `drawing`)."""
+    found: list[str] = browser.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map((n) => n.innerText)", selector
+    )
+    return found
 
 
 def default_config(api: httpx.Client) -> None:
@@ -276,6 +404,55 @@ def test_mcp_clients_list_and_call_the_tools_over_stdio_and_http(platform: Fleet
     assert '"--stdio"' in printed.stdout
 
 
+def test_dashboard_signs_in_once_and_opens_shared_links(
+    platform: Fleet, browser: Any, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415
+
+    run_id = gated_run(platform, "Opened signed in")
+    with guarded_api(platform) as (port, _mcp):
+        base = f"http://127.0.0.1:{port}"
+        browser.get(f"{base}/ui/runs/{run_id}")
+        # not signed in: the page asks for the token
+        WebDriverWait(browser, 20).until(
+            lambda d: d.execute_script("return !!document.getElementById('session').offsetParent")
+        )
+        shots = Path(os.environ.get("TEKTON_SCREENSHOTS", tmp_path))
+        shots.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(shots / "dashboard-signin.png"))
+        browser.find_element(By.ID, "token").send_keys("tok-alice-1")
+        browser.find_element(By.CSS_SELECTOR, "#session button").click()
+        WebDriverWait(browser, 20).until(
+            lambda d: "signed in as alice" in d.find_element(By.ID, "signed-in").text
+        )
+        approve = ".stage.awaiting .ask button.do-approve"
+        WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, approve))
+        # the session is an HTTP-only cookie: no script of the page can read it
+        assert browser.execute_script("return document.cookie") == ""
+        assert browser.execute_script("return localStorage.getItem('tekton-token')") is None
+        browser.refresh()  # still signed in: decide from the page, as the token's person
+        gate = WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, approve))
+        gate[0].click()
+        WebDriverWait(browser, 60).until(
+            lambda d: d.find_element(By.ID, "run-status").get_attribute("data-state") == "finished"
+        )
+        assert "approve by alice" in browser.find_element(By.CSS_SELECTOR, ".decided").text
+        browser.find_element(By.ID, "sign-out").click()
+        WebDriverWait(browser, 20).until(
+            lambda d: d.execute_script("return !!document.getElementById('session').offsetParent")
+        )
+        # a link given with ?token= signs in, and the address loses the token at once
+        browser.get(f"{base}/ui/runs/{run_id}/stages/plan?token=tok-bob-2")
+        WebDriverWait(browser, 20).until(
+            lambda d: "signed in as bob" in d.find_element(By.ID, "signed-in").text
+        )
+        assert browser.current_url == f"{base}/ui/runs/{run_id}/stages/plan"
+        WebDriverWait(browser, 20).until(
+            lambda d: d.find_element(By.ID, "run-status").get_attribute("data-state") == "finished"
+        )
+
+
 def test_dashboard_launches_a_run_and_shows_it_live(
     platform: Fleet, api: httpx.Client, browser: Any, tmp_path: Path
 ) -> None:
@@ -327,6 +504,10 @@ def test_dashboard_launches_a_run_and_shows_it_live(
     assert drawing(browser, f"{plan} line.threshold", "x1")
     assert drawing(browser, f"{plan} rect.share", "width")  # each round's accept share
     assert drawing(browser, f"{plan} rect.verdict.approved", "width")
+    # every run together, CI by CI, from the usage ledger
+    WebDriverWait(browser, 20).until(
+        lambda d: len(set(drawing(d, "#all-spend rect.fresh", "data-ci"))) >= 4
+    )
     # the run has an address of its own
     run_url = browser.current_url
     assert re.fullmatch(rf"http://127\.0\.0\.1:{platform.api_port}/ui/runs/[\w-]+", run_url)
@@ -336,13 +517,11 @@ def test_dashboard_launches_a_run_and_shows_it_live(
         lambda d: (run_id,) in drawing(d, "#runs-spend rect", "data-run")
     )
     browser.find_element(By.ID, "runs-text").send_keys("launch from the BROWSER")
-    listed = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#runs tr")]
+    listed = texts(browser, "#runs tr")
     assert listed and all("Launch from the browser" in r for r in listed)
     assert any(r.startswith(run_id) for r in listed)
     Select(browser.find_element(By.ID, "runs-status")).select_by_value("failed")
-    assert not any(
-        r.text.startswith(run_id) for r in browser.find_elements(By.CSS_SELECTOR, "#runs tr")
-    )
+    assert not any(r.startswith(run_id) for r in texts(browser, "#runs tr"))
     Select(browser.find_element(By.ID, "runs-status")).select_by_value("")
     browser.execute_script(
         "const day = document.getElementById('runs-day'); day.value = '2001-01-01';"
@@ -366,19 +545,96 @@ def test_dashboard_launches_a_run_and_shows_it_live(
             and d.find_element(By.ID, "run-status").get_attribute("data-state") == "finished"
         )
     )
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#chart rect.bar.approved")) == 2
+    # a stage's page: that stage alone, its timeline, what it cost, its artifact
+    assert drawing(browser, "#chart rect.bar", "data-stage") == [("research",)]
+    assert not browser.find_element(By.CSS_SELECTOR, '.stage[data-stage="plan"]').is_displayed()
+    WebDriverWait(browser, 20).until(
+        lambda d: "research.json" in d.find_element(By.ID, "artifact-title").text
+    )
+    research_cis = {ci for (ci,) in drawing(browser, "#spend rect.fresh", "data-ci")}
+    assert "athena-ci" in research_cis and "prometheus-ci" not in research_cis  # plan's own
+    browser.save_screenshot(str(shots / "dashboard-stage.png"))
+    assert not browser.find_element(By.ID, "session").is_displayed()  # no token is asked
+    browser.find_element(By.LINK_TEXT, "the whole run").click()
+    WebDriverWait(browser, 20).until(
+        lambda d: len(drawing(d, "#chart rect.bar.approved", "data-stage")) == 2
+    )
+    assert browser.find_element(By.CSS_SELECTOR, '.stage[data-stage="plan"]').is_displayed()
+    assert browser.current_url == run_url
     browser.get(f"{run_url}/artifacts/plan.json")
     WebDriverWait(browser, 20).until(
         lambda d: "goals" in [t.text for t in d.find_elements(By.CSS_SELECTOR, "#artifact-view dt")]
     )
-    browser.back()  # the stage's address again, from the browser's history
+    browser.back()  # the run's address again, from the browser's history
     WebDriverWait(browser, 20).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, '.stage[data-wanted][data-stage="research"]')
+        lambda d: (
+            d.current_url == run_url
+            and len(drawing(d, "#chart rect.bar.approved", "data-stage")) == 2
+        )
+    )
+    browser.back()  # and the stage's
+    WebDriverWait(browser, 20).until(
+        lambda d: (
+            d.find_elements(By.CSS_SELECTOR, '.stage[data-wanted][data-stage="research"]')
+            and drawing(d, "#chart rect.bar", "data-stage") == [("research",)]
+        )
     )
     browser.get(f"http://127.0.0.1:{platform.api_port}/ui/runs/no-such-run")
     WebDriverWait(browser, 20).until(
         lambda d: d.find_element(By.ID, "run-status").get_attribute("data-state") == "unknown"
     )
+
+
+def test_dashboard_configures_the_stages_and_names_waiting_runs_live(
+    platform: Fleet, api: httpx.Client, browser: Any, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415
+
+    default_config(api)
+    shots = Path(os.environ.get("TEKTON_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    try:
+        browser.get(f"http://127.0.0.1:{platform.api_port}/ui")
+        seat = WebDriverWait(browser, 20).until(
+            lambda d: d.find_elements(By.ID, "seat-research-skeptic")
+        )[0]
+        beneath = "#seat-research-skeptic + .now"
+        assert browser.find_element(By.CSS_SELECTOR, beneath).text.startswith("nous-ci")
+        browser.find_element(By.CSS_SELECTOR, "#cfg-stages input.free[value=plan]").click()
+        seat.send_keys("telos@simulated")
+        browser.find_element(By.ID, "cfg-save").click()
+        WebDriverWait(browser, 20).until(
+            lambda d: d.find_element(By.ID, "config-state").text == "saved"
+        )
+        saved = api.get("/config").json()
+        assert saved["seats"] == ["research:skeptic=telos@simulated"]
+        assert saved["consensus_free"] == ["plan"]
+        # what a run started now gets, shown beneath the seat, after a reload too
+        browser.refresh()
+        WebDriverWait(browser, 20).until(
+            lambda d: (
+                d.find_elements(By.CSS_SELECTOR, beneath)
+                and d.find_element(By.CSS_SELECTOR, beneath).text == "telos-ci · simulated"
+            )
+        )
+        assert browser.find_element(By.ID, "seat-research-skeptic").get_attribute("value") == (
+            "telos@simulated"
+        )
+        free = browser.find_element(By.CSS_SELECTOR, "#cfg-stages input.free[value=plan]")
+        assert free.is_selected()
+        browser.execute_script("document.getElementById('config').scrollIntoView()")
+        browser.save_screenshot(str(shots / "dashboard-config.png"))
+        # a run started elsewhere that waits for a person is named here at once: the page
+        # follows every run's events (nothing else asks for the runs again)
+        body = {"goal": "Waits for a person", "to_stage": "plan", "approve": ["plan"]}
+        run_id = api.post("/runs", json=body).json()["run_id"]
+        WebDriverWait(browser, 20).until(lambda d: run_id in texts(d, "#waiting a"))
+        decided = api.post(f"/runs/{run_id}/decisions", json={"decision": "approve", "by": "t"})
+        assert decided.status_code == 201, decided.text
+        WebDriverWait(browser, 20).until(lambda d: run_id not in texts(d, "#waiting a"))
+    finally:
+        default_config(api)
 
 
 def test_dashboard_answers_a_persons_seat_and_approves_a_gate(
@@ -415,9 +671,7 @@ def test_dashboard_answers_a_persons_seat_and_approves_a_gate(
     assert not browser.find_elements(By.CSS_SELECTOR, '.ask[data-role="skeptic"]')  # answered
     # what waits for a person is named on every page, with a link to it
     run_id = browser.current_url.rsplit("/", 1)[-1]
-    WebDriverWait(browser, 20).until(
-        lambda d: run_id in [a.text for a in d.find_elements(By.CSS_SELECTOR, "#waiting a")]
-    )
+    WebDriverWait(browser, 20).until(lambda d: run_id in texts(d, "#waiting a"))
     shots = Path(os.environ.get("TEKTON_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(shots / "dashboard-gate.png"))
@@ -617,6 +871,8 @@ def test_api_follows_its_openapi_description(platform: Fleet) -> None:
             "60",
             "--exclude-path",
             "/runs/{run_id}/events",  # a stream until the run ends: tested above
+            "--exclude-path",
+            "/events",  # every run's, for as long as it is followed: tested above
             "--no-color",
         ],
         capture_output=True,

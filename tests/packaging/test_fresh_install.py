@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,3 +102,20 @@ def test_tekton_up_works_from_the_fresh_venv(venv: Path, tmp_path: Path) -> None
         subprocess.run(
             [tekton, "down"], env=_clean_env(**env), capture_output=True, timeout=120, check=False
         )
+
+
+def test_a_wheel_holds_every_package_and_the_dashboards_files(tmp_path: Path) -> None:
+    # a non-editable install (a container image's) has only what the wheel lists
+    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+    done = _run([*build, str(ROOT), "-w", str(tmp_path)], 600)
+    assert done.returncode == 0, done.stderr
+    (wheel,) = tmp_path.glob("tekton-*.whl")
+    with zipfile.ZipFile(wheel) as packed:
+        names = set(packed.namelist())
+    sources = [ROOT / "libs", *(ROOT / "services").iterdir()]
+    for package in (p for root in sources for p in root.rglob("__init__.py")):
+        top = next(root for root in sources if package.is_relative_to(root))
+        assert str(package.relative_to(top)) in names, package
+    static = ROOT / "services/api/tekton_api/static"
+    for shipped in (f for f in static.rglob("*") if f.is_file()):
+        assert f"tekton_api/static/{shipped.relative_to(static)}" in names, shipped

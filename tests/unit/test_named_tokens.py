@@ -8,7 +8,14 @@ import pytest
 
 from tekton_api.main import _mcp_socket
 from tekton_common.errors import ConfigError
-from tekton_common.secrets import api_tokens, bearer, named_tokens, scrub
+from tekton_common.secrets import (
+    api_tokens,
+    bearer,
+    named_tokens,
+    scrub,
+    session,
+    session_value,
+)
 from tekton_common.settings import load_settings
 from tests.helpers import free_port
 
@@ -45,3 +52,14 @@ def test_the_api_and_its_mcp_bridge_take_one_token_set(
     sock = _mcp_socket(load_settings({"home": str(tmp_path), "mcp_port": port}), {})
     assert sock is not None and sock.getsockname() == ("127.0.0.1", port)
     sock.close()
+
+
+def test_a_dashboard_session_is_derived_from_its_token_and_names_its_person() -> None:
+    tokens = {"tok-a1": "alice", "tok-plain": None}
+    cookie = session_value("tok-a1")
+    assert "tok-a1" not in cookie and len(cookie) == 64
+    assert session(cookie, tokens) == (True, "alice")
+    assert session(session_value("tok-plain"), tokens) == (True, None)
+    assert session(session_value("tok-a2"), tokens) == (False, None)  # another token's
+    assert session("tok-a1", tokens) == (False, None)  # the token itself is not a session
+    assert session(cookie, {"tok-rotated": "alice"}) == (False, None)  # a new token ends it

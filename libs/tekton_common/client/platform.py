@@ -75,7 +75,7 @@ from tekton_common.contract.workspaces import WorkspaceRef
 from tekton_common.errors import NotFoundError, RequestTimeoutError, TransportError
 from tekton_common.gather import gather, gather_all
 from tekton_common.history import RunRow, RunState, all_runs, summarize
-from tekton_common.runlog import follow_events, read_events
+from tekton_common.runlog import follow_all, follow_events, read_events
 from tekton_common.settings import Settings
 from tekton_common.subjects import (
     BUDGET_USAGE,
@@ -304,6 +304,12 @@ class Tekton:
             yield event, data
             if isinstance(event, TERMINAL) and not later:
                 return
+
+    async def follow_runs(self, idle: float = 3600.0) -> AsyncIterator[tuple[AnyRunEvent, bytes]]:
+        """Every run's events from now on, with their JSON, until none comes for `idle`
+        seconds."""
+        async for event, data, _later in follow_all(self.nc.jetstream(timeout=10), idle):
+            yield event, data
 
     async def state(self, run_id: str) -> RunState:
         """One run's state."""

@@ -5,7 +5,8 @@ One process (``python -m tekton_api``, started by `tekton up`) on ``TEKTON_API_P
 the stages service, events come from the JetStream stream ``TEKTON_RUNS`` (replayed,
 then followed live as Server-Sent Events), history from PostgreSQL when reachable.
 Errors are RFC 9457 problem details. With the secret ``TEKTON_API_TOKEN`` set, every
-route but the health checks and the dashboard page needs ``Authorization: Bearer``.
+route but the health checks and the dashboard's page, files and sign-in needs
+``Authorization: Bearer`` (or the dashboard's session cookie, see `session`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import Scope
 
-from tekton_api import debates, runs, system
+from tekton_api import debates, runs, session, system
 from tekton_api.models import Problem
 from tekton_common import bus
 from tekton_common.errors import TektonError
@@ -39,6 +43,19 @@ def problem(status: int, detail: str, headers: Mapping[str, str] | None = None) 
     title = HTTPStatus(status).phrase if known else "Error"
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+#: the dashboard's files are asked again (cheaply, by ETag) so an upgrade is seen at once
+REVALIDATE = {"Cache-Control": "no-cache"}
+
+
+class Revalidated(StaticFiles):
+    """The dashboard's scripts and styles, revalidated on every load."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        reply = await super().get_response(path, scope)
+        reply.headers.update(REVALIDATE)
+        return reply
 
 
 def allowed_methods(request: Request) -> set[str]:
@@ -77,6 +94,7 @@ def create_app(settings: Settings, dsn: str | None) -> FastAPI:
             for status, description in (
                 (400, "a request the platform refused"),
                 (401, "missing or wrong bearer token"),
+                (403, "a signed-in browser's change that did not come from the dashboard"),
                 (404, "no such run or artifact"),
                 (422, "invalid request"),
                 (429, "a budget is exhausted"),
@@ -90,8 +108,10 @@ def create_app(settings: Settings, dsn: str | None) -> FastAPI:
     app.state.settings, app.state.dsn = settings, dsn
     app.state.tokens = api_tokens()
     app.include_router(runs.router)
+    app.include_router(runs.feed)
     app.include_router(system.router)
     app.include_router(debates.router)
+    app.include_router(session.router)
 
     @app.exception_handler(TektonError)
     async def tekton_error(_request: Request, exc: TektonError) -> JSONResponse:
@@ -102,9 +122,9 @@ def create_app(settings: Settings, dsn: str | None) -> FastAPI:
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
-        # a malformed id in the path is a bad request; an invalid body stays a 422
-        in_path = all(e["loc"] and e["loc"][0] == "path" for e in errors)
-        return problem(400 if in_path else 422, detail)
+        # a malformed id in the path or query is a bad request; an invalid body stays a 422
+        in_address = all(e["loc"] and e["loc"][0] in ("path", "query") for e in errors)
+        return problem(400 if in_address else 422, detail)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -135,6 +155,8 @@ def create_app(settings: Settings, dsn: str | None) -> FastAPI:
     @app.get("/ui/runs/{run_id}/stages/{stage}", include_in_schema=False)
     @app.get("/ui/runs/{run_id}/artifacts/{name}", include_in_schema=False)
     async def dashboard() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
+        return FileResponse(STATIC / "index.html", headers=REVALIDATE)
+
+    app.mount("/ui/static", Revalidated(directory=STATIC), name="static")
 
     return app

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tekton_common.catalog import CIId
+from tekton_common.contract.debates import ROLES
 from tekton_common.contract.limits import DEFAULT_ROUNDS, DEFAULT_THRESHOLD, ROUNDS, THRESHOLD
+from tekton_common.contract.seats import MAX_SEATS, SEAT_PATTERN, check_seats, seats_for
 from tekton_common.errors import ConfigError
 from tekton_common.settings import Settings
+from tekton_common.stages import DIAMOND, Stage, roles_of
 
 #: what a model may be here: a profile, simulated, the local model, Claude or OpenAI-compatible
 MODELS = (
@@ -19,10 +24,13 @@ MODELS = (
 MODELS_HELP = "simulated, primary, premium, legacy, local, local:NAME, claude-…, openai:…"
 
 
+SeatField = Annotated[str, Field(pattern=SEAT_PATTERN, max_length=300)]
+
+
 class ApiConfig(BaseModel):
-    """Model profile and consensus settings (rounds, threshold) of runs started here.
-    Nothing here names a folder of the server: artifacts stay under the stages
-    service's own root."""
+    """Model profile, seats and consensus settings (rounds, threshold, consensus-free
+    stages) of runs started here; a run's own seats win over these. Nothing here names a
+    folder of the server: artifacts stay under the stages service's own root."""
 
     # strict: `true` is not a threshold, nor `"2"` a number of rounds
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -44,6 +52,71 @@ class ApiConfig(BaseModel):
         ge=THRESHOLD[0],
         le=THRESHOLD[1],
         description="confidence-weighted accept share that ends a debate early",
+    )
+    seats: list[SeatField] = Field(
+        default_factory=list,
+        max_length=MAX_SEATS,
+        description="who sits in a seat and on which model, [STAGE:]ROLE=CI[@MODEL] "
+        "(a run's own seats come after these, and win)",
+    )
+    consensus_free: list[Stage] = Field(
+        default_factory=list,
+        max_length=len(DIAMOND),
+        description="stages that take the proponent's draft without a debate "
+        "(when a run names none)",
+    )
+
+    @field_validator("seats")
+    @classmethod
+    def _seats_parse(cls, seats: list[str]) -> list[str]:
+        check_seats(seats)  # an unknown CI, role or stage names itself
+        return seats
+
+
+class SeatNow(BaseModel):
+    """Who sits a seat of a stage for a run started now, and on which model."""
+
+    role: str
+    ci: str
+    model: str | None = Field(description="the seat's model, else the run's; None: the CI's own")
+
+
+class StageNow(BaseModel):
+    """A stage as a run started now would have it."""
+
+    stage: Stage
+    consensus_free: bool
+    seats: list[SeatNow]
+
+
+class EffectiveConfig(BaseModel):
+    """What a run started here now would use, stage by stage: the saved defaults over
+    the platform's configuration (its seats first, then these)."""
+
+    model: str | None = Field(description="the run's model; None: each CI's own")
+    max_rounds: int
+    threshold: float
+    stages: list[StageNow]
+
+
+def effective(settings: Settings, config: ApiConfig) -> EffectiveConfig:
+    """The values a run started now gets: the configuration's seats, then the saved
+    ones, over each stage's own cast."""
+    model = config.model or settings.model
+    stages = []
+    for stage in DIAMOND:
+        roles, models = seats_for([*settings.seats, *config.seats], stage)
+        cast = {
+            role: str(CIId.from_str(ci)) for role, ci in zip(ROLES, roles_of(stage), strict=True)
+        }
+        seats = [
+            SeatNow(role=role, ci=roles.get(role, ci), model=models.get(role, model))
+            for role, ci in cast.items()
+        ]
+        free = stage in config.consensus_free
+        stages.append(StageNow(stage=stage, consensus_free=free, seats=seats))  # type: ignore[arg-type]
+    return EffectiveConfig(
+        model=model, max_rounds=config.max_rounds, threshold=config.threshold, stages=stages
     )
 
 

@@ -3,18 +3,43 @@ bearer-token check."""
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, Request
 from nats.aio.client import Client
 
-from tekton_common.errors import ProtocolError, UnauthorizedError
-from tekton_common.secrets import bearer
+from tekton_common.client import Tekton
+from tekton_common.errors import ForbiddenError, ProtocolError, UnauthorizedError
+from tekton_common.secrets import bearer, session
 from tekton_common.settings import Settings
+
+#: the dashboard's session cookie (POST /ui/session sets it)
+COOKIE = "tekton_session"
+#: the header a request signed in by cookie must carry to change anything: a page of
+#: another site cannot send it without the API's consent (CORS), a forged form not at all
+DASHBOARD_HEADER = "x-tekton-dashboard"
+SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def from_the_dashboard(request: Request) -> bool:
+    """Whether a request came from the dashboard's own page: its header, and the same
+    site where the browser says (``Sec-Fetch-Site``)."""
+    site = request.headers.get("sec-fetch-site", "same-origin")
+    return bool(request.headers.get(DASHBOARD_HEADER)) and site in ("same-origin", "none")
 
 
 def bus(request: Request) -> Client:
     """The API's NATS connection."""
     nc: Client = request.app.state.nc
     return nc
+
+
+def platform(request: Request) -> Tekton:
+    """The platform, through the API's NATS connection."""
+    return Tekton(bus(request))
+
+
+Platform = Annotated[Tekton, Depends(platform)]
 
 
 def settings(request: Request) -> Settings:
@@ -31,12 +56,26 @@ def history(request: Request) -> str | None:
 
 async def authorized(request: Request) -> None:
     """With TEKTON_API_TOKEN or TEKTON_API_TOKENS set, `Authorization: Bearer <token>`
-    is required; a named token's name is who sends the request (`request.state.who`)."""
+    is required, or the dashboard's session cookie (and, to change anything, the
+    dashboard's header from the same site); a named token's name is who sends the
+    request (`request.state.who`)."""
     tokens: dict[str, str | None] = request.app.state.tokens
     request.state.who = None
     if not tokens:
         return
-    ok, request.state.who = bearer(request.headers.get("authorization", "").encode(), tokens)
+    header = request.headers.get("authorization")
+    cookie = request.cookies.get(COOKIE)
+    if header is None and cookie is not None:
+        ok, request.state.who = session(cookie, tokens)
+        if not ok:
+            raise UnauthorizedError("the dashboard session has ended: sign in again")
+        if request.method not in SAFE and not from_the_dashboard(request):
+            raise ForbiddenError(
+                f"a change signed in by cookie comes from the dashboard itself "
+                f"(the {DASHBOARD_HEADER} header, same site); scripts send the bearer token"
+            )
+        return
+    ok, request.state.who = bearer((header or "").encode(), tokens)
     if not ok:
         raise UnauthorizedError("a bearer token is required")
 

@@ -95,7 +95,11 @@ class RunCreate(BaseModel):
     )
     from_stage: Stage | None = Field(default=None, description="first stage")
     to_stage: Stage | None = Field(default=None, description="last stage")
-    consensus_free: list[Stage] = Field(default_factory=list, max_length=9)
+    consensus_free: list[Stage] | None = Field(
+        default=None,
+        max_length=9,
+        description="stages that take the proponent's draft without a debate (else /config's)",
+    )
     model: ModelField | None = None
     approve: list[Stage] = Field(
         default_factory=list,
@@ -112,7 +116,8 @@ class RunCreate(BaseModel):
     seats: list[Annotated[str, Field(pattern=SEAT_PATTERN, max_length=300)]] = Field(
         default_factory=list,
         max_length=MAX_SEATS,
-        description="who sits in a seat and on which model: [STAGE:]ROLE=CI[@MODEL]",
+        description="who sits in a seat and on which model: [STAGE:]ROLE=CI[@MODEL] "
+        "(after /config's, and winning over them)",
     )
 
     @model_validator(mode="after")

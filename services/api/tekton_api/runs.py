@@ -17,7 +17,7 @@ from sse_starlette.sse import EventSourceResponse
 from tekton_api import deps
 from tekton_api.config import load_config
 from tekton_api.models import DecisionIn, RetryIn, RunCreate, RunStarted, WorkspaceUploaded
-from tekton_common.client import Tekton
+from tekton_common.contract import events as ev
 from tekton_common.contract.codec import make
 from tekton_common.contract.events import AnyRunEvent, ArtifactCreated, event_type
 from tekton_common.contract.ids import ID_CHARS, MAX_RUN_ID
@@ -34,6 +34,8 @@ from tekton_common.settings import Settings
 from tekton_common.workspace import kind_of
 
 router = APIRouter(prefix="/runs", tags=["runs"], dependencies=[Depends(deps.authorized)])
+#: what is not one run's
+feed = APIRouter(tags=["runs"], dependencies=[Depends(deps.authorized)])
 Bus = Annotated[Client, Depends(deps.bus)]
 #: a run id in a path: the contract's pattern (a bad one is a 400)
 RunIdPath = Annotated[
@@ -41,12 +43,20 @@ RunIdPath = Annotated[
 ]
 
 
-def platform(nc: Bus) -> Tekton:
-    """The platform, through the API's NATS connection."""
-    return Tekton(nc)
+Platform = deps.Platform
 
 
-Platform = Annotated[Tekton, Depends(platform)]
+#: the events that change a run's row in the runs list (its status, stages done, cost)
+ROW_EVENTS = (
+    ev.RunStarted,
+    ev.RunResumed,
+    ev.StageFinished,
+    ev.StageBlocked,
+    ev.StageAwaitingApproval,
+    ev.DecisionRecorded,
+    ev.RunFinished,
+    ev.RunFailed,
+)
 
 
 def artifact_events(events: list[AnyRunEvent]) -> list[ArtifactCreated]:
@@ -58,8 +68,9 @@ def artifact_events(events: list[AnyRunEvent]) -> list[ArtifactCreated]:
 async def start_run(
     ask: RunCreate, tekton: Platform, settings: Annotated[Settings, Depends(deps.settings)]
 ) -> dict[str, Any]:
-    """Start a run in the stages service; it goes on whoever watches. With `fork_of`
-    and `from_stage`, a fork of that run (reused stages in `skipped`)."""
+    """Start a run in the stages service; it goes on whoever watches. What it does not
+    say comes from /config (its seats after the saved ones). With `fork_of` and
+    `from_stage`, a fork of that run (reused stages in `skipped`)."""
     if ask.fork_of is not None:
         fork = make(
             ForkRequest,
@@ -78,9 +89,11 @@ async def start_run(
             goal=ask.goal,
             from_stage=ask.from_stage,
             to_stage=ask.to_stage,
-            consensus_free=ask.consensus_free,
+            consensus_free=config.consensus_free
+            if ask.consensus_free is None
+            else ask.consensus_free,
             model=ask.model or config.model,
-            seats=ask.seats,
+            seats=[*config.seats, *ask.seats],
             approve=ask.approve,
             approval_timeout=ask.approval_timeout,
             max_rounds=config.max_rounds if ask.max_rounds is None else ask.max_rounds,
@@ -195,6 +208,25 @@ async def run_events(run_id: RunIdPath, tekton: Platform) -> EventSourceResponse
     async def stream() -> AsyncIterator[dict[str, str]]:
         async for event, data in tekton.follow(run_id):
             yield {"event": event_type(type(event)), "id": str(event.seq), "data": data.decode()}
+
+    return EventSourceResponse(stream(), ping=15)
+
+
+@feed.get(
+    "/events",
+    response_class=EventSourceResponse,
+    responses={200: {"description": "the events", "content": {"text/event-stream": {}}}},
+)
+async def all_events(tekton: Platform) -> EventSourceResponse:
+    """Every run's events that change its row in the runs list (started, a stage done,
+    blocked or awaiting a decision, a decision, finished, failed), from now on, as
+    Server-Sent Events (event name: the event type). The dashboard follows it to name the
+    runs awaiting a decision on every page."""
+
+    async def stream() -> AsyncIterator[dict[str, str]]:
+        async for event, data in tekton.follow_runs():
+            if isinstance(event, ROW_EVENTS):
+                yield {"event": event_type(type(event)), "data": data.decode()}
 
     return EventSourceResponse(stream(), ping=15)
 

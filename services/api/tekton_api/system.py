@@ -1,23 +1,24 @@
-"""Configuration, system checks and the CI roster."""
+"""Configuration (saved and effective), system checks, usage and the CI roster."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from nats.aio.client import Client
 
 from tekton_api import deps
 from tekton_api.checks import system_checks
-from tekton_api.config import ApiConfig, load_config, save_config
+from tekton_api.config import ApiConfig, EffectiveConfig, effective, load_config, save_config
 from tekton_api.models import SystemChecks
-from tekton_common.client import Tekton
+from tekton_common.contract.platform import DAY_PATTERN
 from tekton_common.settings import Settings
 
 router = APIRouter(tags=["system"], dependencies=[Depends(deps.authorized)])
 Bus = Annotated[Client, Depends(deps.bus)]
 Current = Annotated[Settings, Depends(deps.settings)]
+Day = Annotated[str | None, Query(pattern=DAY_PATTERN, description="a UTC day, YYYY-MM-DD")]
 
 
 @router.get("/config", response_model=ApiConfig)
@@ -28,10 +29,28 @@ async def get_config(settings: Current) -> ApiConfig:
 
 @router.put("/config", response_model=ApiConfig)
 async def put_config(config: ApiConfig, settings: Current) -> ApiConfig:
-    """Replace the defaults (validated: a known model profile, 1 to 5 rounds, an absolute
-    artifact folder)."""
+    """Replace the defaults (validated: a known kind of model, 1 to 5 rounds, a threshold
+    from 0.5 to 1, seats that name known stages, roles and CIs)."""
     save_config(settings, config)
     return config
+
+
+@router.get("/config/effective", response_model=EffectiveConfig)
+async def effective_config(settings: Current) -> EffectiveConfig:
+    """What a run started now gets, stage by stage: each seat's CI and model and whether
+    the stage is consensus-free, from the platform's configuration and the defaults."""
+    return effective(settings, load_config(settings))
+
+
+@router.get("/usage")
+async def usage(
+    tekton: deps.Platform,
+    day: Day = None,
+) -> dict[str, Any]:
+    """Tokens and cost of every run by CI and by model (all time, or one UTC `day`),
+    from the Budget CI's ledger (or the usage stream when it is not running)."""
+    report: dict[str, Any] = msgspec.to_builtins(await tekton.usage(None, None, day))
+    return report
 
 
 @router.get("/system/checks")
@@ -44,7 +63,7 @@ async def checks(
 
 
 @router.get("/cis")
-async def cis(nc: Bus) -> list[dict[str, Any]]:
+async def cis(tekton: deps.Platform) -> list[dict[str, Any]]:
     """Rhetor's roster: every CI with its health, turns, failures, latency, tokens."""
-    entries: list[dict[str, Any]] = msgspec.to_builtins(await Tekton(nc).roster())
+    entries: list[dict[str, Any]] = msgspec.to_builtins(await tekton.roster())
     return entries
