@@ -16,7 +16,7 @@ from tekton_common.contract.debates import DebateRequest, SeatAnswer
 from tekton_common.contract.ids import check_id, check_run_id
 from tekton_common.contract.limits import DEFAULT_ROUNDS, DEFAULT_THRESHOLD
 from tekton_common.contract.runs import ForkRequest, RetryRequest, new_run_id
-from tekton_common.contract.seats import parse_seat, seats_for
+from tekton_common.contract.seats import overlay, parse_seat, seats_for
 from tekton_common.errors import ConfigError
 from tekton_common.settings import Settings
 
@@ -355,7 +355,7 @@ def run_debate(
             raise ConfigError(f"--role: {exc}") from None
         if other:
             raise ConfigError(f"--role {other[0]}: this debate's stage is {stage}")
-        roles, models = seats_for([*settings.seats, *(role or [])], stage)
+        roles, models = seats_for(overlay(settings.seats, role or []), stage)
         request = make(
             DebateRequest,
             prompt=question,

@@ -41,7 +41,7 @@ from tekton_common.contract.runs import (
     RunRequest,
     new_run_id,
 )
-from tekton_common.contract.seats import check_seats, seats_for
+from tekton_common.contract.seats import check_seats, overlay, seats_for
 from tekton_common.contract.workspaces import CheckSpec
 from tekton_common.errors import ConfigError
 from tekton_common.history import RunState, history_dsn, summarize
@@ -82,7 +82,7 @@ def dry_run(
         raise ConfigError(f"--role: {exc}") from None
     for stage in select(start, end):
         cast = dict(zip(ROLES, roles_of(stage), strict=True))
-        seated, on = seats_for([*settings.seats, *(seats or [])], stage)
+        seated, on = seats_for(overlay(settings.seats, seats or []), stage)
         cast.update(
             {role: ci if ci == HUMAN else CIId.from_str(ci).name for role, ci in seated.items()}
         )

@@ -92,21 +92,22 @@ def bearer(header: bytes, tokens: dict[str, str | None]) -> tuple[bool, str | No
     return False, None
 
 
-#: what a dashboard session cookie is derived from, with the token as the key
-_SESSION = b"tekton dashboard session v1"
+def session_value(token: str, expires: int) -> str:
+    """The dashboard's session cookie for `token`, good until `expires` (Unix seconds):
+    the expiry and a MAC of it keyed by the token (a cookie read off a disk is not the
+    token, it ends when it says, and a new token ends every session of the old one)."""
+    mac = hmac.new(token.encode(), f"tekton dashboard session v1|{expires}".encode(), "sha256")
+    return f"{expires}.{mac.hexdigest()}"
 
 
-def session_value(token: str) -> str:
-    """The dashboard's session cookie for `token`: derived from it (a cookie read off a
-    disk is not the token, and rotating the token ends its sessions)."""
-    return hmac.new(token.encode(), _SESSION, "sha256").hexdigest()
-
-
-def session(cookie: str, tokens: dict[str, str | None]) -> tuple[bool, str | None]:
-    """Whether a session cookie was made from one of `tokens` (in constant time), and
-    that token's name."""
+def session(cookie: str, tokens: dict[str, str | None], now: float) -> tuple[bool, str | None]:
+    """Whether a session cookie was made from one of `tokens` (in constant time) and has
+    not expired at `now`, and that token's name."""
+    expires, _, _mac = cookie.partition(".")
+    if not expires.isdigit() or int(expires) <= now:
+        return False, None
     for candidate, name in tokens.items():
-        if hmac.compare_digest(cookie.encode(), session_value(candidate).encode()):
+        if hmac.compare_digest(cookie.encode(), session_value(candidate, int(expires)).encode()):
             return True, name
     return False, None
 

@@ -114,7 +114,12 @@ def test_saved_seats_and_consensus_free_stages_reach_the_runs(api: httpx.Client)
         stages = {s["stage"]: s for s in now["stages"]}
         assert stages["plan"]["consensus_free"] and not stages["research"]["consensus_free"]
         seated = {seat["role"]: seat for seat in stages["research"]["seats"]}
-        assert seated["skeptic"] == {"role": "skeptic", "ci": "telos-ci", "model": "simulated"}
+        assert seated["skeptic"] == {
+            "role": "skeptic",
+            "ci": "telos-ci",
+            "model": "simulated",
+            "sits": True,
+        }
         assert seated["proponent"]["ci"] == "athena-ci"  # the stage's own cast
         run_id = api.post("/runs", json={"goal": "Saved seats", "to_stage": "research"}).json()[
             "run_id"
@@ -123,12 +128,15 @@ def test_saved_seats_and_consensus_free_stages_reach_the_runs(api: httpx.Client)
         assert {t["role"] for stage, t in turns if stage == "plan"} == {"proponent", "mediator"}
         research = {t["role"]: t["ci"] for stage, t in turns if stage == "research"}
         assert research["skeptic"] == "telos-ci"  # not the stage's own (nous)
-        # a run's own seats win over the saved ones, and its own consensus-free stages
-        body = {"goal": "Own seats", "to_stage": "plan", "consensus_free": []}
-        body["seats"] = ["plan:skeptic=sophia"]
+        assert [s["sits"] for s in stages["plan"]["seats"]] == [True, False, False, True]
+        # what a run's own seats say wins over the saved ones (a saved stage seat too), and
+        # its own consensus-free stages (none) over the saved ones
+        body = {"goal": "Own seats", "to_stage": "research", "consensus_free": []}
+        body["seats"] = ["skeptic=sophia"]
         run_id = api.post("/runs", json=body).json()["run_id"]
         turns = [(e["stage"], e["turn"]) for e in sse_events(api, run_id) if "turn" in e]
-        assert {t["ci"] for _, t in turns if t["role"] == "skeptic"} == {"sophia-ci"}
+        skeptics = {(stage, t["ci"]) for stage, t in turns if t["role"] == "skeptic"}
+        assert skeptics == {("plan", "sophia-ci"), ("research", "sophia-ci")}
         refused = api.put("/config", json={"seats": ["plan:skeptic=zorro"]})
         assert refused.status_code == 422 and "unknown CI 'zorro'" in refused.text
     finally:
@@ -282,13 +290,16 @@ def test_a_browser_signs_in_once_with_a_cookie_only_the_dashboard_may_change_wit
         # another site's form cannot sign a browser in: it cannot send the header
         assert client.post("/ui/session", json={"token": "tok-bob-2"}).status_code == 403
         wrong = client.post("/ui/session", json={"token": "tok-bob-3"}, headers=here)
-        assert wrong.status_code == 401 and "tekton_session" not in client.cookies
+        assert wrong.status_code == 401 and not client.cookies
         signed = client.post("/ui/session", json={"token": "tok-bob-2"}, headers=here)
         assert signed.status_code == 204, signed.text
         cookie = signed.headers["set-cookie"].lower()
+        assert cookie.startswith(f"tekton_session_{port}=")  # this API's, not another port's
         assert "httponly" in cookie and "samesite=strict" in cookie and "max-age=" in cookie
         assert "tok-bob-2" not in cookie  # derived from the token, not the token
         assert client.get("/runs").status_code == 200  # the cookie alone reads
+        basic = {"Authorization": "Basic cHJveHk6eA=="}  # a proxy's, not ours
+        assert client.get("/runs", headers=basic).status_code == 200
         assert client.get("/ui/session").json()["who"] == "bob"
         # a change by cookie needs the dashboard's header, from the same site
         url = f"/runs/{run_id}/decisions"
@@ -301,7 +312,7 @@ def test_a_browser_signs_in_once_with_a_cookie_only_the_dashboard_may_change_wit
         out = client.delete("/ui/session", headers=here)
         assert out.status_code == 204 and "max-age=0" in out.headers["set-cookie"].lower()
         client.cookies.clear()
-        client.cookies.set("tekton_session", "0" * 64)
+        client.cookies.set(f"tekton_session_{port}", f"{int(time.time()) + 60}.{'0' * 64}")
         assert client.get("/runs").status_code == 401  # not a session of any token
 
 
@@ -442,8 +453,16 @@ def test_dashboard_signs_in_once_and_opens_shared_links(
         WebDriverWait(browser, 20).until(
             lambda d: d.execute_script("return !!document.getElementById('session').offsetParent")
         )
-        # a link given with ?token= signs in, and the address loses the token at once
+        # a link may bring a token: the address loses it at once, and it signs in only when
+        # the person says so (a link from anywhere could carry someone else's)
         browser.get(f"{base}/ui/runs/{run_id}/stages/plan?token=tok-bob-2")
+        WebDriverWait(browser, 20).until(
+            lambda d: d.find_element(By.ID, "token").get_attribute("value") == "tok-bob-2"
+        )
+        assert browser.current_url == f"{base}/ui/runs/{run_id}/stages/plan"
+        assert "This link signs you in" in browser.find_element(By.ID, "session-label").text
+        assert browser.find_element(By.ID, "signed-in").get_attribute("hidden") is not None
+        browser.find_element(By.CSS_SELECTOR, "#session button").click()
         WebDriverWait(browser, 20).until(
             lambda d: "signed in as bob" in d.find_element(By.ID, "signed-in").text
         )

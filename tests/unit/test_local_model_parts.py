@@ -10,14 +10,15 @@ import msgspec
 import pytest
 
 from tekton_cli.fleet import local_wanted
-from tekton_common.contract.debates import PositionReply, reply_schema
+from tekton_common.contract.debates import ROLES, PositionReply, reply_schema
 from tekton_common.contract.runs import RunRequest
-from tekton_common.contract.seats import Seat, parse_seat, seats_for
+from tekton_common.contract.seats import MAX_SEATS, Seat, overlay, parse_seat, seats_for
 from tekton_common.errors import ConfigError
 from tekton_common.providers.grammar import narrowed
 from tekton_common.providers.local import CATALOG, Served, served, verify
 from tekton_common.providers.models import provider_kind
 from tekton_common.settings import load_settings
+from tekton_common.stages import STAGES
 
 
 def test_seat_grammar() -> None:
@@ -48,6 +49,24 @@ def test_a_stage_seat_wins_over_a_general_one_and_later_over_earlier() -> None:
         {"skeptic": "nous-ci"},
         {"skeptic": "local", "mediator": "legacy"},
     )
+
+
+def test_a_layer_of_seats_laid_over_another_wins_for_what_it_says() -> None:
+    saved = ["research:skeptic=telos@simulated", "plan:skeptic=human", "mediator=@premium"]
+    # a run's seat of no stage wins in every stage, over the saved stage seats too
+    assert seats_for(overlay(saved, ["skeptic=sophia"]), "research") == (
+        {"skeptic": "sophia-ci"},
+        {"skeptic": "simulated", "mediator": "premium"},
+    )
+    # only what it says: a model keeps the saved CI; a model on a person's seat is a CI's
+    assert seats_for(overlay(saved, ["skeptic=@local"]), "research")[0] == {"skeptic": "telos-ci"}
+    assert overlay(["plan:skeptic=human"], ["plan:skeptic=@local"]) == ["plan:skeptic=@local"]
+    assert overlay(["plan:skeptic=athena@local"], ["plan:skeptic=human"]) == ["plan:skeptic=human"]
+    # one seat per stage and role comes out: two full layers still fit one request
+    every = [f"{stage}:{role}=athena" for stage in STAGES for role in ROLES]
+    laid = overlay([*every, "skeptic=nous"], [f"{s}@local" for s in every])
+    assert len(laid) <= MAX_SEATS and "code:skeptic=athena-ci@local" in laid
+    msgspec.convert({"goal": "g", "seats": laid}, RunRequest)
 
 
 def test_a_run_request_refuses_a_bad_seat() -> None:

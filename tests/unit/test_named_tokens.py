@@ -54,12 +54,16 @@ def test_the_api_and_its_mcp_bridge_take_one_token_set(
     sock.close()
 
 
-def test_a_dashboard_session_is_derived_from_its_token_and_names_its_person() -> None:
+def test_a_dashboard_session_is_derived_from_its_token_and_ends_when_it_says() -> None:
     tokens = {"tok-a1": "alice", "tok-plain": None}
-    cookie = session_value("tok-a1")
-    assert "tok-a1" not in cookie and len(cookie) == 64
-    assert session(cookie, tokens) == (True, "alice")
-    assert session(session_value("tok-plain"), tokens) == (True, None)
-    assert session(session_value("tok-a2"), tokens) == (False, None)  # another token's
-    assert session("tok-a1", tokens) == (False, None)  # the token itself is not a session
-    assert session(cookie, {"tok-rotated": "alice"}) == (False, None)  # a new token ends it
+    now = 1_900_000_000
+    cookie = session_value("tok-a1", now + 60)
+    assert "tok-a1" not in cookie and cookie.startswith(f"{now + 60}.")
+    assert session(cookie, tokens, now) == (True, "alice")
+    assert session(session_value("tok-plain", now + 60), tokens, now) == (True, None)
+    assert session(session_value("tok-a2", now + 60), tokens, now) == (False, None)  # not ours
+    assert session(cookie, tokens, now + 61) == (False, None)  # expired
+    later = cookie.replace(f"{now + 60}.", f"{now + 9999}.")
+    assert session(later, tokens, now) == (False, None)  # an expiry moved on is not signed
+    assert session("tok-a1", tokens, now) == (False, None)  # the token itself is no session
+    assert session(cookie, {"tok-rotated": "alice"}, now) == (False, None)  # a new token

@@ -92,7 +92,6 @@ class Roster(msgspec.Struct, frozen=True, tag_field="type", tag="roster.v1"):
 
 
 #: a UTC day, ``YYYY-MM-DD``
-#: a UTC day, YYYY-MM-DD
 DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 Day = Annotated[str, msgspec.Meta(pattern=DAY_PATTERN)]
 

@@ -5,8 +5,10 @@ line (``--role``), configuration (``seats = [...]``) and the API (``seats``).
 model in the code stage's skeptic seat; ``mediator=apollo@premium`` makes Apollo on the
 premium profile every stage's mediator; ``skeptic=@local`` keeps the stage's CI and
 changes its model; ``plan:skeptic=human`` makes the seat a person's (``tekton answer``).
-A seat that names a stage wins over one that does not; later seats
-win over earlier ones (a run's own over the configuration's).
+Within one list, a seat that names a stage wins over one that does not, and a later
+seat over an earlier one. Layers (the configuration's, then the API's saved ones, then
+a run's own) are laid one over the other by `overlay`: what an upper layer says of a
+role wins in every stage it covers, whether or not the lower one named a stage.
 """
 
 from __future__ import annotations
@@ -90,3 +92,37 @@ def seats_for(seats: list[str], stage: str) -> tuple[dict[str, str], dict[str, s
         if seat.model:
             models[seat.role] = seat.model
     return roles, models
+
+
+def overlay(lower: list[str], upper: list[str]) -> list[str]:
+    """The seats of `upper` laid over those of `lower`: each attribute (CI, model) an
+    upper seat sets wins over the lower seats of its role in the stages it covers (an
+    upper seat of no stage covers them all). One seat per stage and role comes out, so
+    the result never holds more than the 40 a request may carry."""
+    merged: dict[tuple[str | None, str], list[str | None]] = {}
+
+    def put(seat: Seat) -> None:
+        held = merged.setdefault((seat.stage, seat.role), [None, None])
+        if seat.ci:
+            held[0] = seat.ci
+        if seat.ci == HUMAN:
+            held[1] = None  # a person's seat takes no model
+        elif seat.model:
+            held[1] = seat.model
+            if held[0] == HUMAN:
+                held[0] = None  # a model for a person's seat: the stage's CI on it
+
+    for seat in map(parse_seat, lower):
+        put(seat)
+    for seat in map(parse_seat, upper):
+        if seat.stage is None:  # it covers every stage: the lower stage seats give way
+            for (stage, role), held in merged.items():
+                if stage is not None and role == seat.role:
+                    held[0] = None if seat.ci else held[0]
+                    held[1] = None if seat.model or seat.ci == HUMAN else held[1]
+        put(seat)
+    return [
+        str(Seat(role=role, ci=ci, model=model, stage=stage))
+        for (stage, role), (ci, model) in merged.items()
+        if ci or model
+    ]

@@ -47,6 +47,12 @@ def problem(status: int, detail: str, headers: Mapping[str, str] | None = None) 
 
 #: the dashboard's files are asked again (cheaply, by ETag) so an upgrade is seen at once
 REVALIDATE = {"Cache-Control": "no-cache"}
+#: the page runs its own files only, talks to this API only, and is framed by no one
+PAGE = {
+    **REVALIDATE,
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'",
+}
 
 
 class Revalidated(StaticFiles):
@@ -155,7 +161,7 @@ def create_app(settings: Settings, dsn: str | None) -> FastAPI:
     @app.get("/ui/runs/{run_id}/stages/{stage}", include_in_schema=False)
     @app.get("/ui/runs/{run_id}/artifacts/{name}", include_in_schema=False)
     async def dashboard() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers=REVALIDATE)
+        return FileResponse(STATIC / "index.html", headers=PAGE)
 
     app.mount("/ui/static", Revalidated(directory=STATIC), name="static")
 

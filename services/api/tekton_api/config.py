@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from tekton_common.catalog import CIId
-from tekton_common.contract.debates import ROLES
+from tekton_common.catalog import CIId, get_ci
+from tekton_common.contract.debates import HUMAN, ROLES
 from tekton_common.contract.limits import DEFAULT_ROUNDS, DEFAULT_THRESHOLD, ROUNDS, THRESHOLD
-from tekton_common.contract.seats import MAX_SEATS, SEAT_PATTERN, check_seats, seats_for
+from tekton_common.contract.seats import MAX_SEATS, SEAT_PATTERN, check_seats, overlay, seats_for
 from tekton_common.errors import ConfigError
+from tekton_common.providers.select import choose_model
 from tekton_common.settings import Settings
 from tekton_common.stages import DIAMOND, Stage, roles_of
 
@@ -24,7 +25,15 @@ MODELS = (
 MODELS_HELP = "simulated, primary, premium, legacy, local, local:NAME, claude-…, openai:…"
 
 
-SeatField = Annotated[str, Field(pattern=SEAT_PATTERN, max_length=300)]
+def _parsed(seats: list[str]) -> list[str]:
+    check_seats(seats)  # an unknown CI, role or stage names itself (a 422)
+    return seats
+
+
+#: seats as text, each one checked: its CI, role and stage known
+SeatList = Annotated[
+    list[Annotated[str, Field(pattern=SEAT_PATTERN, max_length=300)]], AfterValidator(_parsed)
+]
 
 
 class ApiConfig(BaseModel):
@@ -53,7 +62,7 @@ class ApiConfig(BaseModel):
         le=THRESHOLD[1],
         description="confidence-weighted accept share that ends a debate early",
     )
-    seats: list[SeatField] = Field(
+    seats: SeatList = Field(
         default_factory=list,
         max_length=MAX_SEATS,
         description="who sits in a seat and on which model, [STAGE:]ROLE=CI[@MODEL] "
@@ -66,19 +75,17 @@ class ApiConfig(BaseModel):
         "(when a run names none)",
     )
 
-    @field_validator("seats")
-    @classmethod
-    def _seats_parse(cls, seats: list[str]) -> list[str]:
-        check_seats(seats)  # an unknown CI, role or stage names itself
-        return seats
-
 
 class SeatNow(BaseModel):
     """Who sits a seat of a stage for a run started now, and on which model."""
 
     role: str
     ci: str
-    model: str | None = Field(description="the seat's model, else the run's; None: the CI's own")
+    model: str | None = Field(description="the model its turns go to (None: a person's seat)")
+    sits: bool = Field(
+        description="whether it takes a turn (a consensus-free stage's "
+        "skeptic and pragmatist do not)"
+    )
 
 
 class StageNow(BaseModel):
@@ -91,9 +98,12 @@ class StageNow(BaseModel):
 
 class EffectiveConfig(BaseModel):
     """What a run started here now would use, stage by stage: the saved defaults over
-    the platform's configuration (its seats first, then these)."""
+    the platform's configuration (its seats, then these)."""
 
-    model: str | None = Field(description="the run's model; None: each CI's own")
+    model: str | None = Field(
+        description="the model every turn is asked on; None: each "
+        "seat's own (its seat's, its stage's or its CI's)"
+    )
     max_rounds: int
     threshold: float
     stages: list[StageNow]
@@ -101,22 +111,28 @@ class EffectiveConfig(BaseModel):
 
 def effective(settings: Settings, config: ApiConfig) -> EffectiveConfig:
     """The values a run started now gets: the configuration's seats, then the saved
-    ones, over each stage's own cast."""
-    model = config.model or settings.model
+    ones, over each stage's own cast; each seat's model chosen as its CI will choose it
+    (the seat's, the run's, the CI's configuration, the stage's profile, its kind's)."""
     stages = []
     for stage in DIAMOND:
-        roles, models = seats_for([*settings.seats, *config.seats], stage)
-        cast = {
-            role: str(CIId.from_str(ci)) for role, ci in zip(ROLES, roles_of(stage), strict=True)
-        }
-        seats = [
-            SeatNow(role=role, ci=roles.get(role, ci), model=models.get(role, model))
-            for role, ci in cast.items()
-        ]
+        roles, models = seats_for(overlay(settings.seats, config.seats), stage)
         free = stage in config.consensus_free
+        seats = []
+        for role, default in zip(ROLES, roles_of(stage), strict=True):
+            ci = roles.get(role) or str(CIId.from_str(default))
+            model = (
+                None
+                if ci == HUMAN
+                else choose_model(get_ci(ci), settings, stage, models.get(role) or config.model)
+            )
+            sits = not free or role in ("proponent", "mediator")
+            seats.append(SeatNow(role=role, ci=ci, model=model, sits=sits))
         stages.append(StageNow(stage=stage, consensus_free=free, seats=seats))  # type: ignore[arg-type]
     return EffectiveConfig(
-        model=model, max_rounds=config.max_rounds, threshold=config.threshold, stages=stages
+        model=config.model or settings.model,
+        max_rounds=config.max_rounds,
+        threshold=config.threshold,
+        stages=stages,
     )
 
 

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from tekton_api import deps
 from tekton_api.models import SeatAnswerIn
-from tekton_api.runs import Platform
 from tekton_common.contract.codec import make
 from tekton_common.contract.debates import SeatAnswer
 from tekton_common.contract.ids import ID_CHARS, MAX_ID
@@ -22,7 +21,7 @@ DebateIdPath = Annotated[
 
 @router.post("/{debate_id}/answers", status_code=201)
 async def answer(
-    debate_id: DebateIdPath, said: SeatAnswerIn, tekton: Platform, request: Request
+    debate_id: DebateIdPath, said: SeatAnswerIn, tekton: deps.Platform, request: Request
 ) -> dict[str, Any]:
     """Answer for the person's seat a debate waits at (`--role ROLE=human`): a
     debater's position or the mediator's outcome, held to the schema a CI's is (400

@@ -3,6 +3,7 @@ bearer-token check."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,8 +14,6 @@ from tekton_common.errors import ForbiddenError, ProtocolError, UnauthorizedErro
 from tekton_common.secrets import bearer, session
 from tekton_common.settings import Settings
 
-#: the dashboard's session cookie (POST /ui/session sets it)
-COOKIE = "tekton_session"
 #: the header a request signed in by cookie must carry to change anything: a page of
 #: another site cannot send it without the API's consent (CORS), a forged form not at all
 DASHBOARD_HEADER = "x-tekton-dashboard"
@@ -54,30 +53,46 @@ def history(request: Request) -> str | None:
     return dsn
 
 
+def cookie_name(request: Request) -> str:
+    """The dashboard's session cookie of this API: cookies do not tell ports apart, so
+    two APIs (or another server) on one host keep theirs apart by name."""
+    current: Settings = request.app.state.settings
+    return f"tekton_session_{current.api_port}"
+
+
+def credentials(request: Request) -> tuple[bool, str | None, bool]:
+    """Whether the request is signed in (a bearer token, else the dashboard's session
+    cookie), as whom (a named token's name), and whether by the cookie."""
+    tokens: dict[str, str | None] = request.app.state.tokens
+    header = request.headers.get("authorization", "")
+    if header.startswith("Bearer "):  # another scheme (a proxy's Basic) is not ours
+        return (*bearer(header.encode(), tokens), False)
+    cookie = request.cookies.get(cookie_name(request))
+    if cookie is not None:
+        return (*session(cookie, tokens, time.time()), True)
+    return False, None, False
+
+
 async def authorized(request: Request) -> None:
     """With TEKTON_API_TOKEN or TEKTON_API_TOKENS set, `Authorization: Bearer <token>`
     is required, or the dashboard's session cookie (and, to change anything, the
     dashboard's header from the same site); a named token's name is who sends the
     request (`request.state.who`)."""
-    tokens: dict[str, str | None] = request.app.state.tokens
     request.state.who = None
-    if not tokens:
+    if not request.app.state.tokens:
         return
-    header = request.headers.get("authorization")
-    cookie = request.cookies.get(COOKIE)
-    if header is None and cookie is not None:
-        ok, request.state.who = session(cookie, tokens)
-        if not ok:
-            raise UnauthorizedError("the dashboard session has ended: sign in again")
-        if request.method not in SAFE and not from_the_dashboard(request):
-            raise ForbiddenError(
-                f"a change signed in by cookie comes from the dashboard itself "
-                f"(the {DASHBOARD_HEADER} header, same site); scripts send the bearer token"
-            )
-        return
-    ok, request.state.who = bearer((header or "").encode(), tokens)
+    ok, request.state.who, by_cookie = credentials(request)
     if not ok:
-        raise UnauthorizedError("a bearer token is required")
+        raise UnauthorizedError(
+            "the dashboard session has ended: sign in again"
+            if by_cookie
+            else "a bearer token is required"
+        )
+    if by_cookie and request.method not in SAFE and not from_the_dashboard(request):
+        raise ForbiddenError(
+            f"a change signed in by cookie comes from the dashboard itself "
+            f"(the {DASHBOARD_HEADER} header, same site); scripts send the bearer token"
+        )
 
 
 def who(request: Request) -> str | None:

@@ -6,11 +6,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tekton_api.config import MODELS_HELP
+from tekton_api.config import MODELS_HELP, SeatList
 from tekton_common.contract.ids import ID_CHARS, MAX_PERSON, MAX_RUN_ID, PERSON_PATTERN
 from tekton_common.contract.limits import MAX_GOAL, MAX_MODEL, ROUNDS, THRESHOLD
 from tekton_common.contract.runs import APPROVAL_TIMEOUT
-from tekton_common.contract.seats import MAX_SEATS, SEAT_PATTERN
+from tekton_common.contract.seats import MAX_SEATS
 from tekton_common.contract.workspaces import REPO_URL_PATTERN
 from tekton_common.stages import Stage
 
@@ -113,7 +113,7 @@ class RunCreate(BaseModel):
         le=APPROVAL_TIMEOUT[1],
         description="seconds a gate waits for its decision before the run is blocked",
     )
-    seats: list[Annotated[str, Field(pattern=SEAT_PATTERN, max_length=300)]] = Field(
+    seats: SeatList = Field(
         default_factory=list,
         max_length=MAX_SEATS,
         description="who sits in a seat and on which model: [STAGE:]ROLE=CI[@MODEL] "

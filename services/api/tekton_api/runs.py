@@ -28,6 +28,7 @@ from tekton_common.contract.runs import (
     RunRequest,
     new_run_id,
 )
+from tekton_common.contract.seats import overlay
 from tekton_common.errors import NotFoundError, ProtocolError
 from tekton_common.rundiff import compare
 from tekton_common.settings import Settings
@@ -41,9 +42,6 @@ Bus = Annotated[Client, Depends(deps.bus)]
 RunIdPath = Annotated[
     str, Path(pattern=f"^[{ID_CHARS}]+$", max_length=MAX_RUN_ID, description="a run id")
 ]
-
-
-Platform = deps.Platform
 
 
 #: the events that change a run's row in the runs list (its status, stages done, cost)
@@ -66,7 +64,7 @@ def artifact_events(events: list[AnyRunEvent]) -> list[ArtifactCreated]:
 
 @router.post("", status_code=201, response_model=RunStarted)
 async def start_run(
-    ask: RunCreate, tekton: Platform, settings: Annotated[Settings, Depends(deps.settings)]
+    ask: RunCreate, tekton: deps.Platform, settings: Annotated[Settings, Depends(deps.settings)]
 ) -> dict[str, Any]:
     """Start a run in the stages service; it goes on whoever watches. What it does not
     say comes from /config (its seats after the saved ones). With `fork_of` and
@@ -93,7 +91,7 @@ async def start_run(
             if ask.consensus_free is None
             else ask.consensus_free,
             model=ask.model or config.model,
-            seats=[*config.seats, *ask.seats],
+            seats=overlay(config.seats, ask.seats),
             approve=ask.approve,
             approval_timeout=ask.approval_timeout,
             max_rounds=config.max_rounds if ask.max_rounds is None else ask.max_rounds,
@@ -121,7 +119,7 @@ async def start_run(
     },
 )
 async def upload_workspace(
-    request: Request, tekton: Platform, settings: Annotated[Settings, Depends(deps.settings)]
+    request: Request, tekton: deps.Platform, settings: Annotated[Settings, Depends(deps.settings)]
 ) -> dict[str, Any]:
     """Upload a repository for a run: the body is a git bundle (``git bundle create f
     --all``) or a gzipped tar of a folder. Start the run with the run id and workspace
@@ -147,7 +145,7 @@ async def upload_workspace(
 
 @router.get("")
 async def runs(
-    tekton: Platform, dsn: Annotated[str | None, Depends(deps.history)]
+    tekton: deps.Platform, dsn: Annotated[str | None, Depends(deps.history)]
 ) -> list[dict[str, Any]]:
     """Every run, oldest first (from PostgreSQL when reachable, with runs not yet recorded
     from the event log)."""
@@ -157,7 +155,7 @@ async def runs(
 
 @router.post("/{run_id}/decisions", status_code=201)
 async def decide(
-    run_id: RunIdPath, ask: DecisionIn, tekton: Platform, request: Request
+    run_id: RunIdPath, ask: DecisionIn, tekton: deps.Platform, request: Request
 ) -> dict[str, Any]:
     """Approve, reject or edit the gate a paused run waits at; the run goes on (or ends,
     rejected). The same decision id twice is one decision (`repeated`); a different
@@ -171,7 +169,7 @@ async def decide(
 
 
 @router.post("/{run_id}/retry", status_code=201, response_model=RunStarted)
-async def retry(run_id: RunIdPath, ask: RetryIn, tekton: Platform) -> dict[str, Any]:
+async def retry(run_id: RunIdPath, ask: RetryIn, tekton: deps.Platform) -> dict[str, Any]:
     """Run a failed run's blocked stage again (told why it was blocked; another model,
     threshold or rounds when given) and go on; 400 when the run has not failed."""
     fields = ask.model_dump(exclude_none=True)
@@ -180,7 +178,7 @@ async def retry(run_id: RunIdPath, ask: RetryIn, tekton: Platform) -> dict[str, 
 
 
 @router.get("/{run_id}/diff/{other}")
-async def diff(run_id: RunIdPath, other: RunIdPath, tekton: Platform) -> dict[str, Any]:
+async def diff(run_id: RunIdPath, other: RunIdPath, tekton: deps.Platform) -> dict[str, Any]:
     """Run `run_id` against run `other`, stage by stage: status, reuse, tokens, cost,
     duration, the last round's votes, models, checks, the artifacts' JSON differences
     and, for a change, the diff of the two diffs."""
@@ -189,7 +187,7 @@ async def diff(run_id: RunIdPath, other: RunIdPath, tekton: Platform) -> dict[st
 
 
 @router.get("/{run_id}")
-async def run(run_id: RunIdPath, tekton: Platform) -> dict[str, Any]:
+async def run(run_id: RunIdPath, tekton: deps.Platform) -> dict[str, Any]:
     """One run's state."""
     state: dict[str, Any] = msgspec.to_builtins(await tekton.state(run_id))
     return state
@@ -200,7 +198,7 @@ async def run(run_id: RunIdPath, tekton: Platform) -> dict[str, Any]:
     response_class=EventSourceResponse,
     responses={200: {"description": "the events", "content": {"text/event-stream": {}}}},
 )
-async def run_events(run_id: RunIdPath, tekton: Platform) -> EventSourceResponse:
+async def run_events(run_id: RunIdPath, tekton: deps.Platform) -> EventSourceResponse:
     """The run's events as Server-Sent Events: every stored one, then live ones until the
     run finishes or fails (event name: the event type; id: its seq)."""
     await tekton.events(run_id)  # 404 at once for no such run
@@ -217,7 +215,7 @@ async def run_events(run_id: RunIdPath, tekton: Platform) -> EventSourceResponse
     response_class=EventSourceResponse,
     responses={200: {"description": "the events", "content": {"text/event-stream": {}}}},
 )
-async def all_events(tekton: Platform) -> EventSourceResponse:
+async def all_events(tekton: deps.Platform) -> EventSourceResponse:
     """Every run's events that change its row in the runs list (started, a stage done,
     blocked or awaiting a decision, a decision, finished, failed), from now on, as
     Server-Sent Events (event name: the event type). The dashboard follows it to name the
@@ -232,7 +230,7 @@ async def all_events(tekton: Platform) -> EventSourceResponse:
 
 
 @router.get("/{run_id}/artifacts")
-async def artifacts(run_id: RunIdPath, tekton: Platform) -> list[dict[str, Any]]:
+async def artifacts(run_id: RunIdPath, tekton: deps.Platform) -> list[dict[str, Any]]:
     """The run's artifacts: stage, name and content."""
     return [
         {"stage": e.stage, "name": e.name, "artifact": e.artifact}
@@ -249,7 +247,7 @@ async def artifacts(run_id: RunIdPath, tekton: Platform) -> list[dict[str, Any]]
         }
     },
 )
-async def artifact(run_id: RunIdPath, name: str, tekton: Platform) -> Any:
+async def artifact(run_id: RunIdPath, name: str, tekton: deps.Platform) -> Any:
     """One artifact by name (plan.json, …); diff.patch is the code stage's diff as text."""
     for event in artifact_events(await tekton.events(run_id)):
         if event.name == name:

@@ -3,12 +3,14 @@ link to a run opens in a browser signed in before (scripts keep sending the toke
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from tekton_api.deps import COOKIE, DASHBOARD_HEADER, from_the_dashboard
+from tekton_api.deps import DASHBOARD_HEADER, cookie_name, credentials, from_the_dashboard
 from tekton_common.errors import ForbiddenError, UnauthorizedError
-from tekton_common.secrets import bearer, session, session_value
+from tekton_common.secrets import bearer, session_value
 
 router = APIRouter(prefix="/ui/session", tags=["dashboard"])
 #: how long a browser stays signed in
@@ -48,23 +50,16 @@ def dashboard_only(request: Request) -> None:
 @router.get("", response_model=SessionState)
 async def current(request: Request) -> SessionState:
     """Whether this browser is signed in (the cookie, or a bearer token sent)."""
-    tokens = tokens_of(request)
-    if not tokens:
+    if not tokens_of(request):
         return SessionState(required=False, signed_in=True)
-    header, cookie = request.headers.get("authorization"), request.cookies.get(COOKIE)
-    if header is not None:
-        ok, who = bearer(header.encode(), tokens)
-    elif cookie is not None:
-        ok, who = session(cookie, tokens)
-    else:
-        ok, who = False, None
+    ok, who, _by_cookie = credentials(request)
     return SessionState(required=True, signed_in=ok, who=who)
 
 
 @router.post("", status_code=204, dependencies=[Depends(dashboard_only)])
 async def sign_in(ask: SignIn, request: Request) -> Response:
     """Sign this browser in: with one of the API's tokens, a session cookie (HTTP-only,
-    same-site strict, kept 30 days; derived from the token, so a new token ends it)."""
+    same-site strict, good for 30 days; derived from the token, so a new token ends it)."""
     tokens = tokens_of(request)
     done = Response(status_code=204)
     if not tokens:
@@ -73,8 +68,8 @@ async def sign_in(ask: SignIn, request: Request) -> Response:
     if not ok:
         raise UnauthorizedError("that is not a token of this API")
     done.set_cookie(
-        COOKIE,
-        session_value(ask.token),
+        cookie_name(request),
+        session_value(ask.token, int(time.time()) + MAX_AGE_S),
         max_age=MAX_AGE_S,
         path="/",
         httponly=True,
@@ -85,8 +80,9 @@ async def sign_in(ask: SignIn, request: Request) -> Response:
 
 
 @router.delete("", status_code=204, dependencies=[Depends(dashboard_only)])
-async def sign_out() -> Response:
-    """Sign this browser out (its cookie removed)."""
+async def sign_out(request: Request) -> Response:
+    """Sign this browser out (its cookie removed; a copy of it elsewhere ends when it
+    expires, or with the token)."""
     done = Response(status_code=204)
-    done.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    done.delete_cookie(cookie_name(request), path="/", httponly=True, samesite="strict")
     return done

@@ -23,7 +23,8 @@ Day = Annotated[str | None, Query(pattern=DAY_PATTERN, description="a UTC day, Y
 
 @router.get("/config", response_model=ApiConfig)
 async def get_config(settings: Current) -> ApiConfig:
-    """Defaults for runs started here: model profile, rounds, artifact folder."""
+    """Defaults for runs started here: model, rounds, threshold, seats, consensus-free
+    stages."""
     return load_config(settings)
 
 

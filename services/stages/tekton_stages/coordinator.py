@@ -62,7 +62,7 @@ from tekton_common.contract.runs import (
     StageRequest,
 )
 from tekton_common.contract.schemas import JsonObject
-from tekton_common.contract.seats import seats_for
+from tekton_common.contract.seats import overlay, seats_for
 from tekton_common.contract.workspaces import WorkspaceRef
 from tekton_common.errors import ConflictError, NotFoundError, ProtocolError, TektonError
 from tekton_common.runlog import RUNS_STREAM, EventLog, read_events, run_ids, run_subject
@@ -652,7 +652,7 @@ class Coordinator:
     ) -> StageOutcome:
         debate_id = f"{request.run_id}-{stage}-{log.seq}"
         await log.emit(StageStarted(stage=stage, debate_id=debate_id))
-        roles, models = seats_for([*self.settings.seats, *request.seats], stage)
+        roles, models = seats_for(overlay(self.settings.seats, request.seats), stage)
         ask = StageRequest(
             run_id=request.run_id,
             stage=stage,  # type: ignore[arg-type]

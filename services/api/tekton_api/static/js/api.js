@@ -1,5 +1,5 @@
 // the API: JSON requests, Server-Sent Events read from a fetch, and signing in. A browser
-// signs in once (a token typed, or given once as ?token=…) and keeps an HTTP-only session
+// signs in once (a token typed, or brought by a link as ?token=…) and keeps an HTTP-only session
 // cookie, so a shared link opens signed in; every request says it comes from this page
 // (the API refuses a change by cookie without it: another site cannot send it).
 import {$, el} from "./dom.js";
@@ -18,14 +18,15 @@ const sendJson = (method) => (path, body) => api(path, {method, body: JSON.strin
 export const post = sendJson("POST");
 export const put = sendJson("PUT");
 
-// each event of a Server-Sent Events stream, parsed, until it ends; a reply that is not
-// a stream is an Error with the API's detail
-export async function readEvents(path, signal, onEvent) {
+// each event of a Server-Sent Events stream, parsed, until it ends (`onOpen` once it is
+// open); a reply that is not a stream is an Error with the API's detail
+export async function readEvents(path, signal, onEvent, onOpen = () => {}) {
   const reply = await fetch(path, {headers: FROM_HERE, signal});
   if (!reply.ok) {
     if (reply.status === 401) askToSignIn();
     throw new Error((await reply.json().catch(() => ({}))).detail || reply.statusText);
   }
+  onOpen();
   const reader = reply.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   for (;;) {
@@ -64,18 +65,18 @@ async function showSession() {
     }});
     $("signed-in").replaceChildren(`signed in${now.who ? ` as ${now.who}` : ""} · `, out);
   }
+  return now;
 }
 
-// before anything else asks: a token in the address (taken out of it at once, so a copied
-// link never carries it) or one an older page kept in local storage becomes the session
+// before anything else asks: a token an older page kept in local storage becomes the
+// session; a token in a link (taken out of the address at once, so a copied link never
+// carries it) fills the sign-in box, and signs in only when the person says so: a link
+// from anywhere could carry someone else's token
 export async function startSession() {
   const given = new URLSearchParams(location.search).get("token");
-  if (given) history.replaceState(null, "", location.pathname);
+  if (given) history.replaceState(null, "", location.pathname + location.hash);
   const kept = localStorage.getItem("tekton-token");
   localStorage.removeItem("tekton-token");
-  for (const token of [given, kept]) {
-    if (token) await post("/ui/session", {token}).catch(() => {});
-  }
   $("session").addEventListener("submit", async (e) => {
     e.preventDefault();
     $("session-error").textContent = "";
@@ -85,5 +86,14 @@ export async function startSession() {
       await showSession();
     } catch (err) { $("session-error").textContent = err.message; }
   });
-  await showSession().catch(() => {});
+  let now = await showSession().catch(() => null);
+  if (kept && now && now.required && !now.signed_in) {
+    await signIn(kept).catch(() => {});
+    now = await showSession().catch(() => null);
+  }
+  if (given && now && now.required) {
+    $("session-label").textContent = now.signed_in ? "This link signs you in with another token:" : "This link signs you in:";
+    $("token").value = given;
+    $("session").hidden = false;
+  }
 }

@@ -7,26 +7,39 @@ import {setConfigThreshold} from "./debate.js";
 
 const cell = (stage, role) => $(`seat-${stage}-${role}`);
 
+// a saved seat's CI and model, merged by stage and role as the platform merges them (a
+// later one's CI or model over an earlier one's)
+function ownSeats(seats) {
+  const own = new Map(), general = [];
+  for (const seat of seats) {
+    const found = seat.match(/^(?:([a-z_]+):)?([a-z]+)=([^@]*)(?:@(.+))?$/);
+    if (!found || !found[1]) { general.push(seat); continue; }
+    const key = `${found[1]}:${found[2]}`, held = own.get(key) || {ci: "", model: ""};
+    if (found[3]) held.ci = found[3];
+    if (found[3] === "human") held.model = "";
+    else if (found[4]) { held.model = found[4]; if (held.ci === "human") held.ci = ""; }
+    own.set(key, held);
+  }
+  return {general, own};
+}
+
 // one row per stage: its switch, and an input per seat with its effective value beneath
 function drawStages(config, now) {
-  const own = new Map();  // "stage:role" → what this configuration seats there
-  const general = [];
-  for (const seat of config.seats) {
-    const found = seat.match(/^(?:([a-z_]+):)?([a-z]+)=(.*)$/);
-    if (found && found[1]) own.set(`${found[1]}:${found[2]}`, found[3]);
-    else general.push(seat);
-  }
+  const {general, own} = ownSeats(config.seats);
   $("cfg-seats").value = general.join(", ");
+  $("cfg-now").textContent = `A run started now: ${now.model ? `every turn on ${now.model}` : "each seat on its own model"}, `
+    + `${now.max_rounds} round${now.max_rounds === 1 ? "" : "s"}, threshold ${now.threshold.toFixed(2)}.`;
   $("cfg-stages").replaceChildren(...now.stages.map((s) => el("tr", {},
     el("td", {textContent: s.stage}),
     el("td", {}, el("input", {type: "checkbox", className: "free", value: s.stage, checked: config.consensus_free.includes(s.stage),
       ariaLabel: `${s.stage} is consensus-free`})),
     ...ROLES.map((role) => {
-      const seat = s.seats.find((x) => x.role === role);
-      return el("td", {}, el("input", {type: "text", id: `seat-${s.stage}-${role}`, value: own.get(`${s.stage}:${role}`) || "",
-        ariaLabel: `${s.stage} ${role}`}),
-      el("span", {className: "now", textContent: `${seat.ci}${seat.model ? ` · ${seat.model}` : ""}`,
-        title: `a run started now: ${seat.ci} on ${seat.model || "its own model"}`}));
+      const seat = s.seats.find((x) => x.role === role), held = own.get(`${s.stage}:${role}`);
+      const said = `${seat.ci}${seat.model ? ` · ${seat.model}` : ""}${seat.sits ? "" : " (no turn)"}`;
+      return el("td", {}, el("input", {type: "text", id: `seat-${s.stage}-${role}`,
+        value: held ? `${held.ci}${held.model ? `@${held.model}` : ""}` : "", ariaLabel: `${s.stage} ${role}`}),
+      el("span", {className: `now${seat.sits ? "" : " idle"}`, textContent: said,
+        title: seat.model ? `a run started now: ${seat.ci} on ${seat.model}` : "a person's seat"}));
     }))));
 }
 

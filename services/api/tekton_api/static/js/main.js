@@ -2,7 +2,7 @@
 import {api, startSession} from "./api.js";
 import {$, STAGES, el, go} from "./dom.js";
 import {loadConfig, wireConfig} from "./config.js";
-import {focus, followed, watch} from "./run.js";
+import {focus, followed, leave, watch} from "./run.js";
 import {followRuns, refreshRuns, refreshSpend, wireRuns} from "./runs.js";
 import {draw, running} from "./timeline.js";
 
@@ -13,8 +13,8 @@ function fillStages() {
   }
   for (const [box, name] of [[$("free"), "free"], [$("gates"), "gate"]]) {
     for (const stage of STAGES) {
-      box.append(el("label", {style: "display:inline; margin-right:.6rem"},
-        el("input", {type: "checkbox", value: stage, name}), ` ${stage}`));
+      box.append(el("label", {className: "inline"},
+        el("input", {type: "checkbox", value: stage, name, onchange: name === "free" ? () => { $("free-own").checked = true; } : null}), ` ${stage}`));
     }
   }
 }
@@ -22,7 +22,7 @@ function fillStages() {
 // /ui/runs/<id>[/stages/<stage>|/artifacts/<name>]
 function route() {
   const found = location.pathname.match(/^\/ui\/runs\/([^/]+)(?:\/(stages|artifacts)\/([^/]+))?\/?$/);
-  if (!found) return;
+  if (!found) { leave(); return; }
   const [, runId, kind, name] = found.map((part) => part && decodeURIComponent(part));
   if (followed() !== runId) watch(runId);
   focus(kind, name);
@@ -47,12 +47,13 @@ function wireLaunch() {
     e.preventDefault();
     $("launch-error").textContent = "";
     const free = [...document.querySelectorAll("input[name=free]:checked")].map((c) => c.value);
+    const own = $("free-own").checked;  // else the configuration's consensus-free stages
     const body = {
       goal: $("goal").value,
       repo_url: $("repo").value || null,
       from_stage: $("from").value || null,
       to_stage: $("to").value || null,
-      consensus_free: free.length ? free : null,  // none ticked: the configuration's
+      consensus_free: own ? free : null,
       approve: [...document.querySelectorAll("input[name=gate]:checked")].map((c) => c.value),
       seats: $("seats").value.split(",").map((s) => s.trim()).filter(Boolean),
       model: $("model").value || null,
@@ -90,7 +91,9 @@ window.addEventListener("tekton:signed-in", () => { if (followed()) watch(follow
 await startSession();
 load();
 followRuns();
-// the checks and the roster stay current while the page is open
+// the checks and the roster stay current while the page is open; the runs list too, should
+// the feed have missed something
 setInterval(refreshHealth, 10000);
+setInterval(() => refreshRuns().catch(() => {}), 30000);
 // a running stage's bar grows with the clock
 setInterval(() => { if (running()) draw(); }, 500);

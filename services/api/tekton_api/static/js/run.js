@@ -2,7 +2,7 @@
 // per stage with its turns, debate, checks and artifacts, and the forms a person answers
 // a seat or decides a gate with. A stage's address shows that stage alone.
 import {post, readEvents} from "./api.js";
-import {$, el, link} from "./dom.js";
+import {$, STAGES, el, link} from "./dom.js";
 import {debateEvent, resetDebates} from "./debate.js";
 import {refreshRuns} from "./runs.js";
 import {chartEvent, resetChart, showOnly} from "./timeline.js";
@@ -14,6 +14,22 @@ const made = new Map();  // stage → the name of its artifact
 
 export const followed = () => following && following.runId;
 
+// an address that is not a run's: no run followed, nothing focused
+export function leave() {
+  if (following) following.abort.abort();
+  following = null;
+  wanted = null;
+  document.body.removeAttribute("data-stage");
+  showOnly(null);
+  $("stage-nav").hidden = true;
+  $("run-title").textContent = "No run selected";
+  $("run-status").textContent = "";
+  resetChart();
+  $("timeline").replaceChildren();
+  $("change").replaceChildren();
+  clearArtifact();
+}
+
 // what the address names in the run: a stage (its page) or an artifact
 export function focus(kind, name) {
   wanted = kind === "stages" ? name : null;
@@ -22,7 +38,9 @@ export function focus(kind, name) {
   showOnly(wanted);
   const nav = $("stage-nav");
   nav.hidden = !wanted;
-  nav.replaceChildren(...(wanted ? [`stage ${wanted} · `, link(`/ui/runs/${following.runId}`, "the whole run")] : []));
+  const known = !wanted || STAGES.includes(wanted);
+  nav.replaceChildren(...(wanted ? [known ? `stage ${wanted} · ` : `no stage ${wanted} in the pipeline · `,
+    link(`/ui/runs/${following.runId}`, "the whole run")] : []));
   markWanted();
   if (kind === "artifacts") openArtifact(following.runId, name).catch((e) => { $("artifact-view").textContent = e.message; });
   else if (wanted && made.has(wanted)) openArtifact(following.runId, made.get(wanted)).catch(() => {});
@@ -40,7 +58,7 @@ function markWanted() {
 function stageBox(stage) {
   let box = document.querySelector(`.stage[data-stage="${stage}"]`);
   if (!box) {
-    box = el("div", {className: "stage running"}, el("strong", {}, link(`/ui/runs/${following.runId}/stages/${stage}`, stage)),
+    box = el("div", {className: "stage running"}, el("strong", {}, link(`/ui/runs/${following.runId}/stages/${encodeURIComponent(stage)}`, stage)),
       el("span", {className: "muted state", textContent: " running"}));
     box.dataset.stage = stage;
     $("timeline").append(box);
@@ -117,7 +135,7 @@ function show(event) {
   if (kind === "ArtifactCreated") {
     made.set(event.stage, event.name);
     stageBox(event.stage).append(el("div", {className: "turn"}, "artifact ",
-      link(`/ui/runs/${event.run_id}/artifacts/${event.name}`, event.name)));
+      link(`/ui/runs/${event.run_id}/artifacts/${encodeURIComponent(event.name)}`, event.name)));
     if (event.stage === wanted) openArtifact(event.run_id, event.name).catch(() => {});
   }
   if (kind === "StageFinished" || kind === "StageBlocked") {
@@ -161,7 +179,7 @@ export async function watch(runId) {
   $("change").replaceChildren();
   clearArtifact();
   try {
-    await readEvents(`/runs/${runId}/events`, following.abort.signal, show);
+    await readEvents(`/runs/${encodeURIComponent(runId)}/events`, following.abort.signal, show);
   } catch (err) {
     if (err.name === "AbortError") return;
     $("run-status").textContent = `run ${runId}: ${err.message}`;

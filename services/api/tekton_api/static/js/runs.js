@@ -8,12 +8,23 @@ const PAGE = 15;
 let allRuns = [];
 let page = 0;  // 0: the newest runs
 
+// what the feed said last of a run's gate (run id → waits or not): newer than the list,
+// which history records a moment later
+const feedSays = new Map();
+
 export async function refreshRuns() {
   allRuns = await api("/runs");
-  const waiting = allRuns.filter((r) => r.status === "awaiting approval");
-  $("waiting").replaceChildren(...(waiting.length ? [`${waiting.length} awaiting a decision:`,
-    ...waiting.map((r) => link(`/ui/runs/${r.run_id}`, r.run_id))] : []));
+  drawWaiting();
   listRuns();
+}
+
+function drawWaiting() {
+  const waiting = new Set(allRuns.filter((r) => r.status === "awaiting approval").map((r) => r.run_id));
+  for (const [runId, waits] of feedSays) {
+    if (waits) waiting.add(runId); else waiting.delete(runId);
+  }
+  $("waiting").replaceChildren(...(waiting.size ? [`${waiting.size} awaiting a decision:`,
+    ...[...waiting].map((runId) => link(`/ui/runs/${runId}`, runId))] : []));
 }
 
 function listRuns() {
@@ -57,16 +68,33 @@ export async function refreshSpend() {
     title: `${ci}: ${fresh(t)} tokens, ${t.cache_read_input_tokens} read from the cache, ${money(t.cost_usd)}, ${t.calls} calls`})));
 }
 
-// the API's feed of every run's events: a change to any run's row redraws the list and the
-// banner (a burst of events, once); followed again when it ends or fails
+// the API's feed of every run's events: a run that starts or stops waiting for a person
+// is named (or no longer) at once; a change to any run's row redraws the list a moment
+// later (once for a burst, at most every half second), and once when the feed opens;
+// followed again when it ends or fails (main.js asks for the list every 30 s besides)
+const GATE_OPENS = new Set(["StageAwaitingApproval.v1"]);
+const GATE_CLOSES = new Set(["DecisionRecorded.v1", "StageFinished.v1", "RunResumed.v1", "RunFinished.v1", "RunFailed.v1"]);
+let pending = null;
+
+function soon() {
+  if (pending) return;
+  pending = setTimeout(() => {
+    pending = null;
+    refreshRuns().catch(() => {});
+    refreshSpend().catch(() => {});
+  }, 500);
+}
+
+function fed(event) {
+  if (GATE_OPENS.has(event.type)) feedSays.set(event.run_id, true);
+  if (GATE_CLOSES.has(event.type)) feedSays.set(event.run_id, false);
+  drawWaiting();
+  soon();
+}
+
 export function followRuns() {
-  let pending = null;
-  const changed = () => {
-    clearTimeout(pending);
-    pending = setTimeout(() => { refreshRuns().catch(() => {}); refreshSpend().catch(() => {}); }, 250);
-  };
   const again = () => setTimeout(followRuns, 3000);
-  readEvents("/events", undefined, changed).then(again, again);
+  readEvents("/events", undefined, fed, soon).then(again, again);
 }
 
 export function wireRuns() {

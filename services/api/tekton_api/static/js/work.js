@@ -52,7 +52,7 @@ function health(state) {
 }
 
 export async function showChange(runId) {
-  const state = await api(`/runs/${runId}`);
+  const state = await api(`/runs/${encodeURIComponent(runId)}`);
   const box = $("change");
   box.replaceChildren();
   if (!state.files || !state.files.length) return;
@@ -65,7 +65,10 @@ export async function showChange(runId) {
   }
 }
 
+let asked = 0;  // the artifact asked last: an earlier answer that comes later is let go
+
 export function clearArtifact() {
+  asked += 1;
   $("artifact-title").textContent = "Artifact";
   $("artifact").textContent = "";
   $("artifact-view").className = "muted";
@@ -73,8 +76,10 @@ export function clearArtifact() {
 }
 
 export async function openArtifact(runId, name) {
+  const mine = ++asked;
   $("artifact-title").textContent = `${name} (${runId})`;
-  const body = await api(`/runs/${runId}/artifacts/${name}`);
+  const body = await api(`/runs/${encodeURIComponent(runId)}/artifacts/${encodeURIComponent(name)}`);
+  if (mine !== asked) return;
   $("artifact").textContent = typeof body === "string" ? body : JSON.stringify(body, null, 2);
   $("artifact-view").className = "";
   $("artifact-view").replaceChildren(typeof body === "string" ? patchView(body) : readable(body));
