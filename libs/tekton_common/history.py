@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from nats.js import JetStreamContext
@@ -24,6 +25,8 @@ from tekton_common.contract.events import (
 from tekton_common.contract.workspaces import CheckResult
 from tekton_common.runlog import read_events, run_ids
 from tekton_common.settings import Settings
+from tekton_common.stages import DIAMOND
+from tekton_common.usage import day_of
 
 
 class FileChange(msgspec.Struct):
@@ -168,8 +171,9 @@ def history_dsn(settings: Settings) -> str | None:
     return settings.postgres_dsn or embedded_dsn(settings)
 
 
-async def rows_from_db(dsn: str | None) -> list[RunRow] | None:
-    """Every run from PostgreSQL, oldest first; None when there is no database to ask."""
+async def _fetch(dsn: str | None, query: str, *args: object) -> list[Any] | None:
+    """The rows of a query of the history database; None when there is none to ask or it
+    cannot be reached."""
     if not dsn:
         return None
     import asyncpg  # noqa: PLC0415 - only history readers need it
@@ -179,16 +183,25 @@ async def rows_from_db(dsn: str | None) -> list[RunRow] | None:
     except (OSError, TimeoutError, asyncpg.PostgresError):
         return None
     try:
-        rows = await conn.fetch(
-            "SELECT r.run_id, r.goal, r.status, r.stages, r.reason, r.output, r.tokens, "
-            "r.cost_usd, extract(epoch FROM r.started_at) AS started_at, (SELECT count(*) "
-            "FROM stages s WHERE s.run_id = r.run_id AND s.status = 'approved') AS done "
-            "FROM runs r ORDER BY r.started_at"
-        )
+        rows: list[Any] = await conn.fetch(query, *args)
     except asyncpg.PostgresError:
         return None
     finally:
         await conn.close()
+    return rows
+
+
+async def rows_from_db(dsn: str | None) -> list[RunRow] | None:
+    """Every run from PostgreSQL, oldest first; None when there is no database to ask."""
+    rows = await _fetch(
+        dsn,
+        "SELECT r.run_id, r.goal, r.status, r.stages, r.reason, r.output, r.tokens, "
+        "r.cost_usd, extract(epoch FROM r.started_at) AS started_at, (SELECT count(*) "
+        "FROM stages s WHERE s.run_id = r.run_id AND s.status = 'approved') AS done "
+        "FROM runs r ORDER BY r.started_at",
+    )
+    if rows is None:
+        return None
     return [
         RunRow(
             run_id=r["run_id"],
@@ -226,3 +239,45 @@ async def all_runs(js: JetStreamContext, dsn: str | None) -> list[RunRow]:
         return await rows_from_log(js)
     newer = await rows_from_log(js, skip={r.run_id for r in recorded})
     return sorted(recorded + newer, key=lambda r: r.started_at)
+
+
+class StageTotals(msgspec.Struct):
+    """What one stage of the pipeline took over every run (or one UTC day's): how many
+    times it finished, its tokens and cost, and how long it took on average."""
+
+    stage: str
+    finished: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+    mean_s: float = 0.0
+
+
+async def stage_totals(js: JetStreamContext, dsn: str | None, day: str | None) -> list[StageTotals]:
+    """Every stage's totals in the pipeline's order (stages that never finished left out):
+    from PostgreSQL when it can be reached, else from the event log."""
+    rows = await _fetch(
+        dsn,
+        "SELECT stage, count(*) AS finished, coalesce(sum(tokens), 0) AS tokens, "
+        "coalesce(sum(cost_usd), 0) AS cost_usd, coalesce(avg(duration_s), 0) AS mean_s "
+        "FROM stages WHERE status = 'approved' AND ($1::text IS NULL OR "
+        "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') = $1) GROUP BY stage",
+        day,
+    )
+    found: dict[str, StageTotals] = {}
+    if rows is not None:
+        for r in rows:
+            found[r["stage"]] = StageTotals(
+                r["stage"], r["finished"], int(r["tokens"]), float(r["cost_usd"]), r["mean_s"]
+            )
+    else:
+        for run_id in await run_ids(js):
+            for event in await read_events(js, run_id):
+                if isinstance(event, StageFinished) and day in (None, day_of(event.ts)):
+                    held = found.setdefault(event.stage, StageTotals(event.stage))
+                    held.mean_s = (held.mean_s * held.finished + event.duration_s) / (
+                        held.finished + 1
+                    )
+                    held.finished += 1
+                    held.tokens += event.tokens
+                    held.cost_usd += event.cost_usd
+    return [found[stage] for stage in DIAMOND if stage in found]

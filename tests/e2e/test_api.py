@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import pytest
 
 from tekton_common.catalog import CATALOG
+from tekton_common.client import Tekton
+from tekton_common.stages import DIAMOND
 from tekton_common.workspace import pack
 from tests.e2e.test_fleet_lifecycle import Fleet, running
 from tests.helpers import free_port, http_get, wait_for
@@ -143,7 +146,7 @@ def test_saved_seats_and_consensus_free_stages_reach_the_runs(api: httpx.Client)
         assert api.put("/config", json={}).status_code == 200
 
 
-def test_every_runs_events_are_followed_live(api: httpx.Client) -> None:
+def test_every_runs_events_are_followed_live(api: httpx.Client, platform: Fleet) -> None:
     seen: list[dict[str, Any]] = []
     base = str(api.base_url)
 
@@ -172,6 +175,22 @@ def test_every_runs_events_are_followed_live(api: httpx.Client) -> None:
     usage = api.get("/usage").json()
     assert usage["total"]["calls"] > 0 and "athena-ci" in usage["groups"]
     assert api.get("/usage", params={"day": "yesterday"}).status_code == 400
+    # and stage by stage, from the history in PostgreSQL; the event log says the same
+    stages = {s["stage"]: s for s in api.get("/usage/stages").json()}
+    assert stages["plan"]["finished"] >= 1 and stages["plan"]["tokens"] > 0
+    assert stages["plan"]["mean_s"] > 0
+    assert list(stages) == [stage for stage in DIAMOND if stage in stages]  # in its order
+    assert api.get("/usage/stages", params={"day": "2001-01-01"}).json() == []
+
+    async def from_the_log() -> list[Any]:
+        nc = await nats.connect(f"nats://127.0.0.1:{platform.nats_port}")
+        try:
+            return await Tekton(nc).stage_totals(None)
+        finally:
+            await nc.close()
+
+    logged = {s.stage: s.finished for s in asyncio.run(from_the_log())}
+    assert logged == {stage: s["finished"] for stage, s in stages.items()}
 
 
 def test_errors_are_problem_details(api: httpx.Client) -> None:
@@ -527,6 +546,11 @@ def test_dashboard_launches_a_run_and_shows_it_live(
     WebDriverWait(browser, 20).until(
         lambda d: len(set(drawing(d, "#all-spend rect.fresh", "data-ci"))) >= 4
     )
+    WebDriverWait(browser, 20).until(  # and stage by stage, from the history
+        lambda d: {("plan",), ("research",)} <= set(drawing(d, "#all-stages rect", "data-stage"))
+    )
+    browser.execute_script("document.getElementById('runs').scrollIntoView()")
+    browser.save_screenshot(str(shots / "dashboard-runs.png"))
     # the run has an address of its own
     run_url = browser.current_url
     assert re.fullmatch(rf"http://127\.0\.0\.1:{platform.api_port}/ui/runs/[\w-]+", run_url)

@@ -74,7 +74,7 @@ from tekton_common.contract.runs import (
 from tekton_common.contract.workspaces import WorkspaceRef
 from tekton_common.errors import NotFoundError, RequestTimeoutError, TransportError
 from tekton_common.gather import gather, gather_all
-from tekton_common.history import RunRow, RunState, all_runs, summarize
+from tekton_common.history import RunRow, RunState, StageTotals, all_runs, stage_totals, summarize
 from tekton_common.runlog import follow_all, follow_events, read_events
 from tekton_common.settings import Settings
 from tekton_common.subjects import (
@@ -318,6 +318,10 @@ class Tekton:
     async def runs(self, dsn: str | None) -> list[RunRow]:
         """Every run, oldest first (`dsn`: the history database, if any)."""
         return await all_runs(self.nc.jetstream(timeout=10), dsn)
+
+    async def stage_totals(self, dsn: str | None, day: str | None = None) -> list[StageTotals]:
+        """Every stage's tokens, cost and time over every run (or one UTC `day`'s)."""
+        return await stage_totals(self.nc.jetstream(timeout=10), dsn, day)
 
     # -- the platform ----------------------------------------------------------------------------
     async def usage(self, ci: str | None, run: str | None, day: str | None = None) -> UsageReport:

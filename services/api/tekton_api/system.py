@@ -43,6 +43,17 @@ async def effective_config(settings: Current) -> EffectiveConfig:
     return effective(settings, load_config(settings))
 
 
+@router.get("/usage/stages")
+async def usage_by_stage(
+    tekton: deps.Platform, dsn: Annotated[str | None, Depends(deps.history)], day: Day = None
+) -> list[dict[str, Any]]:
+    """Every stage's tokens, cost, finished count and mean time over every run (or one
+    UTC `day`'s), in the pipeline's order: from the run history in PostgreSQL, else
+    the event log."""
+    totals: list[dict[str, Any]] = msgspec.to_builtins(await tekton.stage_totals(dsn, day))
+    return totals
+
+
 @router.get("/usage")
 async def usage(
     tekton: deps.Platform,

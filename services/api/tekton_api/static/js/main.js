@@ -3,7 +3,7 @@ import {api, startSession} from "./api.js";
 import {$, STAGES, el, go} from "./dom.js";
 import {loadConfig, wireConfig} from "./config.js";
 import {focus, followed, leave, watch} from "./run.js";
-import {followRuns, refreshRuns, refreshSpend, wireRuns} from "./runs.js";
+import {followRuns, refreshRuns, refreshSpend, refreshStages, wireRuns} from "./runs.js";
 import {draw, running} from "./timeline.js";
 
 function fillStages() {
@@ -77,6 +77,7 @@ function load() {
   route();
   refreshRuns().catch(() => {});
   refreshSpend().catch(() => {});
+  refreshStages().catch(() => {});
   refreshHealth();
   loadConfig().catch((e) => { $("config-state").textContent = e.message; });
 }

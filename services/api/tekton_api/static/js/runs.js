@@ -68,6 +68,19 @@ export async function refreshSpend() {
     title: `${ci}: ${fresh(t)} tokens, ${t.cache_read_input_tokens} read from the cache, ${money(t.cost_usd)}, ${t.calls} calls`})));
 }
 
+// every run together, stage by stage, from the run history: tokens (or cost, when any was
+// paid), how often it finished and its mean time
+export async function refreshStages() {
+  const day = $("runs-day").value;
+  const stages = await api(`/usage/stages${day ? `?day=${day}` : ""}`);
+  const paid = stages.some((s) => s.cost_usd > 0);
+  $("all-stages-title").textContent = `${day ? `Runs of ${day}` : "Every run"}, by stage`;
+  barRows($("all-stages"), {width: 340, label: 70, right: 130, row: 14}, stages.map((s) => ({
+    name: s.stage, data: {"data-stage": s.stage}, parts: [["fresh", paid ? s.cost_usd : s.tokens]],
+    said: `${paid ? money(s.cost_usd) : `${s.tokens} tok`} · ${s.finished}× · ${s.mean_s.toFixed(1)} s`,
+    title: `${s.stage}: finished ${s.finished} times, ${s.tokens} tokens, ${money(s.cost_usd)}, ${s.mean_s.toFixed(2)} s on average`})));
+}
+
 // the API's feed of every run's events: a run that starts or stops waiting for a person
 // is named (or no longer) at once; a change to any run's row redraws the list a moment
 // later (once for a burst, at most every half second), and once when the feed opens;
@@ -82,6 +95,7 @@ function soon() {
     pending = null;
     refreshRuns().catch(() => {});
     refreshSpend().catch(() => {});
+    refreshStages().catch(() => {});
   }, 500);
 }
 
@@ -101,7 +115,7 @@ export function wireRuns() {
   const first = () => { page = 0; listRuns(); };
   $("runs-text").addEventListener("input", first);
   $("runs-status").addEventListener("change", first);
-  $("runs-day").addEventListener("change", () => { first(); refreshSpend().catch(() => {}); });
+  $("runs-day").addEventListener("change", () => { first(); refreshSpend().catch(() => {}); refreshStages().catch(() => {}); });
   $("runs-newer").addEventListener("click", () => { page -= 1; listRuns(); });
   $("runs-older").addEventListener("click", () => { page += 1; listRuns(); });
 }

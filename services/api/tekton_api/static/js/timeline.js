@@ -44,7 +44,7 @@ export function draw() {
       const lane = Math.max(0, ROLES.indexOf(t.role));
       nodes.push(svg("rect", {class: `tick ${t.vote}`, "data-role": t.role, x: x(t.start), y: y + 2 + lane * LANE,
         width: Math.max(2, x(t.start + t.latency) - x(t.start)), height: LANE - 1, rx: 1},
-        `round ${t.round} ${t.role} ${t.ci}: ${t.vote}, ${t.latency.toFixed(2)} s`));
+        `round ${t.round} ${t.role} ${t.ci}${t.model ? ` on ${t.model}` : ""}: ${t.vote}, ${t.latency.toFixed(2)} s`));
     }
     const said = s.end ? `${(end - start).toFixed(2)} s · ${s.tokens} tok · ${money(s.cost)}` : s.status;
     nodes.push(svgText(said, {x: WIDTH - RIGHT + 6, y: y + 14, class: "axis"}));
@@ -81,7 +81,7 @@ export function chartEvent(event, kind) {
   if (kind === "DebateTurn") {
     const t = event.turn;
     const vote = (t.position && t.position.vote) || (t.outcome && t.outcome.status) || (t.abstained ? "abstain" : "none");
-    chart.turns.push({stage: event.stage, round: t.round, role: t.role, ci: t.ci, vote, start: t.started_at, latency: t.latency_s,
+    chart.turns.push({stage: event.stage, round: t.round, role: t.role, ci: t.ci, model: t.model, vote, start: t.started_at, latency: t.latency_s,
       fresh: (t.input_tokens || 0) + (t.output_tokens || 0) + (t.cache_creation_input_tokens || 0),
       cached: t.cache_read_input_tokens || 0, cost: t.cost_usd || 0});
   }
