@@ -22,6 +22,7 @@ import pytest
 
 from tekton_common.catalog import CATALOG
 from tekton_common.client import Tekton
+from tekton_common.runlog import RUNS_STREAM
 from tekton_common.stages import DIAMOND
 from tekton_common.workspace import pack
 from tests.e2e.test_fleet_lifecycle import Fleet, running
@@ -718,6 +719,17 @@ def test_dashboard_answers_a_persons_seat_and_approves_a_gate(
     shots = Path(os.environ.get("TEKTON_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(shots / "dashboard-gate.png"))
+    # a hidden tab lets its two streams go (the run's and every run's: their consumers
+    # leave the event stream), and reads the run again when shown
+    streams = asyncio.run(_consumers(platform))
+    browser.execute_script(HIDE, "hidden")
+    WebDriverWait(browser, 40).until(lambda d: asyncio.run(_consumers(platform)) <= streams - 2)
+    hidden = asyncio.run(_consumers(platform))
+    browser.execute_script(HIDE, "visible")
+    WebDriverWait(browser, 40).until(lambda d: asyncio.run(_consumers(platform)) >= hidden + 2)
+    gate = WebDriverWait(browser, 20).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".stage.awaiting .ask button.do-approve")
+    )[0]
     gate.click()  # by dora still, remembered by the page
     WebDriverWait(browser, 60).until(
         lambda d: d.find_element(By.ID, "run-status").get_attribute("data-state") == "finished"
@@ -735,6 +747,23 @@ def test_dashboard_answers_a_persons_seat_and_approves_a_gate(
     assert skeptic["position"]["position"] == "Two milestones, the first behind a flag."
     decided = next(e for e in events if e["type"] == "DecisionRecorded.v1")
     assert (decided["decision"], decided["by"]) == ("approve", "dora")
+
+
+#: the page told it is hidden (or shown) as a browser tells it
+HIDE = (
+    "Object.defineProperty(document, 'visibilityState', {value: arguments[0], configurable: true});"
+    "document.dispatchEvent(new Event('visibilitychange'));"
+)
+
+
+async def _consumers(platform: Fleet) -> int:
+    """How many consumers read the runs' event stream (each stream a page follows is one)."""
+    nc = await nats.connect(f"nats://127.0.0.1:{platform.nats_port}")
+    try:
+        info = await nc.jetstream().stream_info(RUNS_STREAM)
+        return int(info.state.consumer_count)
+    finally:
+        await nc.close()
 
 
 def test_dashboard_uploads_a_repository_and_shows_the_change_and_its_checks(

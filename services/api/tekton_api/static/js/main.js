@@ -2,8 +2,8 @@
 import {api, startSession} from "./api.js";
 import {$, STAGES, el, go} from "./dom.js";
 import {loadConfig, wireConfig} from "./config.js";
-import {focus, followed, leave, watch} from "./run.js";
-import {followRuns, refreshRuns, refreshSpend, refreshStages, wireRuns} from "./runs.js";
+import {focus, followed, leave, pause, resume, watch} from "./run.js";
+import {followRuns, refreshRuns, refreshSpend, refreshStages, stopFollowingRuns, wireRuns} from "./runs.js";
 import {draw, running} from "./timeline.js";
 
 function fillStages() {
@@ -92,6 +92,13 @@ window.addEventListener("tekton:signed-in", () => { if (followed()) watch(follow
 await startSession();
 load();
 followRuns();
+// only a tab in sight holds streams: a browser opens six connections to a server at most
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "hidden") { stopFollowingRuns(); pause(); return; }
+  resume();
+  followRuns();
+  load();
+});
 // the checks and the roster stay current while the page is open; the runs list too, should
 // the feed have missed something
 setInterval(refreshHealth, 10000);

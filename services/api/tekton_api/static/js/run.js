@@ -165,10 +165,23 @@ function show(event) {
   }
 }
 
+// a hidden tab lets the run's stream go, and reads it again from the start when shown
+export function pause() {
+  if (!following || !following.open) return;
+  following.paused = true;
+  following.abort.abort();
+}
+
+export function resume() {
+  if (following && following.paused) {
+    watch(following.runId);  // main.js routes again: the stage or artifact focused again
+  }
+}
+
 // follow a run from its first event (a run followed already goes on being followed)
 export async function watch(runId) {
   if (following) following.abort.abort();
-  following = {runId, abort: new AbortController()};
+  const mine = following = {runId, abort: new AbortController(), open: true, paused: false};
   made.clear();
   resetChart();
   resetDebates();
@@ -179,11 +192,13 @@ export async function watch(runId) {
   $("change").replaceChildren();
   clearArtifact();
   try {
-    await readEvents(`/runs/${encodeURIComponent(runId)}/events`, following.abort.signal, show);
+    await readEvents(`/runs/${encodeURIComponent(runId)}/events`, mine.abort.signal, show);
   } catch (err) {
     if (err.name === "AbortError") return;
     $("run-status").textContent = `run ${runId}: ${err.message}`;
     $("run-status").dataset.state = "unknown";
+  } finally {
+    mine.open = mine.paused;  // ended by itself (the run is over): nothing to read again
   }
 }
 

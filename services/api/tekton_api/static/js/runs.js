@@ -106,9 +106,23 @@ function fed(event) {
   soon();
 }
 
+let feed = null;  // the feed followed now: its AbortController (none while the tab is hidden)
+
 export function followRuns() {
-  const again = () => setTimeout(followRuns, 3000);
-  readEvents("/events", undefined, fed, soon).then(again, again);
+  if (feed) return;
+  const mine = feed = new AbortController();
+  const again = () => {
+    if (feed !== mine) return;  // stopped meanwhile
+    feed = null;
+    setTimeout(followRuns, 3000);
+  };
+  readEvents("/events", mine.signal, fed, soon).then(again, again);
+}
+
+// a hidden tab lets its feed go (a browser opens few connections to one server at a time)
+export function stopFollowingRuns() {
+  if (feed) feed.abort();
+  feed = null;
 }
 
 export function wireRuns() {
