@@ -380,13 +380,19 @@ def answer_seat(
     debate_id: Annotated[str, typer.Argument(help="the debate (shown where its seat waits)")],
     role: Annotated[str, typer.Option(help="the seat: proponent, skeptic, pragmatist, mediator")],
     position: Annotated[
-        str,
+        str | None,
         typer.Option(
             metavar="FILE",
             help="the answer as JSON ('-': stdin): a debater's position (tekton schema "
             "PositionReply), the mediator's outcome (OutcomeReply, its artifact the stage's)",
         ),
-    ],
+    ] = None,
+    show: Annotated[
+        bool,
+        typer.Option(
+            "--show", help="print what the seat is asked (a run's debate), and answer nothing"
+        ),
+    ] = False,
     by: Annotated[str | None, typer.Option(help="who answers (default: this OS user)")] = None,
     answer_round: Annotated[
         int | None,
@@ -397,9 +403,15 @@ def answer_seat(
     as_json: Json = False,
 ) -> None:
     """Answer for a person's seat of a debate (--role ROLE=human): the debate takes the
-    answer when it holds to the seat's schema, else says what is wrong and waits on."""
+    answer when it holds to the seat's schema, else says what is wrong and waits on.
+    With --show, what the seat is asked, as a CI in it would be."""
 
     async def go(settings: Settings) -> int:
+        checked = check_id("debate id", debate_id)
+        if show:
+            return await debate.show_ask(settings, checked, role, as_json)
+        if position is None:
+            raise ConfigError("give the answer (--position FILE), or --show the question")
         said = make(
             SeatAnswer,
             role=role,
@@ -407,7 +419,7 @@ def answer_seat(
             by=by or runs.user(),
             round=answer_round,
         )
-        return await debate.answer(settings, check_id("debate id", debate_id), said, as_json)
+        return await debate.answer(settings, checked, said, as_json)
 
     run(ctx, go)
 

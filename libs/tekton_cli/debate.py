@@ -17,13 +17,17 @@ from tekton_common.contract.debates import (
 )
 from tekton_common.contract.events import (
     AnyDebateEvent,
+    AnyRunEvent,
     DebateStarted,
     RepairAsked,
     RoundEnded,
     SeatAwaited,
+    StageProgress,
+    StageStarted,
     TurnTaken,
 )
 from tekton_common.contract.platform import RosterEntry, TeamAnswer, TeamMiss, TeamResult
+from tekton_common.errors import NotFoundError
 from tekton_common.settings import Settings
 
 
@@ -62,9 +66,51 @@ def print_event(event: AnyDebateEvent) -> None:
         case SeatAwaited():
             print(
                 f"  round {event.round} {event.role:<10} waits for a person: tekton answer "
-                f"{event.debate_id} --role {event.role} --position FILE (its {event.kind})"
+                f"{event.debate_id} --role {event.role} --position FILE (its {event.kind}); "
+                "asked:"
             )
+            print("    " + event.ask.replace("\n", "\n    "))
     sys.stdout.flush()
+
+
+def _asked(events: list[AnyRunEvent], debate_id: str, role: str) -> StageProgress | None:
+    """The last question a run's events keep for `role`'s seat of debate `debate_id`."""
+    found, inside = None, None
+    for event in events:
+        if isinstance(event, StageStarted):
+            if event.debate_id == debate_id:
+                inside = event.stage
+            elif event.stage == inside:
+                inside = None  # the stage again (a retry): another debate
+        elif (
+            isinstance(event, StageProgress)
+            and event.stage == inside
+            and event.step == "awaiting answer"
+            and event.role == role
+        ):
+            found = event
+    return found
+
+
+async def show_ask(settings: Settings, debate_id: str, role: str, as_json: bool) -> int:
+    """`tekton answer --show`: what a person's seat of a run's debate is asked."""
+    run_id = debate_id.rsplit("-", 2)[0]  # a stage's debate is <run>-<stage>-<seq>
+    async with Tekton.connect(settings) as tekton:
+        try:
+            events = await tekton.events(run_id)
+        except (NotFoundError, ValueError):
+            events = []
+    asked = _asked(events, debate_id, role)
+    if asked is None or asked.ask is None:
+        raise NotFoundError(
+            f"no run keeps a question for the {role} seat of debate {debate_id} (a debate "
+            f"of no run prints its question where it runs: tekton debate)"
+        )
+    if as_json:
+        print_json({"debate_id": debate_id, "role": role, "stage": asked.stage, "ask": asked.ask})
+    else:
+        print(asked.ask)
+    return 0
 
 
 async def answer(settings: Settings, debate_id: str, said: SeatAnswer, as_json: bool) -> int:

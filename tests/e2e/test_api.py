@@ -698,6 +698,9 @@ def test_dashboard_answers_a_persons_seat_and_approves_a_gate(
     seat = WebDriverWait(browser, 60).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, '.ask[data-role="skeptic"]')
     )[0]
+    # what the seat is asked, as a CI in it would be: the goal in it
+    asked = seat.find_element(By.CSS_SELECTOR, "details.asked pre").get_attribute("textContent")
+    assert "A person in the loop" in (asked or "")
     answer = seat.find_element(By.CSS_SELECTOR, "textarea.answer")
     position = json.loads(answer.get_attribute("value") or "{}")
     assert set(position) >= {"position", "scores", "vote"}  # what a position looks like
@@ -721,10 +724,10 @@ def test_dashboard_answers_a_persons_seat_and_approves_a_gate(
     browser.save_screenshot(str(shots / "dashboard-gate.png"))
     # a hidden tab lets its two streams go (the run's and every run's: their consumers
     # leave the event stream), and reads the run again when shown
-    streams = asyncio.run(_consumers(platform))
+    streams = _settled(platform)  # consumers an earlier test left have gone by then
     browser.execute_script(HIDE, "hidden")
-    WebDriverWait(browser, 40).until(lambda d: asyncio.run(_consumers(platform)) <= streams - 2)
-    hidden = asyncio.run(_consumers(platform))
+    hidden = _settled(platform)
+    assert hidden <= streams - 2, (streams, hidden)
     browser.execute_script(HIDE, "visible")
     WebDriverWait(browser, 40).until(lambda d: asyncio.run(_consumers(platform)) >= hidden + 2)
     gate = WebDriverWait(browser, 20).until(
@@ -764,6 +767,20 @@ async def _consumers(platform: Fleet) -> int:
         return int(info.state.consumer_count)
     finally:
         await nc.close()
+
+
+def _settled(platform: Fleet, still: float = 7.0) -> int:
+    """The consumers of the runs' event stream once their number has held for `still`
+    seconds (a consumer let go leaves within about five)."""
+    seen, since, deadline = -1, time.monotonic(), time.monotonic() + 60
+    while time.monotonic() < deadline:
+        now = asyncio.run(_consumers(platform))
+        if now != seen:
+            seen, since = now, time.monotonic()
+        elif time.monotonic() - since >= still:
+            return seen
+        time.sleep(0.5)
+    raise AssertionError(f"the consumers never settled (last {seen})")
 
 
 def test_dashboard_uploads_a_repository_and_shows_the_change_and_its_checks(

@@ -389,6 +389,16 @@ def test_a_persons_seat_is_answered_through_the_api(platform: Fleet) -> None:
         started = next(e for e in events_of(platform, run_id) if e["type"] == "StageStarted.v1")
         debate_id = started["debate_id"]
         assert f"tekton answer {debate_id} --role skeptic" in waiting["detail"]
+        # what the seat is asked, as a CI in it would be, kept in the run's events
+        assert "Ask a person" in waiting["ask"]
+        shown = platform.run("answer", debate_id, "--role", "skeptic", "--show")
+        assert shown.returncode == 0 and shown.stdout.strip() == waiting["ask"].strip()
+        said = platform.json("answer", debate_id, "--role", "skeptic", "--show")
+        assert said["stage"] == "plan" and said["ask"] == waiting["ask"]
+        unasked = platform.run("answer", debate_id, "--role", "mediator", "--show")
+        assert unasked.returncode == 1 and "no run keeps a question" in unasked.stderr
+        bare = platform.run("answer", debate_id, "--role", "skeptic")
+        assert bare.returncode != 0 and "--position FILE" in bare.stderr
         position = {
             "position": "Plan it in two milestones.",
             "scores": {

@@ -39,3 +39,20 @@ def test_a_day_counts_its_own_cis_and_models() -> None:
     assert totals.view(ci="apollo-ci", day="2026-05-27")[1]["apollo-ci"].calls == 0
     with pytest.raises(ProtocolError, match="a run or a day"):
         totals.view(run="run-1", day="2026-05-28")
+
+
+def test_the_budget_tools_summary_heads_with_what_was_asked() -> None:
+    from tekton_common.contract.platform import UsageReport  # noqa: PLC0415
+    from tekton_specialists.budget import usage_line  # noqa: PLC0415
+
+    totals = UsageTotals()
+    totals.add(record("apollo-ci", "claude", 100, FIRST, run_id="run-1"))
+    totals.add(record("athena-ci", "claude", 900, FIRST, run_id="run-2"))
+    total, groups, models = totals.view(run="run-1")
+    one = usage_line(UsageReport(total=total, groups=groups, by_model=models, asked="run-1"))
+    assert one.startswith("run-1 in all: $0.010000 for 100 tokens over 1 model calls")
+    assert "(every CI: $0.020000 for 1,000 tokens)" in one
+    total, groups, models = totals.view()
+    fleet = usage_line(UsageReport(total=total, groups=groups, by_model=models))
+    assert fleet.startswith("in all: $0.020000 for 1,000 tokens over 2 model calls")
+    assert "athena-ci $0.010000 / 900 tokens" in fleet  # the dearest groups

@@ -343,6 +343,7 @@ class Tekton:
                 by_model=by_model,
                 source="TEKTON_USAGE stream (the Budget CI is not running)",
                 day=day,
+                asked=next(iter(groups)) if query.ci or query.run else None,
             )
         raise_for_error(msg, "budget-ci")
         return msgspec.json.decode(msg.data, type=UsageReport)

@@ -69,6 +69,10 @@ class LessonRef(msgspec.Struct):
     score: float
 
 
+#: how much of a person's question a run event keeps
+MAX_ASK = 16_000
+
+
 class StageProgress(RunEvent, tag="StageProgress.v1"):
     """A step of a stage: a debate round (with its accept share), memory recalled (the
     lessons and chunks), a check (ok), a repository indexed, a lesson kept."""
@@ -82,6 +86,9 @@ class StageProgress(RunEvent, tag="StageProgress.v1"):
     ok: bool | None = None
     #: the seat a step is about (``awaiting answer``: a person's seat)
     role: str | None = None
+    #: what a person's seat is asked (``awaiting answer``), as a CI in it would be; its
+    #: first MAX_ASK characters
+    ask: str | None = None
 
 
 class DebateTurn(RunEvent, tag="DebateTurn.v1"):

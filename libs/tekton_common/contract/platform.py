@@ -125,6 +125,8 @@ class UsageReport(msgspec.Struct, frozen=True, tag_field="type", tag="budget_usa
     source: str = "the Budget CI's ledger"
     #: the UTC day `total` and `groups` cover, or None for all time
     day: str | None = None
+    #: the one group asked for (a CI or a run; `total` is still every CI's), or None
+    asked: str | None = None
 
 
 class ErrorReported(msgspec.Struct, frozen=True, tag_field="type", tag="error_reported.v1"):

@@ -106,6 +106,7 @@ class Ledger:
             by_model=by_model,
             verdicts=dict(self.verdicts),
             day=query.day,
+            asked=next(iter(groups)) if ci or query.run else None,
         )
 
 
@@ -134,12 +135,19 @@ def usage_line(report: UsageReport) -> str:
     """One line of a usage report: cost, tokens and calls, and the dearest groups."""
     when = f"on {report.day} (UTC)" if report.day else "in all"
     total = report.total
+    said = report.groups.get(report.asked, Tally()) if report.asked else total
     line = (
-        f"{when}: ${total.cost_usd:.6f} for {total.tokens:,} tokens over {total.calls} model "
-        f"calls and {total.tool_calls} tool calls"
+        f"{report.asked + ' ' if report.asked else ''}{when}: ${said.cost_usd:.6f} for "
+        f"{said.tokens:,} tokens over {said.calls} model calls and {said.tool_calls} tool calls"
     )
+    if report.asked:
+        line += f" (every CI: ${total.cost_usd:.6f} for {total.tokens:,} tokens)"
     dearest = sorted(report.groups.items(), key=lambda kv: (-kv[1].cost_usd, -kv[1].tokens))
-    shown = [f"{k} ${t.cost_usd:.6f} / {t.tokens:,} tokens" for k, t in dearest[:5] if t.calls]
+    shown = [
+        f"{k} ${t.cost_usd:.6f} / {t.tokens:,} tokens"
+        for k, t in dearest[:5]
+        if t.calls and not report.asked
+    ]
     if report.verdicts:
         shown.append(f"{len(report.verdicts)} budget verdicts")
     return line + ("; " + ", ".join(shown) if shown else "")

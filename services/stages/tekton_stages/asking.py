@@ -24,6 +24,7 @@ from tekton_common import bus
 from tekton_common.client import error_of
 from tekton_common.contract.codec import encode
 from tekton_common.contract.events import (
+    MAX_ASK,
     AnyRunEvent,
     DebateFinished,
     DebateTurn,
@@ -70,6 +71,7 @@ def as_run_event(request: StageRequest, data: bytes) -> AnyRunEvent | None:
             role=event.role,
             detail=f"the {event.role} seat (round {event.round}) waits for a person until "
             f"{until}: tekton answer {request.debate_id} --role {event.role} --position FILE",
+            ask=event.ask[:MAX_ASK],
         )
     if isinstance(event, StageRecalled):
         return StageProgress(

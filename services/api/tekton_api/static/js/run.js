@@ -67,13 +67,16 @@ function stageBox(stage) {
   return box;
 }
 
-// a form asking a person: a JSON answer, who gives it, and buttons that send it
-function askForm(title, json, send, buttons) {
+// a form asking a person: what they are asked (if said), a JSON answer, who gives it, and
+// buttons that send it
+function askForm(title, json, send, buttons, asked = null) {
   const text = el("textarea", {rows: 8, className: "answer", value: JSON.stringify(json, null, 2)});
   const by = el("input", {type: "text", className: "by", placeholder: "your name (a named token says it for you)", value: localStorage.getItem("tekton-by") || ""});
   const note = el("input", {type: "text", className: "note", placeholder: "comment (a rejection's reason)"});
   const said = el("div", {className: "error said"});
-  const form = el("div", {className: "ask"}, el("strong", {textContent: title}), text,
+  const question = asked ? [el("details", {className: "asked"}, el("summary", {textContent: "what the seat is asked"}),
+    el("pre", {textContent: asked}))] : [];
+  const form = el("div", {className: "ask"}, el("strong", {textContent: title}), ...question, text,
     el("label", {textContent: "by"}), by, el("label", {textContent: "comment"}), note, said);
   for (const [label, action] of buttons) {
     form.append(el("button", {type: "button", className: `do-${action}`, textContent: label, onclick: async () => {
@@ -105,7 +108,7 @@ function show(event) {
     const debate = box.dataset.debate;
     const form = askForm(`the ${event.role} seat waits for your answer`, event.role === "mediator" ? OUTCOME : POSITION,
       (_action, answer, by) => post(`/debates/${debate}/answers`, {role: event.role, answer, by: by || null}),
-      [["Answer", "answer"]]);
+      [["Answer", "answer"]], event.ask);
     form.dataset.role = event.role;
     box.append(form);
   }
