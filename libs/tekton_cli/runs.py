@@ -20,10 +20,8 @@ from tekton_cli.progress import RunProgress
 from tekton_cli.timeline import event_line
 from tekton_common import spans
 from tekton_common.artifact_files import run_folder, write_artifact
-from tekton_common.catalog import CIId, get_ci
 from tekton_common.client import Tekton
 from tekton_common.contract.codec import make
-from tekton_common.contract.debates import HUMAN, ROLES
 from tekton_common.contract.events import (
     TERMINAL,
     AnyRunEvent,
@@ -41,20 +39,13 @@ from tekton_common.contract.runs import (
     RunRequest,
     new_run_id,
 )
-from tekton_common.contract.seats import check_seats, overlay, seats_for
+from tekton_common.contract.seats import check_seats
 from tekton_common.contract.workspaces import CheckSpec
 from tekton_common.errors import ConfigError
 from tekton_common.history import RunState, history_dsn, summarize
-from tekton_common.providers.select import choose_model
+from tekton_common.seating import FREE_SEATS, Cast, seating
 from tekton_common.settings import Settings
-from tekton_common.stages import roles_of, select
-
-
-class Cast(msgspec.Struct, frozen=True):
-    """Who would take a role, on which model."""
-
-    ci: str
-    model: str
+from tekton_common.stages import select
 
 
 class PlannedStage(msgspec.Struct, frozen=True):
@@ -81,19 +72,9 @@ def dry_run(
     except ValueError as exc:
         raise ConfigError(f"--role: {exc}") from None
     for stage in select(start, end):
-        cast = dict(zip(ROLES, roles_of(stage), strict=True))
-        seated, on = seats_for(overlay(settings.seats, seats or []), stage)
-        cast.update(
-            {role: ci if ci == HUMAN else CIId.from_str(ci).name for role, ci in seated.items()}
-        )
+        roles = seating(settings, seats or [], stage, model)
         if stage in consensus_free:
-            cast = {"proponent": cast["proponent"], "mediator": cast["mediator"]}
-        roles = {
-            role: Cast(HUMAN, "tekton answer")
-            if ci == HUMAN
-            else Cast(f"{ci}-ci", choose_model(get_ci(ci), settings, stage, on.get(role) or model))
-            for role, ci in cast.items()
-        }
+            roles = {role: roles[role] for role in FREE_SEATS}
         plan.append(PlannedStage(stage, stage in consensus_free, roles))
     return plan
 

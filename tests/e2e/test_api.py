@@ -340,6 +340,14 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 
 
 @pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where a test's screenshots go: TEKTON_SCREENSHOTS when set."""
+    folder = Path(os.environ.get("TEKTON_SCREENSHOTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.skip("Debian's chromium and chromium-driver are not installed (scripts/test.sh)")
@@ -436,7 +444,7 @@ def test_mcp_clients_list_and_call_the_tools_over_stdio_and_http(platform: Fleet
 
 
 def test_dashboard_signs_in_once_and_opens_shared_links(
-    platform: Fleet, browser: Any, tmp_path: Path
+    platform: Fleet, browser: Any, shots: Path
 ) -> None:
     from selenium.webdriver.common.by import By  # noqa: PLC0415
     from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415
@@ -449,8 +457,6 @@ def test_dashboard_signs_in_once_and_opens_shared_links(
         WebDriverWait(browser, 20).until(
             lambda d: d.execute_script("return !!document.getElementById('session').offsetParent")
         )
-        shots = Path(os.environ.get("TEKTON_SCREENSHOTS", tmp_path))
-        shots.mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(shots / "dashboard-signin.png"))
         browser.find_element(By.ID, "token").send_keys("tok-alice-1")
         browser.find_element(By.CSS_SELECTOR, "#session button").click()
@@ -493,15 +499,13 @@ def test_dashboard_signs_in_once_and_opens_shared_links(
 
 
 def test_dashboard_launches_a_run_and_shows_it_live(
-    platform: Fleet, api: httpx.Client, browser: Any, tmp_path: Path
+    platform: Fleet, api: httpx.Client, browser: Any, shots: Path
 ) -> None:
     from selenium.webdriver.common.by import By  # noqa: PLC0415
     from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: PLC0415
 
     default_config(api)
 
-    shots = Path(os.environ.get("TEKTON_SCREENSHOTS", tmp_path))
-    shots.mkdir(parents=True, exist_ok=True)
     browser.get(f"http://127.0.0.1:{platform.api_port}/")
     WebDriverWait(browser, 20).until(lambda d: "nats" in d.find_element(By.ID, "checks-line").text)
     browser.find_element(By.ID, "goal").send_keys("Launch from the browser")
@@ -630,14 +634,12 @@ def test_dashboard_launches_a_run_and_shows_it_live(
 
 
 def test_dashboard_configures_the_stages_and_names_waiting_runs_live(
-    platform: Fleet, api: httpx.Client, browser: Any, tmp_path: Path
+    platform: Fleet, api: httpx.Client, browser: Any, shots: Path
 ) -> None:
     from selenium.webdriver.common.by import By  # noqa: PLC0415
     from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415
 
     default_config(api)
-    shots = Path(os.environ.get("TEKTON_SCREENSHOTS", tmp_path))
-    shots.mkdir(parents=True, exist_ok=True)
     try:
         browser.get(f"http://127.0.0.1:{platform.api_port}/ui")
         seat = WebDriverWait(browser, 20).until(
@@ -682,7 +684,7 @@ def test_dashboard_configures_the_stages_and_names_waiting_runs_live(
 
 
 def test_dashboard_answers_a_persons_seat_and_approves_a_gate(
-    platform: Fleet, api: httpx.Client, browser: Any, tmp_path: Path
+    platform: Fleet, api: httpx.Client, browser: Any, shots: Path
 ) -> None:
     from selenium.webdriver.common.by import By  # noqa: PLC0415
     from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: PLC0415
@@ -719,8 +721,6 @@ def test_dashboard_answers_a_persons_seat_and_approves_a_gate(
     # what waits for a person is named on every page, with a link to it
     run_id = browser.current_url.rsplit("/", 1)[-1]
     WebDriverWait(browser, 20).until(lambda d: run_id in texts(d, "#waiting a"))
-    shots = Path(os.environ.get("TEKTON_SCREENSHOTS", tmp_path))
-    shots.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(shots / "dashboard-gate.png"))
     # a hidden tab lets its two streams go (the run's and every run's: their consumers
     # leave the event stream), and reads the run again when shown
@@ -784,7 +784,7 @@ def _settled(platform: Fleet, still: float = 7.0) -> int:
 
 
 def test_dashboard_uploads_a_repository_and_shows_the_change_and_its_checks(
-    platform: Fleet, api: httpx.Client, browser: Any, tmp_path: Path
+    platform: Fleet, api: httpx.Client, browser: Any, tmp_path: Path, shots: Path
 ) -> None:
     from selenium.webdriver.common.by import By  # noqa: PLC0415
     from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: PLC0415
@@ -817,8 +817,6 @@ def test_dashboard_uploads_a_repository_and_shows_the_change_and_its_checks(
     added = browser.find_elements(By.CSS_SELECTOR, "#change .file .line.add")
     assert added and all(a.text.startswith("+") for a in added)
     assert not browser.find_elements(By.CSS_SELECTOR, "#change .file .line.del")  # a new file
-    shots = Path(os.environ.get("TEKTON_SCREENSHOTS", tmp_path))
-    shots.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(shots / "dashboard-diff.png"))
     # on a narrow screen the page is one column and never scrolls sideways
     browser.set_window_size(420, 900)

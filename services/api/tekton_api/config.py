@@ -8,14 +8,13 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from tekton_common.catalog import CIId, get_ci
-from tekton_common.contract.debates import HUMAN, ROLES
+from tekton_common.contract.debates import HUMAN
 from tekton_common.contract.limits import DEFAULT_ROUNDS, DEFAULT_THRESHOLD, ROUNDS, THRESHOLD
-from tekton_common.contract.seats import MAX_SEATS, SEAT_PATTERN, check_seats, overlay, seats_for
+from tekton_common.contract.seats import MAX_SEATS, SEAT_PATTERN, check_seats
 from tekton_common.errors import ConfigError
-from tekton_common.providers.select import choose_model
+from tekton_common.seating import FREE_SEATS, seating
 from tekton_common.settings import Settings
-from tekton_common.stages import DIAMOND, Stage, roles_of
+from tekton_common.stages import DIAMOND, Stage
 
 #: what a model may be here: a profile, simulated, the local model, Claude or OpenAI-compatible
 MODELS = (
@@ -115,18 +114,16 @@ def effective(settings: Settings, config: ApiConfig) -> EffectiveConfig:
     (the seat's, the run's, the CI's configuration, the stage's profile, its kind's)."""
     stages = []
     for stage in DIAMOND:
-        roles, models = seats_for(overlay(settings.seats, config.seats), stage)
         free = stage in config.consensus_free
-        seats = []
-        for role, default in zip(ROLES, roles_of(stage), strict=True):
-            ci = roles.get(role) or str(CIId.from_str(default))
-            model = (
-                None
-                if ci == HUMAN
-                else choose_model(get_ci(ci), settings, stage, models.get(role) or config.model)
+        seats = [
+            SeatNow(
+                role=role,
+                ci=cast.ci,
+                model=None if cast.ci == HUMAN else cast.model,
+                sits=not free or role in FREE_SEATS,
             )
-            sits = not free or role in ("proponent", "mediator")
-            seats.append(SeatNow(role=role, ci=ci, model=model, sits=sits))
+            for role, cast in seating(settings, config.seats, stage, config.model).items()
+        ]
         stages.append(StageNow(stage=stage, consensus_free=free, seats=seats))  # type: ignore[arg-type]
     return EffectiveConfig(
         model=config.model or settings.model,
