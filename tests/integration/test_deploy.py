@@ -4,6 +4,7 @@ Kustomize overlay with kubernetes-validate --strict, and every CI against the ca
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -136,3 +137,43 @@ def test_dockerfile_is_multi_stage_and_non_root() -> None:
     assert user and not user[-1].startswith(("0", "root"))
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", ".tekton", "tests"} <= set(ignored)
+
+
+def test_the_offline_override_is_valid_and_needs_no_registry() -> None:
+    files = ["-f", str(DEPLOY / "compose.yaml"), "-f", str(DEPLOY / "compose.offline.yaml")]
+    done = subprocess.run(
+        [compose_binary(), *files, "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "ANTHROPIC_API_KEY": "", "TEKTON_API_TOKEN": ""},
+    )
+    assert done.returncode == 0, done.stderr
+    services = json.loads(done.stdout)["services"]
+    assert "jaeger" not in services  # behind the `tracing` profile
+    for name, service in services.items():
+        # every image is one deploy/offline builds, never pulled
+        assert service["image"].startswith("tekton"), name
+        assert service["pull_policy"] == "never", name
+        # no condition podman without systemd cannot evaluate
+        assert all(
+            d["condition"] == "service_started" for d in service.get("depends_on", {}).values()
+        )
+    assert services["milvus"]["command"][:2] == ["--data-dir", "/var/lib/milvus"]
+    assert services["stages"]["security_opt"] == ["unmask=/proc/*"]
+    assert services["stages"]["depends_on"].keys() == {"nats", "postgres", "milvus", "rhetor"}
+
+
+def test_kubernetes_runs_what_compose_runs() -> None:
+    """The workloads run the image and command of their compose service, on its ports."""
+    stack = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    docs = yaml.safe_load_all((DEPLOY / "k8s" / "base" / "tekton.yaml").read_text())
+    deployments = {d["metadata"]["name"]: d for d in docs if d and d["kind"] == "Deployment"}
+    ours = {name for name, service in stack.items() if "build" in service}
+    assert set(deployments) == ours == {s.name for s in CATALOG} | {"stages", "api"}
+    for name, deployment in deployments.items():
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == stack[name]["image"], name
+        assert container["command"] == stack[name]["command"], name
+        published = {int(p.rsplit(":", 1)[1]) for p in stack[name]["ports"]}
+        assert {p["containerPort"] for p in container["ports"]} == published, name

@@ -35,6 +35,8 @@ SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: folders under $HOME that hold credentials (hidden inside the sandbox)
 CREDENTIAL_DIRS = (".ssh", ".aws", ".azure", ".config/gcloud", ".docker", ".kube", ".gnupg")
 CREDENTIAL_FILES = (".netrc", ".git-credentials", ".pypirc", ".npmrc")
+#: the system read-only, a minimal /dev, the sandbox's own /proc
+BASE_MOUNTS = ("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc")
 
 
 class SandboxUnavailableError(ConfigError):
@@ -77,14 +79,22 @@ def _bwrap_works() -> str | None:
     binary = shutil.which("bwrap")
     if binary is None:
         return "bubblewrap (bwrap) is not installed"
+    # the mounts every check gets: a container that masks parts of /proc (the default
+    # of docker and podman) lets bwrap make namespaces but not mount a new /proc
     trial = subprocess.run(
-        [binary, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"],
+        [binary, *BASE_MOUNTS, "--unshare-all", "--die-with-parent", "true"],
         capture_output=True,
         check=False,
         timeout=30,
     )
     if trial.returncode != 0:
-        return f"bwrap cannot create namespaces here: {trial.stderr.decode(errors='replace')[:300]}"
+        why = trial.stderr.decode(errors="replace")[:300].strip()
+        if "proc" in why:
+            why += (
+                " (in a container: run it with --security-opt systempaths=unconfined, "
+                "which leaves /proc unmasked so a sandbox can mount its own)"
+            )
+        return f"bwrap cannot create its sandbox here: {why}"
     return None
 
 
@@ -139,8 +149,7 @@ def bwrap_command(
 ) -> list[str]:
     """The bubblewrap command line that runs `command` in `worktree`; `readable` are
     folders bound read-only again after the hidden ones (the worktree's git folder)."""
-    args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    args += ["--tmpfs", "/tmp"]
+    args = ["bwrap", *BASE_MOUNTS, "--tmpfs", "/tmp"]
     for path in hidden:  # hidden first, so a worktree inside one is bound again after
         args += ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)]
     for path in [*_tools_under_tmp(env, command), *readable]:
