@@ -18,7 +18,7 @@ fi
 # the dashboard's browser test drives Debian's headless Chromium; a repository's checks
 # run under bubblewrap, and workspaces need git; the compose stack's test builds its
 # images with debootstrap and podman (runc, netavark and aardvark-dns for its network)
-tools=(chromium chromedriver bwrap git podman runc debootstrap aardvark-dns)
+tools=(chromium chromedriver bwrap git podman runc debootstrap netavark aardvark-dns)
 missing=()
 for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || [ -x "/usr/lib/podman/$tool" ] || missing+=("$tool")

@@ -10,14 +10,23 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/containers.conf}
-BASE_IMAGE=${BASE_IMAGE:-tekton-base:bookworm}
+BASE_IMAGE=${BASE_IMAGE:-tekton-base:${SUITE:-bookworm}}
 IMAGE="$BASE_IMAGE" "$here/base.sh"
-base=localhost/$BASE_IMAGE
-build() { # name, then podman build arguments
+case $BASE_IMAGE in
+  */*) base=$BASE_IMAGE ;;
+  *) base=localhost/$BASE_IMAGE ;; # podman's name for an image made here
+esac
+log=$(mktemp "${TMPDIR:-/var/tmp}/tekton-build.XXXXXX")
+trap 'rm -f "$log"' EXIT
+build() { # name, then podman build arguments; the build's output shown when it fails
   local name=$1 started=$SECONDS
   shift
   echo "build.sh: building $name"
-  podman build --quiet --network host --build-arg "BASE=$base" "$@" >/dev/null
+  if ! podman build --network host --build-arg "BASE=$base" "$@" >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "build.sh: $name failed" >&2
+    exit 1
+  fi
   echo "build.sh: $name built in $((SECONDS - started)) s"
 }
 build tekton:latest -f "$repo/deploy/Dockerfile" --build-arg "EXTRAS=${EXTRAS:-}" \

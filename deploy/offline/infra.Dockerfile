@@ -17,7 +17,8 @@ EXPOSE 4222 8222
 ENTRYPOINT ["/opt/nats/bin/nats-server"]
 CMD ["-js", "-sd", "/data", "-m", "8222"]
 
-# Milvus Lite in server mode (the same engine `tekton up` embeds)
+# Milvus Lite in server mode (the same engine `tekton up` embeds; pinned like the
+# versions this repository is tested with)
 FROM ${BASE} AS milvus
 ARG MILVUS_LITE=3.2.2
 ARG PYMILVUS=3.0.2
@@ -30,10 +31,12 @@ EXPOSE 19530
 ENTRYPOINT ["/opt/milvus/bin/milvus-lite", "server"]
 CMD ["--data-dir", "/var/lib/milvus", "--host", "0.0.0.0", "--port", "19530"]
 
-# PostgreSQL: Debian's, set up on first start from POSTGRES_USER / _PASSWORD / _DB as the
-# official image does
+# PostgreSQL: Debian's, set up on first start from POSTGRES_USER, POSTGRES_PASSWORD (or
+# POSTGRES_PASSWORD_FILE) and POSTGRES_DB
 FROM ${BASE} AS postgres
-RUN apt-get update \
+RUN mkdir -p /etc/postgresql-common/createcluster.d \
+    && echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/tekton.conf \
+    && apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql \
     && rm -rf /var/lib/apt/lists/* \
     && mkdir -p /var/lib/postgresql/data /run/postgresql \
@@ -43,4 +46,6 @@ COPY postgres-start.sh /usr/local/bin/postgres-start
 ENV PGDATA=/var/lib/postgresql/data
 USER postgres
 EXPOSE 5432
+# a fast shutdown: open sessions are ended, not waited for until the kill
+STOPSIGNAL SIGINT
 CMD ["postgres-start"]

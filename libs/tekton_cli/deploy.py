@@ -160,8 +160,10 @@ def compose() -> dict[str, Any]:
     )
     services[STAGES]["volumes"] = ["artifacts:/var/lib/tekton/artifacts"]
     # a repository's checks run under bubblewrap, which mounts a /proc of its own: not
-    # possible while the container's /proc is masked (docs/deploy.md)
-    services[STAGES]["security_opt"] = ["systempaths=unconfined"]
+    # possible while the container's /proc is masked (docs/deploy.md); bubblewrap needs
+    # no capability (an unprivileged user namespace), so the container keeps none
+    services[STAGES]["security_opt"] = ["systempaths=unconfined", "no-new-privileges:true"]
+    services[STAGES]["cap_drop"] = ["ALL"]
     services[API] = _tekton_service(
         api_command("python"),
         [API_PORT, MCP_PORT],
@@ -197,19 +199,26 @@ OFFLINE_IMAGES = {
 
 
 class _Tagged:
-    """A YAML value with a compose merge tag (``!override``: replace, do not merge)."""
+    """A YAML value with a compose merge tag (``!override``: replace, do not merge;
+    ``!reset``: as if the lower file had not said it)."""
 
     def __init__(self, tag: str, value: Any) -> None:
         self.tag, self.value = tag, value
 
 
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # yaml ships no types here
+    """The safe dumper, and compose's merge tags."""
+
+
 def _represent_tagged(dumper: yaml.SafeDumper, data: _Tagged) -> yaml.Node:
+    if data.value is None:
+        return dumper.represent_scalar(data.tag, "null")
     if isinstance(data.value, dict):
         return dumper.represent_mapping(data.tag, data.value)
     return dumper.represent_sequence(data.tag, data.value)
 
 
-yaml.SafeDumper.add_representer(_Tagged, _represent_tagged)
+_Dumper.add_representer(_Tagged, _represent_tagged)
 
 
 def _python_probe(code: str) -> dict[str, Any]:
@@ -239,10 +248,7 @@ def offline() -> dict[str, Any]:
         "milvus": {
             "image": OFFLINE_IMAGES["milvus"],
             "pull_policy": "never",
-            "command": _Tagged(
-                "!override",
-                ["--data-dir", "/var/lib/milvus", "--host", "0.0.0.0", "--port", "19530"],
-            ),
+            "command": _Tagged("!reset", None),  # the image's own
             "environment": _Tagged("!override", {}),
             "configs": _Tagged("!override", []),
             "healthcheck": _python_probe(milvus_health),
@@ -256,11 +262,13 @@ def offline() -> dict[str, Any]:
         after.pop("jaeger", None)
         services[name] = {
             "pull_policy": "never",
-            "environment": {"OTEL_EXPORTER_OTLP_ENDPOINT": ""},
+            # no Jaeger: traces to files, unless the shell names a collector
+            "environment": {"OTEL_EXPORTER_OTLP_ENDPOINT": "${OTEL_EXPORTER_OTLP_ENDPOINT:-}"},
             "depends_on": _Tagged("!override", after),
         }
         if "security_opt" in service:  # podman's spelling of docker's systempaths=unconfined
-            services[name]["security_opt"] = _Tagged("!override", ["unmask=/proc/*"])
+            opts = [o for o in service["security_opt"] if not o.startswith("systempaths=")]
+            services[name]["security_opt"] = _Tagged("!override", ["unmask=/proc/*", *opts])
     return {"services": services}
 
 
@@ -317,6 +325,18 @@ def _container(name: str, command: list[str], ports: dict[str, int], http: str) 
     }
 
 
+def _secrets(name: str) -> dict[str, Any]:
+    """The pod's /run/secrets: the model keys (optional); the API's also its token, which
+    it must have (a pod reachable in the cluster answers no one without it) and which no
+    other pod sees."""
+    keys = {"secretName": "tekton-model-keys", "optional": True}
+    if name != API:
+        return {"name": "model-keys", "secret": keys}
+    token = {"name": "tekton-api", "items": [{"key": "token", "path": "tekton_api_token"}]}
+    sources = [{"secret": {"name": keys["secretName"], "optional": True}}, {"secret": token}]
+    return {"name": "model-keys", "projected": {"sources": sources}}
+
+
 def _workload(
     name: str, component: str, command: list[str], ports: dict[str, int]
 ) -> list[dict[str, Any]]:
@@ -344,10 +364,7 @@ def _workload(
                     "volumes": [
                         {"name": "home", "emptyDir": {}},
                         {"name": "tmp", "emptyDir": {}},
-                        {
-                            "name": "model-keys",
-                            "secret": {"secretName": "tekton-model-keys", "optional": True},
-                        },
+                        _secrets(name),
                     ],
                 },
             },
@@ -433,7 +450,8 @@ def catalog_map() -> dict[str, Any]:
 
 def _dump(*docs: Any) -> str:
     return HEADER + "---\n".join(
-        yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=100) for doc in docs
+        yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
+        for doc in docs
     )
 
 

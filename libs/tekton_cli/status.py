@@ -18,6 +18,7 @@ from tekton_common.catalog import CATALOG
 from tekton_common.client import Tekton
 from tekton_common.contract.platform import MemoryInfo
 from tekton_common.errors import TektonError
+from tekton_common.gather import gather_all
 from tekton_common.history import embedded_dsn
 from tekton_common.providers.local import served
 from tekton_common.registry import is_active, read_registry
@@ -53,6 +54,8 @@ class FleetStatus(msgspec.Struct):
     register_ai: bool
     cis: list[CIStatus]
     stages_pid: int | None = None
+    #: stages services answering on the bus (here or elsewhere: a container, a pod)
+    stages_on_bus: int = 0
     postgres: str = "not configured"
     memory: MemoryInfo = MemoryInfo(reachable=False, error="not asked")
     supervisor_pid: int | None = None
@@ -107,6 +110,7 @@ async def fleet_status(settings: Settings) -> FleetStatus:
     nc = None
     with contextlib.suppress(TektonError):
         nc = await bus.connect(settings, "tekton-cli")
+    on_bus = 0
     try:
         records = await read_registry(settings, nc)
         now = time.time()
@@ -115,6 +119,8 @@ async def fleet_status(settings: Settings) -> FleetStatus:
             if nc is not None
             else MemoryInfo(reachable=False, error="NATS unreachable")
         )
+        if nc is not None:
+            on_bus = len(await gather_all(nc, f"$SRV.PING.{STAGES}", deadline=0.3))
     finally:
         if nc is not None:
             await bus.close(nc)
@@ -151,18 +157,22 @@ async def fleet_status(settings: Settings) -> FleetStatus:
             )
         )
     reachable = nc is not None
+    stages = alive(read_record(settings, STAGES))
     return FleetStatus(
         nats_url=settings.bus_url,
         nats_reachable=reachable,
         registry="kv" if reachable else "file",
         register_ai=settings.register_ai,
         cis=rows,
-        stages_pid=stages.pid if (stages := alive(read_record(settings, STAGES))) else None,
+        stages_pid=stages.pid if stages else None,
+        stages_on_bus=on_bus,
         postgres=(
             "configured (TEKTON_POSTGRES_DSN)"
             if settings.postgres_dsn
             else "embedded, running"
             if embedded_dsn(settings)
+            else "the stages service's own"
+            if on_bus and stages is None
             else "embedded, not running"
         ),
         memory=memory_report,
@@ -180,14 +190,21 @@ def nats_line(settings: Settings, status: FleetStatus) -> str:
         else ("external" if not settings.embedded_nats else "embedded, not running")
     )
     state = "reachable" if status.nats_reachable else "UNREACHABLE (registry from files)"
-    stages = f"pid {status.stages_pid}" if status.stages_pid else "not running"
+    stages = (
+        f"pid {status.stages_pid}"
+        if status.stages_pid
+        else f"{status.stages_on_bus} on the bus, elsewhere"
+        if status.stages_on_bus
+        else "not running"
+    )
     supervised = (
         f"supervisor pid {status.supervisor_pid}" if status.supervisor_pid else "no supervisor"
     )
+    remote = status.stages_on_bus > 0 and not status.stages_pid
     return (
         f"NATS {status.nats_url} ({where}): {state}\n"
         f"PostgreSQL: {status.postgres} · stages service: {stages} · {supervised}\n"
-        f"{memory_line(settings, status.memory)}"
+        f"{memory_line(settings, status.memory, remote)}"
     ) + (f"\n{local_line(status.local)}" if status.local else "")
 
 
@@ -201,13 +218,18 @@ def local_line(local: LocalStatus) -> str:
     )
 
 
-def memory_line(settings: Settings, memory: MemoryInfo) -> str:
-    """Milvus and the embedder, as the stages service sees them."""
+def memory_line(settings: Settings, memory: MemoryInfo, remote: bool = False) -> str:
+    """Milvus and the embedder, as the stages service sees them (`remote`: a stages
+    service elsewhere, whose Milvus is its own)."""
     server = alive(read_record(settings, MILVUS))
     where = (
         "configured"
         if settings.milvus_uri
-        else (f"embedded pid {server.pid}" if server else "embedded, not running")
+        else f"embedded pid {server.pid}"
+        if server
+        else "the stages service's"
+        if remote
+        else "embedded, not running"
     )
     if not memory.reachable:
         embedder = f" · embeddings: {memory.embedder}" if memory.embedder else ""

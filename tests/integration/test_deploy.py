@@ -45,7 +45,7 @@ def test_generated_files_match_the_catalog(tmp_path: Path) -> None:
     for name, text in rendered().items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text.replace("45012", "45099"))
-    assert len(stale(tmp_path)) == 3  # the port is in all but the NATS users
+    assert len(stale(tmp_path)) == 3  # in all but the NATS users and the offline override
 
 
 def test_compose_file_is_valid_for_the_real_compose_binary(tmp_path: Path) -> None:
@@ -159,9 +159,22 @@ def test_the_offline_override_is_valid_and_needs_no_registry() -> None:
         assert all(
             d["condition"] == "service_started" for d in service.get("depends_on", {}).values()
         )
-    assert services["milvus"]["command"][:2] == ["--data-dir", "/var/lib/milvus"]
-    assert services["stages"]["security_opt"] == ["unmask=/proc/*"]
+    assert services["milvus"].get("command") is None  # the Milvus Lite image's own
+    assert "configs" not in services["milvus"] and not services["milvus"].get("environment")
+    # podman's spelling of an unmasked /proc, the rest as compose.yaml has it
+    assert services["stages"]["security_opt"] == ["unmask=/proc/*", "no-new-privileges:true"]
+    assert services["stages"]["cap_drop"] == ["ALL"]
+    assert services["apollo"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == ""
     assert services["stages"]["depends_on"].keys() == {"nats", "postgres", "milvus", "rhetor"}
+
+
+def test_only_the_api_pod_sees_its_token() -> None:
+    docs = [d for d in yaml.safe_load_all((DEPLOY / "k8s/base/tekton.yaml").read_text()) if d]
+    for d in (d for d in docs if d["kind"] == "Deployment"):
+        [volume] = [
+            v for v in d["spec"]["template"]["spec"]["volumes"] if v["name"] == "model-keys"
+        ]
+        assert ("tekton-api" in str(volume)) == (d["metadata"]["name"] == "api")
 
 
 def test_kubernetes_runs_what_compose_runs() -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 from tekton_common.errors import ConfigError
 
 SANDBOX_ENV = "TEKTON_SANDBOX"
+BWRAP_MISSING = "bubblewrap (bwrap) is not installed"
 #: PATH when this process has none
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: folders under $HOME that hold credentials (hidden inside the sandbox)
@@ -78,7 +79,7 @@ def _bwrap_works() -> str | None:
     """None when bubblewrap can make a sandbox here, else why not."""
     binary = shutil.which("bwrap")
     if binary is None:
-        return "bubblewrap (bwrap) is not installed"
+        return BWRAP_MISSING
     # the mounts every check gets: a container that masks parts of /proc (the default
     # of docker and podman) lets bwrap make namespaces but not mount a new /proc
     trial = subprocess.run(
@@ -92,7 +93,8 @@ def _bwrap_works() -> str | None:
         if "proc" in why:
             why += (
                 " (in a container: run it with --security-opt systempaths=unconfined, "
-                "which leaves /proc unmasked so a sandbox can mount its own)"
+                "podman's unmask=/proc/*, which leaves /proc unmasked so a sandbox can "
+                "mount its own)"
             )
         return f"bwrap cannot create its sandbox here: {why}"
     return None
@@ -102,9 +104,14 @@ def require() -> str:
     """The sandbox checks will use; SandboxUnavailableError with the fix when none."""
     chosen = mode()
     if chosen == "bwrap" and (why := _bwrap_works()) is not None:
+        fix = (
+            "install bubblewrap (Debian: apt install bubblewrap), or "
+            if BWRAP_MISSING in why
+            else ""
+        )
         raise SandboxUnavailableError(
-            f"checks need a sandbox and {why}; install bubblewrap (Debian: apt install "
-            f"bubblewrap), or set {SANDBOX_ENV}=none to run checks unisolated on purpose"
+            f"checks need a sandbox and {why}; {fix}set {SANDBOX_ENV}=none to run checks "
+            "unisolated on purpose"
         )
     return chosen
 
