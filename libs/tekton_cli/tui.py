@@ -174,6 +174,10 @@ class TektonTUI(App[None]):
                 log.write_line(event_line(event) or "")
             case StageProgress(step="awaiting answer"):
                 log.write_line(f"{event.stage}: {event.detail}")
+                if event.ask:  # what the person's seat is asked, as a CI in it would be
+                    log.write_line(f"  {event.role or 'the seat'} is asked:")
+                    for line in event.ask.splitlines():
+                        log.write_line(f"    {line}")
             case RunFinished():
                 log.write_line(
                     "run finished" + (f"; branch {event.branch}" if event.branch else "")
