@@ -34,7 +34,11 @@ CMD ["--data-dir", "/var/lib/milvus", "--host", "0.0.0.0", "--port", "19530"]
 # PostgreSQL: Debian's, set up on first start from POSTGRES_USER, POSTGRES_PASSWORD (or
 # POSTGRES_PASSWORD_FILE) and POSTGRES_DB
 FROM ${BASE} AS postgres
-RUN mkdir -p /etc/postgresql-common/createcluster.d \
+# the postgres user with the official image's uid and gid (70), made before the package
+# would make one of its own: the same securityContext fits both images
+RUN groupadd --system --gid 70 postgres \
+    && useradd --system --uid 70 --gid 70 --home-dir /var/lib/postgresql --shell /bin/bash postgres \
+    && mkdir -p /etc/postgresql-common/createcluster.d \
     && echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/tekton.conf \
     && apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql \

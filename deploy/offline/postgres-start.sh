@@ -10,6 +10,8 @@ if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
 fi
 : "${POSTGRES_USER:?set POSTGRES_USER}" "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE}"
 db=${POSTGRES_DB:-$POSTGRES_USER}
+mkdir -p "$PGDATA" # (a folder inside the volume, as PGDATA=…/data/pgdata on Kubernetes)
+chmod 700 "$PGDATA"
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   # made aside and moved in once whole: a start cut short leaves no half a cluster
   work=$PGDATA/.initializing

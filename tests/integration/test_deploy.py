@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tekton_cli.deploy import rendered, specialists, stale
+from tekton_cli.deploy import OFFLINE_IMAGES, rendered, specialists, stale
 from tekton_common.catalog import CATALOG
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +76,7 @@ def test_every_ci_is_a_compose_service_on_its_fixed_ports() -> None:
     assert stack["secrets"]["anthropic_api_key"] == {"environment": "ANTHROPIC_API_KEY"}
 
 
-@pytest.mark.parametrize("name", ["dev", "prod"])
+@pytest.mark.parametrize("name", ["dev", "prod", "offline"])
 def test_overlay_validates_strictly(name: str) -> None:
     docs = overlay(name)
     for doc in docs:
@@ -93,7 +93,7 @@ def test_validation_rejects_a_broken_manifest() -> None:
         kubernetes_validate.validate(bad, "1.33", strict=True)
 
 
-@pytest.mark.parametrize("name", ["dev", "prod"])
+@pytest.mark.parametrize("name", ["dev", "prod", "offline"])
 def test_every_ci_has_ports_probes_limits_and_a_restricted_context(name: str) -> None:
     docs = overlay(name)
     by_kind: dict[str, dict[str, dict]] = {}
@@ -190,3 +190,23 @@ def test_kubernetes_runs_what_compose_runs() -> None:
         assert container["command"] == stack[name]["command"], name
         published = {int(p.rsplit(":", 1)[1]) for p in stack[name]["ports"]}
         assert {p["containerPort"] for p in container["ports"]} == published, name
+
+
+def test_the_offline_overlay_runs_the_offline_images_as_they_expect() -> None:
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in overlay("offline")}
+    pods = {
+        name: docs[(kind, name)]["spec"]["template"]["spec"]
+        for kind, name in docs
+        if kind in ("Deployment", "StatefulSet")
+    }
+    images = {c["image"] for pod in pods.values() for c in pod["containers"]}
+    assert images == {"tekton:latest", *(f"{i}" for i in OFFLINE_IMAGES.values())}
+    assert not [key for key in docs if "jaeger" in key[1]]
+    assert docs[("ConfigMap", "tekton-config")]["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == ""
+    # Debian's PostgreSQL as the official image's uid (the image makes its user so), and
+    # Milvus Lite's own user, command and port
+    assert pods["postgres"]["securityContext"]["runAsUser"] == 70
+    [milvus] = pods["milvus"]["containers"]
+    assert milvus["args"][:2] == ["--data-dir", "/var/lib/milvus"] and "env" not in milvus
+    assert pods["milvus"]["securityContext"]["runAsUser"] == 10001
+    assert milvus["readinessProbe"]["tcpSocket"]["port"] == "grpc"
