@@ -108,6 +108,19 @@ def _ready(port: int) -> bool:
         return False
 
 
+def _pings(subject: str, deadline: float) -> list[dict]:
+    """Every micro service's reply to a `$SRV.PING` subject, through the published NATS."""
+
+    async def gather() -> list[dict]:
+        nc = await nats.connect(NATS_URL)
+        try:
+            return [json.loads(m.data) for m in await gather_all(nc, subject, deadline=deadline)]
+        finally:
+            await nc.close()
+
+    return asyncio.run(gather())
+
+
 def _http_ports() -> list[int]:
     return [s.component_port() for s in CATALOG] + [STAGES_PORT, API_PORT]
 
@@ -180,15 +193,7 @@ def test_every_service_is_ready_and_registered(stack: Stack) -> None:
 
 
 def test_discovery_and_the_api_answer_from_the_host(stack: Stack) -> None:
-    async def ping() -> set[str]:
-        nc = await nats.connect(NATS_URL)
-        try:
-            replies = await gather_all(nc, "$SRV.PING", deadline=2)
-        finally:
-            await nc.close()
-        return {json.loads(m.data)["name"] for m in replies}
-
-    names = asyncio.run(ping())
+    names = {reply["name"] for reply in _pings("$SRV.PING", deadline=2)}
     assert {f"{s.name}-ci" for s in CATALOG} | {"tekton-stages"} <= names
     assert stack.api("/runs")[0] == 401  # the compose stack's API asks for its token
     assert stack.api("/runs", "not-the-token")[0] == 401
@@ -232,15 +237,10 @@ def test_a_repository_run_brings_its_branch_back_to_the_host(stack: Stack, tmp_p
 def test_a_killed_ci_is_restarted_and_registers_again(stack: Stack) -> None:
     container = f"{PROJECT}-apollo-1"
 
-    async def apollo_ids() -> set[str]:
-        nc = await nats.connect(NATS_URL)
-        try:
-            replies = await gather_all(nc, "$SRV.PING.apollo-ci", deadline=1)
-        finally:
-            await nc.close()
-        return {json.loads(m.data)["id"] for m in replies}
+    def apollo_ids() -> set[str]:
+        return {reply["id"] for reply in _pings("$SRV.PING.apollo-ci", deadline=1)}
 
-    before = asyncio.run(apollo_ids())
+    before = apollo_ids()
     inspect = ["inspect", "--format", "{{.State.Pid}} {{.RestartCount}}", container]
     pid, restarts = stack.podman(*inspect).stdout.split()
     os.kill(int(pid), 9)  # the CI's process, inside its container
@@ -252,7 +252,7 @@ def test_a_killed_ci_is_restarted_and_registers_again(stack: Stack) -> None:
     assert wait_for(back, timeout=60, interval=0.5)
     port = next(s.component_port() for s in CATALOG if s.name == "apollo")
     assert wait_for(lambda: _ready(port), timeout=60, interval=0.5)
-    assert wait_for(lambda: bool(asyncio.run(apollo_ids()) - before), timeout=30, interval=1)
+    assert wait_for(lambda: bool(apollo_ids() - before), timeout=30, interval=1)
     asked = stack.tekton("ask", "apollo", "Are you back?")
     assert asked.returncode == 0 and "simulated" in asked.stdout.lower(), asked.stderr
 

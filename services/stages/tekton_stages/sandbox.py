@@ -106,7 +106,7 @@ def require() -> str:
     if chosen == "bwrap" and (why := _bwrap_works()) is not None:
         fix = (
             "install bubblewrap (Debian: apt install bubblewrap), or "
-            if BWRAP_MISSING in why
+            if why == BWRAP_MISSING
             else ""
         )
         raise SandboxUnavailableError(
